@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ivshmem-ntb: an NTB hardware driver over QEMU's ivshmem shared memory.
+#
+#   make test       test-user (userspace, no guests) + test-guest (QEMU)
+#   make demo       two riscv64 guests linked by the NTB (not yet)
+#   make bench      benchmarks, tables under build/bench/ (userspace so far)
+#   make deps kernel initramfs module    the stages, each cached
+#
+# Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
+# IVNTB_BUILD (see scripts/lib.sh); IVNTB_INJECT=fail|warn proves the
+# harness fails a bad run.
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+S := $(TOP)/scripts
+export IVNTB_BUILD ?= $(TOP)/build
+STAGE := $(S)/stage.sh
+
+.PHONY: all deps kernel userland initramfs module test test-user test-guest \
+	bench soak demo check clean distclean
+
+all: module
+
+deps:
+	@$(STAGE) deps $(S)/deps.sh
+
+kernel: deps
+	@$(STAGE) kernel $(S)/kernel.sh >/dev/null
+
+userland: deps
+	@$(STAGE) userland $(S)/userland.sh >/dev/null
+
+module: kernel
+	@$(STAGE) module $(S)/module.sh
+
+initramfs: module userland
+	@$(STAGE) initramfs $(S)/initramfs.sh >/dev/null
+
+test: test-user test-guest
+
+test-user: deps
+	@$(STAGE) test-user $(TOP)/tests/run-user-tests.sh
+
+test-guest: initramfs
+	@$(STAGE) test-guest $(TOP)/tests/run-guest-tests.sh
+
+bench: deps
+	@$(STAGE) bench $(MAKE) -s -C shm-protocol bench
+
+soak demo:
+	@echo "make $@: not yet (issues 5 and 8)"; exit 1
+
+check: kernel
+	@$(S)/check.sh
+
+clean:
+	rm -rf $(IVNTB_BUILD)
+	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd kmod/Module.symvers \
+		kmod/modules.order
+	rm -rf kmod/.tmp_versions
+
+# Also drops the cached kernels and userland (outside the clone).
+distclean: clean
+	rm -rf $${IVNTB_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/ivshmem-ntb}

@@ -1,0 +1,237 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot QEMU guests over one ivshmem region, run a guest test, judge it.
+#
+#   launch.sh [options]
+#     -t, --topology loopback|pair  loopback: one guest, two ivshmem-plain
+#                                   devices on the same file; pair: two
+#                                   guests, one device each, on the same file,
+#                                   plus a private link and the ivrsh channel
+#                                   (default loopback)
+#     -T, --test NAME               guest test tests/guest/tests/NAME.sh (smoke)
+#     --qemu BIN                    QEMU binary (qemu-system-<arch>)
+#     --machine M                   -M value (riscv64: virt; x86_64: q35)
+#     --smp N                       vCPUs per guest (2)
+#     --maxcpus N                   maxcpus, forced >= 2: TCG uses real host
+#                                   atomics only when maxcpus > 1 (default
+#                                   max(2, smp))
+#     --mem MB                      guest memory (256)
+#     --region SIZE                 ivshmem region size, e.g. 4M (4M)
+#     --append ARGS                 extra kernel command line
+#     --timeout S                   wall-clock limit for the run (300)
+#     --keep-logs                   keep the run folder even when it passes
+#   Environment: IVNTB_ARCH, IVNTB_KVER, IVNTB_BUILD (see lib.sh),
+#   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail).
+#
+# A run passes when every guest powered off before the timeout, the driving
+# guest printed a TAP plan and exactly that many results, none "not ok", and
+# no guest log has a line from the failure list below. Logs of failed runs
+# stay under $IVNTB_BUILD/runs/. No QEMU process or /dev/shm file outlives
+# the run.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+TOPO=loopback
+TEST=smoke
+QEMU=
+MACHINE=
+SMP=2
+MAXCPUS=
+MEM=256
+REGION=4M
+APPEND=
+TIMEOUT=300
+KEEP=0
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-t|--topology) TOPO=$2; shift ;;
+	-T|--test) TEST=$2; shift ;;
+	--qemu) QEMU=$2; shift ;;
+	--machine) MACHINE=$2; shift ;;
+	--smp) SMP=$2; shift ;;
+	--maxcpus) MAXCPUS=$2; shift ;;
+	--mem) MEM=$2; shift ;;
+	--region) REGION=$2; shift ;;
+	--append) APPEND=$2; shift ;;
+	--timeout) TIMEOUT=$2; shift ;;
+	--keep-logs) KEEP=1 ;;
+	-h|--help) sed -n '4,28p' "$0"; exit 0 ;;
+	*) die "launch: unknown option $1 (see --help)" ;;
+	esac
+	shift
+done
+
+case "$TOPO" in loopback|pair) ;; *) die "launch: topology must be loopback or pair" ;; esac
+[ -f "$IVNTB_TOP/tests/guest/tests/$TEST.sh" ] || die "launch: no guest test '$TEST'"
+QEMU=${QEMU:-$QEMU_DEFAULT}
+command -v "$QEMU" >/dev/null || die "launch: $QEMU not found (run: make deps)"
+MAXCPUS=${MAXCPUS:-$SMP}
+[ "$MAXCPUS" -ge 2 ] || MAXCPUS=2
+[ "$MAXCPUS" -ge "$SMP" ] || MAXCPUS=$SMP
+
+REGION_BYTES=$(numfmt --from=iec "$REGION")
+KDIR=$(kobj_dir)
+[ -f "$KDIR/.ivntb-done" ] || die "launch: no kernel built for $(kernel_key) (run: make kernel)"
+IMAGE=$KDIR/$KIMAGE_REL
+INITRD=$IVNTB_BUILD/$IVNTB_ARCH-$IVNTB_KVER/initrd.gz
+[ -f "$INITRD" ] || die "launch: no initramfs at $INITRD (run: make initramfs)"
+
+case "$IVNTB_ARCH" in
+riscv64)
+	MACHINE=${MACHINE:-virt}
+	ARCH_ARGS=(-bios default)
+	CONSOLE=ttyS0
+	;;
+x86_64)
+	MACHINE=${MACHINE:-q35}
+	ARCH_ARGS=(-accel tcg -cpu max)
+	CONSOLE=ttyS0
+	;;
+esac
+
+RUNID=$(date +%Y%m%d-%H%M%S)-$TOPO-$TEST-$$
+RUNDIR=$IVNTB_BUILD/runs/$RUNID
+SHM=/dev/shm/ivntb-$RUNID
+SOCKDIR=
+PIDS=()
+mkdir -p "$RUNDIR"
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -f "$SHM"
+	[ -z "$SOCKDIR" ] || rm -rf "$SOCKDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+truncate -s "$REGION_BYTES" "$SHM"
+
+# start_guest ROLE TEST NDEV EXTRA_QEMU_ARGS...: starts one QEMU under
+# `timeout`, serial console to $RUNDIR/ROLE.log; sets GPID.
+start_guest() {
+	local role=$1 test=$2 ndev=$3
+	shift 3
+	local cmdline="console=$CONSOLE rdinit=/init panic=-1 ivntb.test=$test"
+	cmdline+=" ivntb.role=$role ivntb.region=$REGION_BYTES ivntb.ndev=$ndev"
+	[ -z "${IVNTB_INJECT:-}" ] || [ "$role" = b ] || cmdline+=" ivntb.inject=$IVNTB_INJECT"
+	cmdline+=" $APPEND"
+	local args=(
+		"$QEMU" -name "ivntb-$RUNID-$role" -M "$MACHINE" "${ARCH_ARGS[@]}"
+		-smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM"
+		-nodefaults -display none -no-reboot
+		-chardev "file,id=con,path=$RUNDIR/$role.log" -serial chardev:con
+		-kernel "$IMAGE" -initrd "$INITRD" -append "$cmdline"
+		"$@"
+	)
+	printf '%q ' "${args[@]}" >"$RUNDIR/$role.cmd"
+	echo >>"$RUNDIR/$role.cmd"
+	timeout -k 5 "$TIMEOUT" "${args[@]}" >"$RUNDIR/$role.qemu.log" 2>&1 &
+	GPID=$!
+	PIDS+=("$GPID")
+}
+
+shm_dev() {
+	echo -object "memory-backend-file,id=shm$1,mem-path=$SHM,size=$REGION_BYTES,share=on" \
+		-device "ivshmem-plain,memdev=shm$1"
+}
+
+t0=$(date +%s)
+step "run $TOPO/$TEST on $IVNTB_ARCH $IVNTB_KVER ($(basename "$QEMU"), -M $MACHINE, smp $SMP maxcpus $MAXCPUS, region $REGION)"
+if [ "$TOPO" = loopback ]; then
+	ROLES=(solo)
+	# shellcheck disable=SC2046
+	start_guest solo "$TEST" 2 $(shm_dev 0) $(shm_dev 1)
+	PID_MAIN=$GPID
+else
+	ROLES=(a b)
+	SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	net() {
+		echo -netdev "dgram,id=n0,local.type=unix,local.path=$SOCKDIR/$1,remote.type=unix,remote.path=$SOCKDIR/$2" \
+			-device "virtio-net-pci,netdev=n0,mac=52:54:00:4e:54:$3,romfile="
+	}
+	# shellcheck disable=SC2046
+	start_guest b serve 1 $(shm_dev 0) $(net b a 02)
+	PID_B=$GPID
+	# shellcheck disable=SC2046
+	start_guest a "$TEST" 1 $(shm_dev 0) $(net a b 01)
+	PID_MAIN=$GPID
+fi
+
+rc_main=0
+wait "$PID_MAIN" || rc_main=$?
+if [ "$TOPO" = pair ]; then
+	# Role a halts b when its test is done; give b a moment, then stop it.
+	for _ in $(seq 50); do
+		kill -0 "$PID_B" 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 "$PID_B" 2>/dev/null; then
+		echo "launch: guest b did not power off; stopping it" >>"$RUNDIR/verdict"
+		kill -TERM "$PID_B" 2>/dev/null || true
+	fi
+	rc_b=0
+	wait "$PID_B" || rc_b=$?
+fi
+elapsed=$(( $(date +%s) - t0 ))
+
+# ---- verdict --------------------------------------------------------------
+FAIL=()
+# Guest-log lines that mean failure (../shared/README.md).
+PATTERNS='BUG:|WARNING:|Oops|Unable to handle kernel|KASAN|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|lockdep|possible circular locking|general protection fault'
+
+if [ "$rc_main" = 124 ] || [ "$rc_main" = 137 ]; then
+	FAIL+=("timeout after ${TIMEOUT}s")
+elif [ "$rc_main" != 0 ]; then
+	FAIL+=("QEMU exited with status $rc_main: $(tail -3 "$RUNDIR/${ROLES[0]}.qemu.log" | tr '\n' ' ')")
+fi
+for r in "${ROLES[@]}"; do
+	tr -d '\r' <"$RUNDIR/$r.log" >"$RUNDIR/$r.clean.log"
+	if grep -En "$PATTERNS" "$RUNDIR/$r.clean.log" >"$RUNDIR/$r.patterns"; then
+		FAIL+=("guest $r log has failure lines:")
+		while IFS= read -r l; do FAIL+=("    $l"); done < <(head -5 "$RUNDIR/$r.patterns")
+	fi
+done
+
+LOG=$RUNDIR/${ROLES[0]}.clean.log
+plan=$(grep -Eo '^1\.\.[0-9]+$' "$LOG" | head -1 | cut -d. -f3 || true)
+grep -E '^(not )?ok [0-9]+' "$LOG" >"$RUNDIR/results" || true
+nres=$(wc -l <"$RUNDIR/results")
+nok=$(grep -c '^ok ' "$RUNDIR/results" || true)
+if [ -z "$plan" ]; then
+	FAIL+=("no TAP plan from the guest")
+elif [ "$nres" != "$plan" ]; then
+	FAIL+=("TAP plan 1..$plan but $nres results")
+fi
+seq_ok=$(awk '{ n = ($1 == "not") ? $3 : $2; if (n != NR) { print "bad"; exit } }' "$RUNDIR/results")
+[ -z "$seq_ok" ] || FAIL+=("TAP results out of sequence")
+if grep -q '^not ok' "$RUNDIR/results"; then
+	FAIL+=("$(grep -c '^not ok' "$RUNDIR/results") TAP result(s) not ok")
+fi
+grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
+
+sed 's/^/    /' "$RUNDIR/results"
+if [ "${#FAIL[@]}" = 0 ]; then
+	step "PASS $TOPO/$TEST: $nok/$plan ok in ${elapsed}s"
+	[ "$KEEP" = 1 ] || rm -rf "$RUNDIR"
+	exit 0
+fi
+{
+	echo "FAIL $TOPO/$TEST after ${elapsed}s:"
+	for f in "${FAIL[@]}"; do echo "  $f"; done
+	grep -A6 '^not ok' "$LOG" | grep '^#' | head -30 | sed 's/^/  /' || true
+} | tee -a "$RUNDIR/verdict"
+echo "  full serial logs: $RUNDIR/"
+exit 1

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings for the harness scripts; sourced, not run.
+#
+# Parameters (environment, all optional):
+#   IVNTB_ARCH   guest architecture: riscv64 (default) or x86_64
+#   IVNTB_KVER   guest kernel series from Debian's linux-source-X.Y: 6.12 (default)
+#   IVNTB_CACHE  cache outside the clone (kernels, cross-built userland)
+#   IVNTB_BUILD  per-clone build folder (initramfs, logs); default <clone>/build
+
+IVNTB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+IVNTB_ARCH=${IVNTB_ARCH:-riscv64}
+IVNTB_KVER=${IVNTB_KVER:-6.12}
+IVNTB_CACHE=${IVNTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem-ntb}
+IVNTB_BUILD=${IVNTB_BUILD:-$IVNTB_TOP/build}
+JOBS=${JOBS:-$(($(nproc) + 1))}
+
+case "$IVNTB_ARCH" in
+riscv64)
+	KARCH=riscv
+	CROSS=riscv64-linux-gnu-
+	KIMAGE_REL=arch/riscv/boot/Image
+	QEMU_DEFAULT=qemu-system-riscv64
+	;;
+x86_64)
+	KARCH=x86
+	CROSS=
+	KIMAGE_REL=arch/x86/boot/bzImage
+	QEMU_DEFAULT=qemu-system-x86_64
+	;;
+*)
+	echo "unsupported IVNTB_ARCH=$IVNTB_ARCH (riscv64, x86_64)" >&2
+	exit 2
+	;;
+esac
+
+die() { echo "error: $*" >&2; exit 1; }
+
+# "==> step" lines with elapsed times, so long steps show progress.
+step() { echo "==> [$(date +%H:%M:%S)] $*"; }
+
+# Version of Debian's linux-source package for the chosen series.
+ksrc_pkgver() {
+	dpkg-query -W -f='${Version}' "linux-source-$IVNTB_KVER" 2>/dev/null ||
+		die "linux-source-$IVNTB_KVER is not installed (run: make deps)"
+}
+
+# The config fragments that define the guest kernel, in merge order.
+kconfig_fragments() {
+	local d=$IVNTB_TOP/scripts/kconfig
+	echo "$d/base.config"
+	echo "$d/$IVNTB_ARCH.config"
+	[ -f "$d/$IVNTB_ARCH-$IVNTB_KVER.config" ] && echo "$d/$IVNTB_ARCH-$IVNTB_KVER.config"
+	[ -n "${IVNTB_KCONFIG_EXTRA:-}" ] && echo "$IVNTB_KCONFIG_EXTRA"
+	return 0
+}
+
+# Cache key of a kernel: series, package version, arch and a hash of the
+# fragments plus the build recipe.
+kernel_key() {
+	local h
+	h=$( { cat $(kconfig_fragments); cat "$IVNTB_TOP/scripts/kernel.sh"; } |
+		sha256sum | cut -c1-12)
+	echo "$IVNTB_ARCH-$(ksrc_pkgver)-$h"
+}
+
+ksrc_dir() { echo "$IVNTB_CACHE/src/linux-$(ksrc_pkgver)"; }
+kobj_dir() { echo "$IVNTB_CACHE/kernel/$(kernel_key)"; }
+
+kmake() {
+	make -s -C "$(kobj_dir)" ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"
+}

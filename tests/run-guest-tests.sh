@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make test-guest: every guest run, in both topologies, plus the harness's
+# own self-test (an injected failing test and an injected WARNING: line
+# must each fail a run) and a check that nothing outlived the runs.
+# Ends with "N passed, M failed"; exit status 1 if anything failed.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+L=$TOP/scripts/launch.sh
+pass=0
+fail=0
+failed=()
+
+# expect pass|fail NAME LAUNCH_ARGS...
+run() {
+	local want=$1 name=$2 rc=0
+	shift 2
+	"$@" || rc=$?
+	if { [ "$want" = pass ] && [ $rc = 0 ]; } || { [ "$want" = fail ] && [ $rc = 1 ]; }; then
+		pass=$((pass + 1))
+		echo "ok - $name"
+	else
+		fail=$((fail + 1))
+		failed+=("$name")
+		echo "not ok - $name (launch exit $rc, wanted $want)"
+	fi
+}
+
+run pass "loopback smoke" "$L" -t loopback -T smoke
+run pass "pair smoke" "$L" -t pair -T smoke
+
+# The harness must be able to fail: each injection must turn a green run red.
+echo "==> harness self-test: the next two runs must FAIL"
+run fail "harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
+run fail "harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
+
+left=$(pgrep -af 'qemu-system.*ivntb-' || true; ls /dev/shm/ivntb-* 2>/dev/null || true)
+if [ -z "$left" ]; then
+	pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
+else
+	fail=$((fail + 1)); failed+=("leftovers")
+	echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
+fi
+
+[ $fail = 0 ] || printf 'failed: %s\n' "${failed[@]}"
+echo "test-guest: $pass passed, $fail failed"
+[ $fail = 0 ]
