@@ -16,7 +16,7 @@ BASE_PKGS=(
 	liburcu-dev
 	flex bison bc libelf-dev libssl-dev cpio kmod xz-utils zstd
 	sparse device-tree-compiler clang libclang-rt-14-dev valgrind
-	gnuplot-nox iproute2 procps psmisc
+	gnuplot-nox iproute2 procps psmisc spin
 )
 # Pulled from bookworm-backports.
 BPO_PKGS=(linux-source-6.12 qemu-system-misc qemu-system-common)

@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause)
+/*
+ * ivntb-shm - create, inspect and act on an ivntb shared region from the
+ * host (a file under /dev/shm that QEMU's ivshmem-plain maps as BAR2).
+ *
+ *   ivntb-shm init FILE --size SIZE [--ports N] [--spads N] [--msgs N]
+ *                  [--mws N] [--mw-size SIZE] [--mw-align SIZE]
+ *                  [--nonce X] [--force]
+ *   ivntb-shm dump FILE [--raw]
+ *   ivntb-shm check FILE
+ *   ivntb-shm peer FILE [--port P] [options, see usage()]
+ *   ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |
+ *                  --random N [--seed S] [--from OFF] [--to OFF])
+ *
+ * Exit codes: 0 ok, 1 usage or I/O error, 2 region invalid, 3 could not
+ * claim a port, 4 an action failed, 5 timeout, 6 lost the port.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ivntb_proto.h"
+#include "ivntb_dump.h"
+
+enum {
+	EX_OK = 0, EX_USAGE = 1, EX_INVALID = 2, EX_CLAIM = 3, EX_ACTION = 4,
+	EX_TIMEOUT = 5, EX_LOST = 6,
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+"usage: ivntb-shm init FILE --size SIZE [--ports N] [--spads N] [--msgs N]\n"
+"                 [--mws N] [--mw-size SIZE] [--mw-align SIZE] [--nonce X] [--force]\n"
+"       ivntb-shm dump FILE [--raw]\n"
+"       ivntb-shm check FILE\n"
+"       ivntb-shm peer FILE [--port P] [--tag T] [--hb-ms MS] [--no-link]\n"
+"                 [--takeover-ms MS] [--wait-link SEC] [--peer-timeout-ms MS]\n"
+"                 [--ring PORT:BITS]... [--spad PORT:IDX=VAL]... [--msg PORT:IDX=VAL]...\n"
+"                 [--ping N] [--echo] [--listen] [--duration SEC] [--count N]\n"
+"                 [--crash] [--quiet]\n"
+"       ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |\n"
+"                 --random N [--seed S] [--from OFF] [--to OFF])\n"
+"exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
+"      5 timeout, 6 port lost\n");
+	exit(EX_USAGE);
+}
+
+static u64 parse_num(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		goto bad;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end)
+		goto bad;
+	return v;
+bad:
+	fprintf(stderr, "ivntb-shm: bad number '%s'\n", s);
+	exit(EX_USAGE);
+}
+
+static u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static bool allow_shrink;
+
+static void *map_file(const char *path, u64 *size, bool create, u64 want)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	fd = open(path, O_RDWR | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		perror(path);
+		exit(EX_USAGE);
+	}
+	if (fstat(fd, &st)) {
+		perror("fstat");
+		exit(EX_USAGE);
+	}
+	if (create && (u64)st.st_size != want) {
+		/* Shrinking a file QEMU maps would SIGBUS it. */
+		if ((u64)st.st_size > want && !allow_shrink) {
+			fprintf(stderr, "%s: is %lld bytes, larger than --size (use --force)\n",
+				path, (long long)st.st_size);
+			exit(EX_USAGE);
+		}
+		if (ftruncate(fd, want)) {
+			perror("ftruncate");
+			exit(EX_USAGE);
+		}
+		st.st_size = want;
+	}
+	if (!st.st_size) {
+		fprintf(stderr, "%s: empty file\n", path);
+		exit(EX_INVALID);
+	}
+	p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(EX_USAGE);
+	}
+	close(fd);
+	*size = st.st_size;
+	return p;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "ports", required_argument, NULL, 'p' },
+		{ "spads", required_argument, NULL, 'S' },
+		{ "msgs", required_argument, NULL, 'm' },
+		{ "mws", required_argument, NULL, 'w' },
+		{ "mw-size", required_argument, NULL, 'z' },
+		{ "mw-align", required_argument, NULL, 'a' },
+		{ "nonce", required_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ivntb_init_params ip = { 0 };
+	struct ivntb_region r;
+	bool have_nonce = false;
+	u64 size = 0, map_size;
+	void *base;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': size = parse_num(optarg); break;
+		case 'p': ip.nr_ports = parse_num(optarg); break;
+		case 'S': ip.nr_spads = parse_num(optarg); break;
+		case 'm': ip.nr_msgs = parse_num(optarg); break;
+		case 'w': ip.nr_mws = parse_num(optarg); break;
+		case 'z': ip.mw_size = parse_num(optarg); break;
+		case 'a': ip.mw_align = parse_num(optarg); break;
+		case 'n': ip.nonce = parse_num(optarg); have_nonce = true; break;
+		case 'f': ip.flags |= IVNTB_INIT_FORCE; allow_shrink = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || !size)
+		usage();
+	if (!have_nonce)
+		ip.nonce = now_ns() ^ ((u64)getpid() << 32);
+	ip.region_size = size;
+	base = map_file(argv[optind], &map_size, true, size);
+	err = ivntb_region_init(&r, base, map_size, &ip);
+	if (err) {
+		fprintf(stderr, "init: %s (%s)\n", ivntb_errname(err), r.why);
+		return err == -ENODEV || err == -EBUSY ? EX_INVALID : EX_USAGE;
+	}
+	printf("initialised %s: %llu bytes, %u ports, %u spads, %u msgs, %u mws of %llu bytes\n",
+	       argv[optind], r.geom.region_size, r.geom.nr_ports,
+	       r.geom.nr_spads, r.geom.nr_msgs, r.geom.nr_mws,
+	       r.geom.win[0][1][0].size);
+	return EX_OK;
+}
+
+static int cmd_dump(int argc, char **argv, bool check_only)
+{
+	static const struct option opts[] = {
+		{ "raw", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ivntb_region r;
+	bool raw = false;
+	u64 map_size;
+	void *base;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': raw = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	base = map_file(argv[optind], &map_size, false, 0);
+	if (check_only) {
+		err = ivntb_region_validate(&r, base, map_size);
+		printf("%s: %s (%s)\n", argv[optind], ivntb_errname(err), r.why);
+	} else {
+		err = ivntb_dump(stdout, base, map_size, raw);
+	}
+	return err ? EX_INVALID : EX_OK;
+}
+
+/* ----------------------------------------------------------------------- */
+
+#define MAX_ACTIONS 64
+
+struct action {
+	char kind;		/* 'r'ing, 's'pad, 'm'sg */
+	u32 port, idx;
+	u64 val;
+};
+
+struct peer_ctx {
+	struct ivntb_region r;
+	struct ivntb_port me;
+	struct ivntb_peer_state ps[IVNTB_MAX_PORTS];
+	bool up[IVNTB_MAX_PORTS];
+	u64 hb_seen_ns[IVNTB_MAX_PORTS];
+	u64 peer_timeout_ns;
+	u64 seq;
+	u64 events;
+	bool quiet, echo;
+	int lost;
+};
+
+static void parse_action(struct action *a, char kind, const char *s)
+{
+	char *end;
+
+	a->kind = kind;
+	a->port = strtoul(s, &end, 0);
+	if (*end != ':')
+		usage();
+	s = end + 1;
+	if (kind == 'r') {
+		a->val = parse_num(s);
+		return;
+	}
+	a->idx = strtoul(s, &end, 0);
+	if (*end != '=')
+		usage();
+	a->val = parse_num(end + 1);
+}
+
+static void peer_update_links(struct peer_ctx *c, u64 now)
+{
+	u32 p;
+
+	for (p = 0; p < c->r.geom.nr_ports; p++) {
+		struct ivntb_peer_state s;
+		bool up;
+
+		if (p == c->me.port)
+			continue;
+		if (ivntb_peer_snapshot(&c->r, p, &s))
+			s.state = IVNTB_PORT_INVALID;
+		if (s.heartbeat != c->ps[p].heartbeat || s.epoch != c->ps[p].epoch)
+			c->hb_seen_ns[p] = now;
+		up = s.state != IVNTB_PORT_INVALID && ivntb_peer_link_ok(&s) &&
+		     now - c->hb_seen_ns[p] < c->peer_timeout_ns;
+		if (up && c->up[p] && s.epoch != c->ps[p].epoch) {
+			/* Peer restarted: a down and an up event. */
+			if (!c->quiet)
+				printf("link %u down (peer restarted)\n", p);
+			c->up[p] = false;
+		}
+		if (up != c->up[p] && !c->quiet)
+			printf("link %u %s epoch %u\n", p, up ? "up" : "down",
+			       s.epoch);
+		c->up[p] = up;
+		c->ps[p] = s;
+	}
+}
+
+static int peer_default_target(struct peer_ctx *c)
+{
+	u32 p;
+
+	for (p = 0; p < c->r.geom.nr_ports; p++)
+		if (p != c->me.port && c->up[p])
+			return p;
+	if (c->r.geom.nr_ports == 2)
+		return !c->me.port;
+	return -1;
+}
+
+static int msg_send_retry(struct peer_ctx *c, u32 dst, u32 midx, u32 data)
+{
+	u64 deadline = now_ns() + 1000000000ULL;
+	int err;
+
+	for (;;) {
+		err = ivntb_msg_send(&c->r, &c->me, dst, midx, data);
+		if (err != -EBUSY && err != -EAGAIN)
+			return err;
+		if (now_ns() > deadline)
+			return err;
+		usleep(50);
+	}
+}
+
+/* Handle pending events; returns the number handled. */
+static int peer_poll(struct peer_ctx *c, u64 now)
+{
+	u64 seq = ivntb_event_seq(&c->r, &c->me);
+	u64 bits, sts;
+	int n = 0;
+	u32 i;
+
+	if (seq == c->seq)
+		return 0;
+	c->seq = seq;
+	peer_update_links(c, now);
+
+	bits = ivntb_db_take(&c->r, &c->me, ~0ULL);
+	if (bits) {
+		n++;
+		if (!c->quiet)
+			printf("db 0x%016llx\n", bits);
+		if (c->echo) {
+			int t = peer_default_target(c);
+
+			if (t >= 0)
+				ivntb_db_ring(&c->r, t, bits);
+		}
+	}
+	sts = ivntb_msg_status(&c->r, &c->me);
+	for (i = 0; i < c->r.geom.nr_msgs; i++) {
+		u32 data, src;
+		int err;
+
+		if (!(sts & (1ULL << i)))
+			continue;
+		err = ivntb_msg_read(&c->r, &c->me, i, &data, &src);
+		if (err) {
+			if (!c->quiet)
+				printf("msg %u bad: %s\n", i, ivntb_errname(err));
+			ivntb_msg_ack(&c->r, &c->me, i);
+			continue;
+		}
+		n++;
+		if (!c->quiet)
+			printf("msg %u src %u data 0x%08x\n", i, src, data);
+		ivntb_msg_ack(&c->r, &c->me, i);
+		if (c->echo) {
+			err = msg_send_retry(c, src, i, data);
+			if (err && !c->quiet)
+				printf("msg echo failed: %s\n", ivntb_errname(err));
+		}
+	}
+	ivntb_msg_reap(&c->r, &c->me);
+	fflush(stdout);
+	c->events += n;
+	return n;
+}
+
+static int do_ping(struct peer_ctx *c, u32 count)
+{
+	u64 *rtt = calloc(count, sizeof(*rtt));
+	int t = peer_default_target(c);
+	u32 i, j;
+
+	if (!rtt || t < 0)
+		return EX_ACTION;
+	for (i = 0; i < count; i++) {
+		u64 t0 = now_ns(), deadline = t0 + 1000000000ULL;
+
+		if (ivntb_db_ring(&c->r, t, 1))
+			return EX_ACTION;
+		while (!(ivntb_db_take(&c->r, &c->me, 1) & 1)) {
+			if (now_ns() > deadline) {
+				printf("ping %u: timeout\n", i);
+				free(rtt);
+				return EX_TIMEOUT;
+			}
+		}
+		rtt[i] = now_ns() - t0;
+	}
+	for (i = 1; i < count; i++)	/* insertion sort: counts are small */
+		for (j = i; j && rtt[j - 1] > rtt[j]; j--) {
+			u64 x = rtt[j];
+
+			rtt[j] = rtt[j - 1];
+			rtt[j - 1] = x;
+		}
+	printf("ping %u: p50 %llu ns p99 %llu ns max %llu ns\n",
+	       count, rtt[count / 2], rtt[(u64)count * 99 / 100], rtt[count - 1]);
+	free(rtt);
+	return EX_OK;
+}
+
+static int cmd_peer(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "hb-ms", required_argument, NULL, 'h' },
+		{ "no-link", no_argument, NULL, 'N' },
+		{ "takeover-ms", required_argument, NULL, 'T' },
+		{ "wait-link", required_argument, NULL, 'W' },
+		{ "peer-timeout-ms", required_argument, NULL, 'P' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "spad", required_argument, NULL, 's' },
+		{ "msg", required_argument, NULL, 'm' },
+		{ "ping", required_argument, NULL, 'i' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "listen", no_argument, NULL, 'l' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "crash", no_argument, NULL, 'C' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static struct peer_ctx c;
+	struct action act[MAX_ACTIONS];
+	int nact = 0, port = -1, opt, err, ret = EX_OK;
+	u64 tag = getpid(), hb_ns = 100000000ULL, takeover_ns = 0;
+	u64 wait_link_ns = 0, duration_ns = 0, count = 0, ping = 0;
+	u64 map_size, now, next_hb, end;
+	bool link = true, crash = false, loop = false;
+	void *base;
+	u32 i;
+
+	c.peer_timeout_ns = 3000000000ULL;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': port = parse_num(optarg); break;
+		case 't': tag = parse_num(optarg); break;
+		case 'h': hb_ns = parse_num(optarg) * 1000000ULL; break;
+		case 'N': link = false; break;
+		case 'T': takeover_ns = parse_num(optarg) * 1000000ULL; break;
+		case 'W': wait_link_ns = parse_num(optarg) * 1000000000ULL; break;
+		case 'P': c.peer_timeout_ns = parse_num(optarg) * 1000000ULL; break;
+		case 'r': case 's': case 'm':
+			if (nact == MAX_ACTIONS)
+				usage();
+			parse_action(&act[nact++], opt, optarg);
+			break;
+		case 'i': ping = parse_num(optarg); break;
+		case 'e': c.echo = true; loop = true; break;
+		case 'l': loop = true; break;
+		case 'd': duration_ns = parse_num(optarg) * 1000000000ULL; loop = true; break;
+		case 'c': count = parse_num(optarg); loop = true; break;
+		case 'C': crash = true; break;
+		case 'q': c.quiet = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	base = map_file(argv[optind], &map_size, false, 0);
+	err = ivntb_region_validate(&c.r, base, map_size);
+	if (err) {
+		fprintf(stderr, "peer: region invalid: %s (%s)\n",
+			ivntb_errname(err), c.r.why);
+		return EX_INVALID;
+	}
+
+	err = ivntb_port_claim(&c.r, port, tag, &c.me);
+	if (err == -EBUSY && port >= 0 && takeover_ns) {
+		struct ivntb_peer_state s0, s1;
+		u64 t_end = now_ns() + takeover_ns;
+
+		ivntb_peer_snapshot(&c.r, port, &s0);
+		while (now_ns() < t_end && !stop)
+			usleep(1000);
+		ivntb_peer_snapshot(&c.r, port, &s1);
+		if (s0.claim == s1.claim && s0.heartbeat == s1.heartbeat) {
+			err = ivntb_port_takeover(&c.r, port, s1.claim, tag, &c.me);
+			if (!err)
+				printf("took over port %u (stale epoch %u)\n",
+				       port, s1.epoch);
+		}
+	}
+	if (err) {
+		fprintf(stderr, "peer: cannot claim port %d: %s\n", port,
+			ivntb_errname(err));
+		return EX_CLAIM;
+	}
+	printf("claimed port %u epoch %u\n", c.me.port, c.me.epoch);
+	c.seq = ivntb_event_seq(&c.r, &c.me);
+	now = now_ns();
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		c.hb_seen_ns[i] = now;
+	peer_update_links(&c, now);
+	if (link && ivntb_link_set(&c.r, &c.me, true))
+		return EX_LOST;
+
+	next_hb = now + hb_ns;
+	if (wait_link_ns) {
+		u64 deadline = now + wait_link_ns;
+
+		while (peer_default_target(&c) < 0 || !c.up[peer_default_target(&c)]) {
+			now = now_ns();
+			if (now > deadline || stop) {
+				fprintf(stderr, "peer: no link\n");
+				ret = EX_TIMEOUT;
+				goto out;
+			}
+			if (now >= next_hb) {
+				if (ivntb_heartbeat(&c.r, &c.me)) {
+					ret = EX_LOST;
+					goto out;
+				}
+				next_hb = now + hb_ns;
+			}
+			peer_update_links(&c, now);
+			usleep(1000);
+		}
+	}
+
+	for (i = 0; i < (u32)nact; i++) {
+		struct action *a = &act[i];
+
+		switch (a->kind) {
+		case 'r':
+			err = ivntb_db_ring(&c.r, a->port, a->val);
+			break;
+		case 's':
+			err = ivntb_spad_write(&c.r, a->port, a->idx, a->val);
+			break;
+		default:
+			err = msg_send_retry(&c, a->port, a->idx, a->val);
+			break;
+		}
+		if (err) {
+			fprintf(stderr, "peer: action %c %u failed: %s\n",
+				a->kind, a->port, ivntb_errname(err));
+			ret = EX_ACTION;
+			goto out;
+		}
+	}
+	if (ping) {
+		ret = do_ping(&c, ping);
+		if (ret)
+			goto out;
+	}
+
+	end = duration_ns ? now_ns() + duration_ns : 0;
+	while (loop && !stop) {
+		int spins;
+
+		now = now_ns();
+		if (end && now >= end)
+			break;
+		if (count && c.events >= count)
+			break;
+		if (now >= next_hb) {
+			if (ivntb_heartbeat(&c.r, &c.me)) {
+				fprintf(stderr, "peer: port %u taken over\n",
+					c.me.port);
+				ret = EX_LOST;
+				goto out;
+			}
+			peer_update_links(&c, now);
+			next_hb = now + hb_ns;
+		}
+		/* Spin briefly, then nap: a host tool, not a benchmark. */
+		for (spins = 0; spins < 2000; spins++)
+			if (peer_poll(&c, now))
+				break;
+		if (spins == 2000)
+			usleep(100);
+	}
+
+out:
+	fflush(stdout);
+	if (crash)
+		_exit(ret);	/* no release: the claim goes stale */
+	if (ret != EX_LOST) {
+		ivntb_link_set(&c.r, &c.me, false);
+		if (ivntb_port_release(&c.r, &c.me) == -ESTALE)
+			ret = EX_LOST;
+		else
+			printf("released port %u\n", c.me.port);
+	}
+	return ret;
+}
+
+/* ----------------------------------------------------------------------- */
+
+static int cmd_scribble(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "offset", required_argument, NULL, 'o' },
+		{ "value", required_argument, NULL, 'v' },
+		{ "width", required_argument, NULL, 'w' },
+		{ "random", required_argument, NULL, 'R' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	u64 off = ~0ULL, val = 0, width = 8, nrand = 0, seed = 1;
+	u64 from = 0, to = IVNTB_LAYOUT_SIZE, map_size, i;
+	u8 *base;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': off = parse_num(optarg); break;
+		case 'v': val = parse_num(optarg); break;
+		case 'w': width = parse_num(optarg); break;
+		case 'R': nrand = parse_num(optarg); break;
+		case 'S': seed = parse_num(optarg); break;
+		case 'f': from = parse_num(optarg); break;
+		case 't': to = parse_num(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || (off == ~0ULL && !nrand))
+		usage();
+	base = map_file(argv[optind], &map_size, false, 0);
+	if (to > map_size)
+		to = map_size;
+	if (nrand) {
+		if (to < from + 8)
+			usage();
+		srandom(seed);
+		for (i = 0; i < nrand; i++) {
+			u64 o = from + ((u64)random() % (to - from - 7));
+			u64 v = ((u64)random() << 33) ^ ((u64)random() << 2) ^ random();
+
+			memcpy(base + o, &v, 8);
+		}
+		return EX_OK;
+	}
+	if (off > map_size || width > map_size - off ||
+	    (width != 1 && width != 2 && width != 4 && width != 8) ||
+	    off % width)
+		usage();
+	switch (width) {
+	case 1: WRITE_ONCE(*(u8 *)(base + off), val); break;
+	case 2: WRITE_ONCE(*(u16 *)(base + off), val); break;
+	case 4: WRITE_ONCE(*(u32 *)(base + off), val); break;
+	default: WRITE_ONCE(*(u64 *)(base + off), val); break;
+	}
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	argv++;
+	argc--;
+	if (!strcmp(cmd, "init"))
+		return cmd_init(argc, argv);
+	if (!strcmp(cmd, "dump"))
+		return cmd_dump(argc, argv, false);
+	if (!strcmp(cmd, "check"))
+		return cmd_dump(argc, argv, true);
+	if (!strcmp(cmd, "peer"))
+		return cmd_peer(argc, argv);
+	if (!strcmp(cmd, "scribble"))
+		return cmd_scribble(argc, argv);
+	usage();
+	return EX_USAGE;
+}

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
+/*
+ * Operations on an ivntb shared region (implemented in ivntb_shm.c)
+ *
+ * Includes ivntb_compat.h and ivntb_shm.h (the layout). Every operation is
+ * lock-free, never sleeps, never allocates and may be called from hard-IRQ
+ * or hrtimer context. Errors are negative errno values, in the kernel and
+ * in userspace alike.
+ *
+ * The region is untrusted memory: every value read from it is copied once
+ * and bound-checked before use. The geometry is read from the region only
+ * by ivntb_region_validate() (and ivntb_region_init()), which keep a
+ * validated copy in struct ivntb_region; every other operation uses that
+ * copy. Operations on a region that failed validation see zero ports and
+ * return -EINVAL.
+ *
+ * Concurrency: different ports may call anything concurrently. Within one
+ * port, the owner-side operations (heartbeat, link, db_clear/db_take,
+ * mask, msg_read/ack/reap, release) must be serialised by the caller;
+ * senders may ring doorbells concurrently from any number of CPUs; two
+ * concurrent ivntb_msg_send() from one port to the same register are a
+ * caller bug (one of them gets -EBUSY or -EAGAIN, never a corruption of
+ * the region).
+ */
+#ifndef _IVNTB_PROTO_H
+#define _IVNTB_PROTO_H
+
+#include "ivntb_compat.h"
+#include "ivntb_shm.h"
+
+/**
+ * struct ivntb_geom_win - validated copy of one window table entry
+ * @offset:	from the region base.
+ * @size:	bytes; 0 for unused entries.
+ */
+struct ivntb_geom_win {
+	u64 offset;
+	u64 size;
+};
+
+/**
+ * struct ivntb_geom - validated copy of the control header
+ * @region_size:	bytes of the region.
+ * @mw_align:		window alignment.
+ * @nonce:		initialisation nonce.
+ * @layout_size:	bytes of control + slots + window table.
+ * @ver_major:		protocol major version of the initialiser.
+ * @ver_minor:		protocol minor version of the initialiser.
+ * @nr_ports:		ports in the region.
+ * @nr_spads:		scratchpads per port.
+ * @nr_msgs:		inbound message registers per port.
+ * @nr_mws:		windows per (dst, src) pair.
+ * @win:		window table: win[dst][src][w].
+ */
+struct ivntb_geom {
+	u64 region_size;
+	u64 mw_align;
+	u64 nonce;
+	u32 layout_size;
+	u16 ver_major;
+	u16 ver_minor;
+	u32 nr_ports;
+	u32 nr_spads;
+	u32 nr_msgs;
+	u32 nr_mws;
+	struct ivntb_geom_win win[IVNTB_MAX_PORTS][IVNTB_MAX_PORTS][IVNTB_MAX_MWS];
+};
+
+/**
+ * struct ivntb_region - a mapped region and its validated geometry
+ * @shm:	base of the mapping (normal cacheable memory: memremap(WB)
+ *		in the kernel, mmap(MAP_SHARED) in userspace).
+ * @map_size:	bytes mapped at @shm.
+ * @geom:	validated geometry; all zero unless @valid.
+ * @valid:	validation (or initialisation) succeeded.
+ * @why:	human-readable reason of the last validation result.
+ *
+ * Caller-owned (about 4.2 KiB: embed it in a kzalloc'ed private struct, not
+ * on the kernel stack). Filled by ivntb_region_validate()/_init().
+ */
+struct ivntb_region {
+	struct ivntb_shm *shm;
+	u64 map_size;
+	struct ivntb_geom geom;
+	bool valid;
+	const char *why;
+};
+
+/**
+ * struct ivntb_port - a port this caller owns
+ * @port:	port number.
+ * @epoch:	epoch of our claim.
+ * @claim:	the claim word we installed (IVNTB_CLAIM(CLAIMED, @epoch)).
+ * @hb:		last heartbeat value we stored.
+ *
+ * Filled by ivntb_port_claim()/_takeover(); caller-owned afterwards.
+ */
+struct ivntb_port {
+	u32 port;
+	u32 epoch;
+	u64 claim;
+	u64 hb;
+};
+
+/* ivntb_peer_state.state: IVNTB_PORT_FREE, IVNTB_PORT_CLAIMED or this. */
+#define IVNTB_PORT_INVALID	0xff
+
+/**
+ * struct ivntb_peer_state - consistent snapshot of another port's state
+ * @claim:	raw claim word observed (pass it to ivntb_port_takeover()).
+ * @heartbeat:	heartbeat counter observed.
+ * @db_mask:	the owner's published doorbell mask.
+ * @owner_tag:	the owner's tag.
+ * @port:	port number.
+ * @state:	IVNTB_PORT_FREE, IVNTB_PORT_CLAIMED or IVNTB_PORT_INVALID
+ *		(the claim word holds an unknown state or reserved bits).
+ * @epoch:	claim epoch.
+ * @ver_major:	protocol major version the owner speaks.
+ * @ver_minor:	protocol minor version the owner speaks.
+ * @link_enabled: claimed, and the owner enabled its link in this epoch.
+ * @compatible:	@ver_major equals IVNTB_VERSION_MAJOR.
+ *
+ * @ver_major/@ver_minor are meaningful only when @link_enabled: the owner
+ * writes them before it enables the link (release), the snapshot reads
+ * the link word first (acquire).
+ */
+struct ivntb_peer_state {
+	u64 claim;
+	u64 heartbeat;
+	u64 db_mask;
+	u64 owner_tag;
+	u32 port;
+	u32 state;
+	u32 epoch;
+	u16 ver_major;
+	u16 ver_minor;
+	bool link_enabled;
+	bool compatible;
+};
+
+/* ivntb_init_params.flags */
+#define IVNTB_INIT_FORCE	0x1	/* overwrite a foreign or busy region */
+
+/**
+ * struct ivntb_init_params - geometry for ivntb_region_init()
+ * @region_size:	bytes of the region (<= the mapping).
+ * @mw_size:		bytes per window, multiple of @mw_align; 0: the
+ *			largest power of two such that all windows fit,
+ *			each naturally aligned.
+ * @mw_align:		window alignment; 0: IVNTB_MW_MIN_ALIGN.
+ * @nonce:		initialisation nonce (e.g. random or a timestamp).
+ * @nr_ports:		ports; 0: 2.
+ * @nr_spads:		scratchpads per port; 0: IVNTB_MIN_SPADS.
+ * @nr_msgs:		message registers per port; 0: IVNTB_MIN_MSGS.
+ * @nr_mws:		windows per (dst, src) pair; 0: IVNTB_MIN_MWS.
+ * @flags:		IVNTB_INIT_*.
+ */
+struct ivntb_init_params {
+	u64 region_size;
+	u64 mw_size;
+	u64 mw_align;
+	u64 nonce;
+	u32 nr_ports;
+	u32 nr_spads;
+	u32 nr_msgs;
+	u32 nr_mws;
+	u32 flags;
+};
+
+/* Bounded retries of compare-and-exchange loops (see -EAGAIN below). */
+#define IVNTB_CAS_RETRIES	4096
+
+/**
+ * ivntb_region_init() - write a fresh header into a region
+ * @r:		region handle to fill (validated on success).
+ * @base:	start of the mapping.
+ * @map_size:	bytes mapped.
+ * @p:		geometry.
+ *
+ * Only on an explicit request (host tool, driver parameter). Refuses a
+ * region that carries a foreign non-zero magic (-ENODEV) or that has a
+ * claimed port (-EBUSY) unless IVNTB_INIT_FORCE. Clears the layout area
+ * (not the windows), keeps port epochs of a previous ivntb region, writes
+ * the ready word last. Must not run while another party uses the region.
+ *
+ * Return: 0; -ENODEV, -EBUSY as above; -ERANGE bad counts or alignment;
+ * -ENOSPC the windows or the layout do not fit.
+ */
+int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
+		      const struct ivntb_init_params *p);
+
+/**
+ * ivntb_region_validate() - check a region and keep a copy of its geometry
+ * @r:		region handle to fill.
+ * @base:	start of the mapping.
+ * @map_size:	bytes mapped.
+ *
+ * Never writes to the region. Copies the control header and the window
+ * table into @r, then checks the copy. On failure @r->geom is zeroed and
+ * @r->why says why.
+ *
+ * Return: 0 valid;
+ * -ENOSPC mapping smaller than the layout or than region_size;
+ * -ENODEV foreign magic (never touch such a region);
+ * -ENODATA blank region (magic zero: never initialised);
+ * -EAGAIN magic present but the ready word is not (init in progress);
+ * -EPROTO incompatible major version or v1 offsets/sizes differ;
+ * -ERANGE a count, size or the alignment out of range;
+ * -EFAULT a window misaligned or outside the region;
+ * -EADDRINUSE a window overlaps another window or the layout area.
+ */
+int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size);
+
+/**
+ * ivntb_mw_get() - window table entry from the validated geometry
+ * @r:		validated region.
+ * @dst:	port whose inbound window it is.
+ * @src:	port that writes into it.
+ * @w:		window index.
+ * @offset:	out: offset from the region base.
+ * @size:	out: bytes.
+ *
+ * Return: 0, or -EINVAL for dst == src or an index out of range.
+ */
+int ivntb_mw_get(const struct ivntb_region *r, u32 dst, u32 src, u32 w,
+		 u64 *offset, u64 *size);
+
+/**
+ * ivntb_mw_ptr() - address of a window in the mapping
+ * @r:		validated region.
+ * @dst:	port whose inbound window it is.
+ * @src:	port that writes into it.
+ * @w:		window index.
+ *
+ * Return: pointer into the mapping, or NULL for a bad index.
+ */
+void *ivntb_mw_ptr(const struct ivntb_region *r, u32 dst, u32 src, u32 w);
+
+/**
+ * ivntb_port_claim() - attach: claim a free port
+ * @r:		validated region.
+ * @port:	port to claim, or negative for the first free port.
+ * @tag:	stored in owner_tag for dumps.
+ * @me:		out: the claimed port.
+ *
+ * FREE -> CLAIMED with epoch + 1, by one compare-and-exchange. Then
+ * publishes the owner line (version, link disabled, all doorbells masked),
+ * discards stale inbound doorbells and messages, and bumps every other
+ * port's event counter.
+ *
+ * Return: 0; -EINVAL port out of range; -EBUSY port (or every port) taken.
+ */
+int ivntb_port_claim(struct ivntb_region *r, int port, u64 tag,
+		     struct ivntb_port *me);
+
+/**
+ * ivntb_port_takeover() - claim a port whose owner is believed dead
+ * @r:		validated region.
+ * @port:	port to take.
+ * @observed:	the claim word the caller watched not change (its
+ *		heartbeat stopped for longer than the caller's timeout).
+ * @tag:	stored in owner_tag.
+ * @me:		out: the claimed port.
+ *
+ * One compare-and-exchange from @observed to CLAIMED with epoch + 1: of
+ * several racing takers at most one wins, and none wins if the owner
+ * released or re-claimed meanwhile. The old owner learns it lost the port
+ * from -ESTALE on its next heartbeat.
+ *
+ * Return: 0; -EINVAL port out of range; -EAGAIN the claim word is no
+ * longer @observed.
+ */
+int ivntb_port_takeover(struct ivntb_region *r, u32 port, u64 observed,
+			u64 tag, struct ivntb_port *me);
+
+/**
+ * ivntb_port_release() - detach cleanly
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Disables the link, then CLAIMED -> FREE keeping the epoch, and bumps
+ * every other port's event counter.
+ *
+ * Return: 0; -EINVAL bad @me; -ESTALE the port was taken over.
+ */
+int ivntb_port_release(struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_port_check() - do we still own the port?
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Return: 0 yes; -ESTALE taken over; -EINVAL bad @me.
+ */
+int ivntb_port_check(const struct ivntb_region *r,
+		     const struct ivntb_port *me);
+
+/**
+ * ivntb_heartbeat() - show we are alive
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Increments the heartbeat counter. Call it periodically (the protocol
+ * has no clock; peers judge a port dead when its heartbeat has not
+ * changed for their own timeout).
+ *
+ * Return: 0; -ESTALE the port was taken over; -EINVAL bad @me.
+ */
+int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me);
+
+/**
+ * ivntb_link_set() - enable or disable our side of the link
+ * @r:		validated region.
+ * @me:		our port.
+ * @enable:	new state.
+ *
+ * Replaces the link word (with our epoch) by a fully ordered
+ * compare-and-exchange, only while our claim word is still installed,
+ * then bumps every other port's event counter.
+ *
+ * Return: 0; -ESTALE; -EINVAL bad @me.
+ */
+int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
+		   bool enable);
+
+/**
+ * ivntb_peer_snapshot() - copy and decode another port's state
+ * @r:		validated region.
+ * @port:	port to look at (may be our own).
+ * @s:		out: the snapshot.
+ *
+ * Reads the claim word before and after the other fields and retries a
+ * few times until both agree, so the fields belong to one claim epoch.
+ *
+ * @s is always filled: on -EINVAL it reads as an invalid, unlinked port.
+ *
+ * Return: 0; -EINVAL port out of range; -EAGAIN the port kept changing
+ * (@s holds the last attempt); -EBADMSG the claim word is malformed
+ * (@s->state is IVNTB_PORT_INVALID, @s->claim the raw word).
+ */
+int ivntb_peer_snapshot(const struct ivntb_region *r, u32 port,
+			struct ivntb_peer_state *s);
+
+/**
+ * ivntb_peer_link_ok() - may a link to this peer be up?
+ * @s:		snapshot of the peer.
+ *
+ * Return: true if the peer is claimed, enabled its link in its current
+ * epoch and speaks a compatible major version. The caller adds its own
+ * checks: its own link enabled, the peer's heartbeat alive, and treats a
+ * change of @s->epoch as a peer restart (link down, then up again).
+ */
+bool ivntb_peer_link_ok(const struct ivntb_peer_state *s);
+
+/**
+ * ivntb_db_ring() - ring doorbell bits of a port (peer_db_set)
+ * @r:		validated region.
+ * @dst:	target port.
+ * @bits:	bits to set.
+ *
+ * All stores the caller made before this call are visible to a receiver
+ * that sees any of @bits set (or the event counter change). Sets the bits
+ * with a fully ordered atomic OR, then bumps @dst's event counter.
+ *
+ * Return: 0; -EINVAL @dst out of range; -EAGAIN the doorbell or counter
+ * word changed IVNTB_CAS_RETRIES times during the call (a hostile peer).
+ */
+int ivntb_db_ring(struct ivntb_region *r, u32 dst, u64 bits);
+
+/**
+ * ivntb_db_read() - our pending doorbell bits (db_read)
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Load-acquire: the senders' stores before ringing a returned bit are
+ * visible after this call.
+ *
+ * Return: the bits, 0 for a bad @me.
+ */
+u64 ivntb_db_read(const struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_db_clear() - clear our doorbell bits (db_clear)
+ * @r:		validated region.
+ * @me:		our port.
+ * @bits:	bits to clear.
+ *
+ * Return: 0; -EINVAL bad @me; -EAGAIN (see ivntb_db_ring()).
+ */
+int ivntb_db_clear(struct ivntb_region *r, const struct ivntb_port *me,
+		   u64 bits);
+
+/**
+ * ivntb_db_take() - atomically fetch and clear our doorbell bits
+ * @r:		validated region.
+ * @me:		our port.
+ * @bits:	which bits to take.
+ *
+ * Return: the bits of @bits that were set and are now clear (0 for a bad
+ * @me or after IVNTB_CAS_RETRIES failed attempts).
+ */
+u64 ivntb_db_take(struct ivntb_region *r, const struct ivntb_port *me,
+		  u64 bits);
+
+/**
+ * ivntb_db_mask_store() - publish our doorbell mask (informational)
+ * @r:		validated region.
+ * @me:		our port.
+ * @mask:	mask bits.
+ */
+void ivntb_db_mask_store(struct ivntb_region *r, const struct ivntb_port *me,
+			 u64 mask);
+
+/**
+ * ivntb_event_seq() - our event counter
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * One load (acquire). A poller keeps the last value it saw and looks at
+ * doorbells, messages and peer states only when the value changed; it
+ * must read the counter before it looks (and clears), so an event that
+ * arrives meanwhile changes the counter again.
+ *
+ * Return: the counter, 0 for a bad @me.
+ */
+u64 ivntb_event_seq(const struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_spad_read() - read a scratchpad (spad_read / peer_spad_read)
+ * @r:		validated region.
+ * @port:	whose scratchpad.
+ * @idx:	scratchpad index.
+ * @val:	out: value.
+ *
+ * Load-acquire (pairs with ivntb_spad_write()): like MMIO, scratchpad
+ * writes of one writer are seen in order.
+ *
+ * Return: 0; -EINVAL index out of range.
+ */
+int ivntb_spad_read(const struct ivntb_region *r, u32 port, u32 idx,
+		    u32 *val);
+
+/**
+ * ivntb_spad_write() - write a scratchpad (spad_write / peer_spad_write)
+ * @r:		validated region.
+ * @port:	whose scratchpad (own: spad_write; peer: peer_spad_write).
+ * @idx:	scratchpad index.
+ * @val:	value.
+ *
+ * Store-release.
+ *
+ * Return: 0; -EINVAL index out of range.
+ */
+int ivntb_spad_write(struct ivntb_region *r, u32 port, u32 idx, u32 val);
+
+/**
+ * ivntb_msg_send() - write a message register of a port (peer_msg_write)
+ * @r:		validated region.
+ * @me:		our port (recorded as the source).
+ * @dst:	target port.
+ * @midx:	message register index.
+ * @data:	message.
+ *
+ * FREE -> WRITING(me), store data, WRITING -> FULL, bump @dst's event
+ * counter. A message is never overwritten before the owner acknowledged
+ * it, and the caller's earlier stores are visible to the owner once it
+ * sees the register FULL.
+ *
+ * Return: 0; -EINVAL bad index or @me; -EBUSY register not free (unread
+ * message or another sender); -EAGAIN the register was reset underneath
+ * (the target re-attached): the message was not delivered.
+ */
+int ivntb_msg_send(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 dst, u32 midx, u32 data);
+
+/**
+ * ivntb_msg_status() - which of our inbound registers hold a message
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Return: bitmap, bit i set when register i is FULL (msg_read_sts).
+ */
+u64 ivntb_msg_status(const struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_msg_read() - read one of our inbound messages (msg_read)
+ * @r:		validated region.
+ * @me:		our port.
+ * @midx:	register index.
+ * @data:	out: message.
+ * @src:	out: source port (< nr_ports).
+ *
+ * Does not free the register: ivntb_msg_ack() does.
+ *
+ * Return: 0; -EINVAL bad index; -ENOMSG register not FULL; -EBADMSG the
+ * recorded source port is out of range (a malformed register).
+ */
+int ivntb_msg_read(const struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 *data, u32 *src);
+
+/**
+ * ivntb_msg_ack() - free one of our inbound registers (msg_clear_sts)
+ * @r:		validated region.
+ * @me:		our port.
+ * @midx:	register index.
+ *
+ * FULL -> FREE, then bumps the sender's event counter so a sender
+ * waiting for the register sees it free.
+ *
+ * Return: 0; -EINVAL bad index; -ENOMSG register not FULL; -EAGAIN it
+ * changed underneath.
+ */
+int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
+		  u32 midx);
+
+/**
+ * ivntb_msg_reap() - free registers stuck in WRITING by a dead sender
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * A register WRITING(src, epoch) whose source port no longer holds that
+ * claim epoch (crashed, released or taken over) is freed.
+ *
+ * Return: number of registers freed, or -EINVAL bad @me.
+ */
+int ivntb_msg_reap(struct ivntb_region *r, const struct ivntb_port *me);
+
+#endif /* _IVNTB_PROTO_H */

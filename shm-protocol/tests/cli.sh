@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause)
+#
+# cli.sh IVNTB_SHM - end-to-end tests of the ivntb-shm tool on /dev/shm
+# files. Prints "ok - ..." / "not ok - ..." lines.
+set -u
+C=${1:?usage: cli.sh path/to/ivntb-shm}
+D=$(mktemp -d /dev/shm/ivntb-cli.XXXXXX)
+F=$D/region
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$D"
+}
+trap cleanup EXIT
+
+failed=0
+check() {	# check NAME COMMAND... : passes when COMMAND succeeds
+	local name=$1
+	shift
+	if "$@"; then
+		echo "ok - $name"
+	else
+		echo "not ok - $name"
+		failed=1
+	fi
+}
+status_is() {	# status_is WANT COMMAND...
+	local want=$1 rc
+	shift
+	"$@" >"$D/out" 2>&1
+	rc=$?
+	[ "$rc" = "$want" ] || { echo "# status $rc, wanted $want: $*"; cat "$D/out"; return 1; }
+}
+wait_for() {	# wait_for FILE PATTERN [tenths]
+	local i
+	for ((i = 0; i < ${3:-50}; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "# no '$2' in $1:"; cat "$1"
+	return 1
+}
+
+check "init 4M region" status_is 0 "$C" init "$F" --size 4M --nonce 7
+check "check: valid" status_is 0 "$C" check "$F"
+check "dump decodes ports and windows" \
+	bash -c "'$C' dump '$F' | grep -q 'port 1: FREE epoch 0' && '$C' dump '$F' | grep -q '1 <- 0, 1: 0x00200000 0x00080000'"
+check "init rejects bad geometry" status_is 1 "$C" init "$D/bad" --size 4M --ports 9
+check "init refuses to shrink an existing file" status_is 1 "$C" init "$F" --size 2M
+check "region file kept its size" test "$(stat -c %s "$F")" = 4194304
+check "init: 8 ports, 64 spads, 8 msgs, 4 mws" \
+	status_is 0 "$C" init "$D/big" --size 8M --ports 8 --spads 64 --msgs 8 --mws 4
+
+# Foreign and blank regions are never touched.
+printf 'LOOKINGGLASS-FRAME-DATA' >"$D/foreign"
+truncate -s 4M "$D/foreign"
+cp "$D/foreign" "$D/foreign.orig"
+check "check: foreign magic -> ENODEV, status 2" \
+	bash -c "'$C' check '$D/foreign' | grep -q ENODEV; [ \${PIPESTATUS[0]} = 2 ]"
+check "init refuses a foreign region (status 2)" status_is 2 "$C" init "$D/foreign" --size 4M
+check "peer refuses a foreign region (status 2)" status_is 2 "$C" peer "$D/foreign"
+check "foreign region left byte-identical" cmp -s "$D/foreign" "$D/foreign.orig"
+truncate -s 4M "$D/blank"
+check "check: blank region -> ENODATA" bash -c "'$C' check '$D/blank' | grep -q ENODATA"
+
+# An echo peer on port 1; port 0 rings, sends, pings.
+"$C" peer "$F" --port 1 --echo --quiet --duration 20 --hb-ms 20 >"$D/echo.log" 2>&1 &
+pids+=($!)
+echo_pid=$!
+check "echo peer claims port 1" wait_for "$D/echo.log" "claimed port 1 epoch 1"
+check "port 1 busy -> status 3" status_is 3 "$C" peer "$F" --port 1
+"$C" peer "$F" --port 0 --wait-link 5 --ring 1:0x10 --msg 1:2=0xabcd \
+	--spad 1:3=0x1234 --count 2 --duration 5 >"$D/p0.log" 2>&1
+rc=$?
+check "peer 0 exits 0 after its echoes" test "$rc" = 0
+check "doorbell echoed" grep -q '^db 0x0000000000000010' "$D/p0.log"
+check "message echoed with its source" grep -q '^msg 2 src 1 data 0x0000abcd' "$D/p0.log"
+check "link up seen" grep -q '^link 1 up epoch 1' "$D/p0.log"
+check "peer spad written" bash -c "'$C' dump '$F' | grep -A3 '^port 1:' | grep -q 00001234"
+check "ping 200 round trips" \
+	bash -c "'$C' peer '$F' --port 0 --wait-link 5 --ping 200 | grep -q '^ping 200: p50'"
+
+# Clean detach on SIGTERM.
+kill -TERM "$echo_pid"
+wait "$echo_pid"
+rc=$?
+check "echo peer exits 0 on SIGTERM" test "$rc" = 0
+check "port 1 released (FREE, epoch kept)" \
+	bash -c "'$C' dump '$F' | grep -q '^port 1: FREE epoch 1'"
+
+# Crash (no release), then takeover after the heartbeat stopped.
+check "crashing peer exits without release" status_is 0 "$C" peer "$F" --port 1 --crash
+check "crashed port still CLAIMED" bash -c "'$C' dump '$F' | grep -q '^port 1: CLAIMED epoch 2'"
+check "claim of the stale port without takeover -> 3" status_is 3 "$C" peer "$F" --port 1
+check "takeover of the stale port" \
+	bash -c "'$C' peer '$F' --port 1 --takeover-ms 300 | grep -q 'took over port 1 (stale epoch 2)'"
+check "port 1 FREE at epoch 3 after the taker released" \
+	bash -c "'$C' dump '$F' | grep -q '^port 1: FREE epoch 3'"
+
+# An owner whose claim is stolen learns it (status 6).
+"$C" peer "$F" --port 1 --listen --hb-ms 10 --duration 10 >"$D/victim.log" 2>&1 &
+victim=$!
+pids+=($victim)
+wait_for "$D/victim.log" "claimed port 1" >/dev/null
+"$C" scribble "$F" --offset $((0x1200)) --value 0x0000000900000001
+wait "$victim"
+rc=$?
+check "owner whose claim was overwritten exits 6" test "$rc" = 6
+
+# Version mismatch and hostile scribbles.
+cp "$F" "$D/v2"
+"$C" scribble "$D/v2" --offset 8 --width 2 --value 2
+check "major version 2 -> EPROTO, status 2" \
+	bash -c "'$C' check '$D/v2' | grep -q EPROTO; [ \${PIPESTATUS[0]} = 2 ]"
+check "peer refuses major version 2" status_is 2 "$C" peer "$D/v2"
+crashes=0
+for seed in 1 2 3 4 5 6 7 8; do
+	cp "$F" "$D/h"
+	"$C" scribble "$D/h" --random 300 --seed $seed --from 4096 --to 12288
+	"$C" dump "$D/h" --raw >/dev/null 2>&1
+	[ $? -ge 128 ] && crashes=$((crashes + 1))
+	timeout 5 "$C" peer "$D/h" --listen --duration 0 >/dev/null 2>&1
+	[ $? -ge 124 ] && crashes=$((crashes + 1))
+done
+check "hostile port slots: dump and peer never crash or hang" test "$crashes" = 0
+
+exit $failed

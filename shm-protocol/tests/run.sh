@@ -1,0 +1,192 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause)
+#
+# Run every shm-protocol test; print one TAP-like line per test case and a
+# final "N passed, M failed" line; exit non-zero on any failure.
+#
+# Environment (set by the Makefile): O (build dir), SRC (shm-protocol dir),
+# KSRC (kernel tree, for checkpatch; optional), FUZZ_TIME (s),
+# STRESS_ITERS (doorbells per side in the process stress).
+# With an argument, run only that group: unit stress fuzz cli spin
+# checkpatch (the last only when named).
+set -u
+
+O=${O:?}
+SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+T=$O/tests
+FUZZ_TIME=${FUZZ_TIME:-10}
+STRESS_ITERS=${STRESS_ITERS:-2000000}
+ONLY=${1:-}
+LOG=$T/logs
+mkdir -p "$LOG"
+
+pass=0
+fail=0
+skipped=()
+
+ok() { pass=$((pass + 1)); echo "ok $((pass + fail)) - $1"; }
+not_ok() {
+	fail=$((fail + 1))
+	echo "not ok $((pass + fail)) - $1"
+	[ -n "${2:-}" ] && [ -f "$2" ] && tail -n 25 "$2" | sed 's/^/#   /'
+}
+skip() { skipped+=("$1"); echo "# skip: $1"; }
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+# checkpatch runs only when asked: the top-level `make check` runs it, with
+# sparse and W=1 on the module that builds ivntb_shm.c.
+only() { [ "$ONLY" = "$1" ]; }
+
+# Run a TAP-emitting test program; count its "ok"/"not ok" lines, and one
+# failure if it exits non-zero without having reported one.
+tap() {
+	local name=$1 log=$LOG/$1.log rc n_ok n_fail
+	shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	n_ok=$(grep -ac '^ok ' "$log")
+	n_fail=$(grep -ac '^not ok ' "$log")
+	while read -r line; do
+		ok "$name: ${line#ok * - }"
+	done < <(grep -a '^ok ' "$log")
+	while read -r line; do
+		not_ok "$name: ${line#not ok * - }"
+	done < <(grep -a '^not ok ' "$log")
+	grep -a '^# [a-z]* (' "$log" | sed "s/^# /#   $name: /"
+	# The program's own summary must agree with the lines counted.
+	if ! grep -aq "^# [a-z]*: $n_ok passed, $n_fail failed\$" "$log"; then
+		not_ok "$name: summary missing or disagrees ($n_ok ok, $n_fail not ok)" "$log"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+		not_ok "$name: exited with status $rc" "$log"
+	elif [ "$n_fail" -gt 0 ]; then
+		tail -n 20 "$log" | grep -av '^ok ' | sed 's/^/#   /'
+	fi
+	[ "$n_ok" -gt 0 ] || [ "$rc" -ne 0 ] || not_ok "$name: no test ran" "$log"
+}
+
+# A negative control: the command must fail (and print $2 if given).
+must_fail() {
+	local name=$1 pattern=$2 log=$LOG/$1.log rc
+	shift 2
+	"$@" >"$log" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ] && { [ -z "$pattern" ] || grep -aq "$pattern" "$log"; }; then
+		ok "$name (fails as it must, status $rc)"
+	else
+		not_ok "$name: the fault went undetected (status $rc)" "$log"
+	fi
+}
+
+t0=$(date +%s.%N)
+
+if want unit; then
+	tap unit-liburcu "$T/unit"
+	tap unit-atomic-asan "$T/unit-asan"
+	if command -v valgrind >/dev/null; then
+		if valgrind -q --error-exitcode=9 "$T/unit" >"$LOG/valgrind.log" 2>&1; then
+			ok "unit under valgrind memcheck: no errors"
+		else
+			not_ok "unit under valgrind memcheck" "$LOG/valgrind.log"
+		fi
+	else
+		skip "valgrind not installed"
+	fi
+fi
+
+if want stress; then
+	n=$STRESS_ITERS
+	m=$((n / 10))
+	tap stress-processes "$T/stress" -p -n "$n" -m "$m" -c 20000 -k 2000 -w 4
+	tap stress-threads "$T/stress" -t -n "$((n / 2))" -m "$((m / 2))" -c 10000 -k 1000 -w 4
+	tap stress-tsan "$T/stress-tsan" -t -n "$((n / 10))" -m "$((m / 10))" -c 3000 -k 300 -w 4
+	tap stress-asan "$T/stress-asan" -p -n "$((n / 5))" -m "$((m / 5))" -c 5000 -k 500 -w 4
+	# Negative controls: the tests must catch a sender that rings first.
+	must_fail stress-detects-ring-before-data "FAIL" \
+		"$T/stress" -p -X -n 200000 -m 100 pingpong
+	must_fail tsan-detects-ring-before-data "ThreadSanitizer: data race" \
+		"$T/stress-tsan" -t -X -n 20000 -m 100 pingpong
+fi
+
+if want fuzz; then
+	mkdir -p "$T/fuzz-corpus"
+	if "$T/fuzz_region" -max_total_time="$FUZZ_TIME" -print_final_stats=1 \
+		-artifact_prefix="$T/fuzz-" \
+		"$T/fuzz-corpus" >"$LOG/fuzz.log" 2>&1; then
+		ok "fuzz_region: $(grep -ao 'Done [0-9]* runs in [0-9]* second' "$LOG/fuzz.log" | sed 's/ second/ s/'), no crash"
+	else
+		not_ok "fuzz_region crashed" "$LOG/fuzz.log"
+	fi
+fi
+
+if want cli; then
+	bash "$SRC/tests/cli.sh" "$O/ivntb-shm" >"$LOG/cli.log" 2>&1
+	rc=$?
+	while read -r line; do ok "cli: ${line#ok - }"; done < <(grep -a '^ok - ' "$LOG/cli.log")
+	while read -r line; do not_ok "cli: ${line#not ok - }"; done < <(grep -a '^not ok - ' "$LOG/cli.log")
+	if [ "$rc" -ne 0 ] && ! grep -aq '^not ok - ' "$LOG/cli.log"; then
+		not_ok "cli: script exited with status $rc" "$LOG/cli.log"
+	fi
+fi
+
+if want spin; then
+	if command -v spin >/dev/null && command -v gcc >/dev/null; then
+		S=$T/spin
+		mkdir -p "$S"
+		cp "$SRC/tests/doorbell.pml" "$S/"
+		while read -r expect variant; do
+			name="spin doorbell model${variant:+ $variant}"
+			(cd "$S" && rm -f pan pan.* doorbell.pml.trail &&
+			 spin -a $variant doorbell.pml >spin.out 2>&1 &&
+			 gcc -O2 -DSAFETY -o pan pan.c 2>>spin.out &&
+			 ./pan -m100000 >pan.out 2>&1)
+			errs=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$S/pan.out" | head -1)
+			states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$S/pan.out" | head -1)
+			what=$(grep -m1 -o 'assertion violated\|invalid end state' "$S/pan.out")
+			if [ "$expect" = pass ]; then
+				if [ "$errs" = 0 ]; then
+					ok "$name: verified, no violation, no deadlock ($states states)"
+				else
+					not_ok "$name: errors=$errs ($what)" "$S/pan.out"
+				fi
+			elif [ -n "$errs" ] && [ "$errs" != 0 ]; then
+				ok "$name: weakened protocol caught ($what)"
+			else
+				not_ok "$name: the weakened protocol was not caught" "$S/pan.out"
+			fi
+		done <<-'VARIANTS'
+			pass
+			pass -DSPURIOUS
+			fail -DSPURIOUS -DNO_D1
+			fail -DRELAXED_SENDER
+			fail -DSPURIOUS -DNO_D2
+			fail -DSEQ_AFTER_CLEAR
+		VARIANTS
+	else
+		skip "spin not installed (apt-get install spin)"
+	fi
+fi
+
+if only checkpatch; then
+	KSRC=${KSRC:-}
+	if [ -n "$KSRC" ] && [ -x "$KSRC/scripts/checkpatch.pl" ]; then
+		for f in "$SRC/ivntb_shm.c" "$SRC/ivntb_proto.h" \
+			 "$SRC/ivntb_compat.h" "$SRC/../include/ivntb_shm.h"; do
+			b=$(basename "$f")
+			if "$KSRC/scripts/checkpatch.pl" --no-tree --strict -q -f "$f" \
+				>"$LOG/checkpatch-$b.log" 2>&1; then
+				ok "checkpatch --strict $b"
+			else
+				not_ok "checkpatch --strict $b" "$LOG/checkpatch-$b.log"
+			fi
+		done
+	else
+		skip "checkpatch: no kernel tree (set KSRC)"
+	fi
+fi
+
+
+t1=$(date +%s.%N)
+printf '# %d skipped, %s s, logs in %s\n' "${#skipped[@]}" \
+	"$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")" "$LOG"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause)
+/*
+ * stress.c - two (or more) parties hammering one region.
+ *
+ *   stress [-p | -t] [-n DOORBELLS] [-m MSGS] [-c CLAIM_ROUNDS]
+ *          [-k TAKEOVER_ROUNDS] [-w WORKERS] [-T TAKERS] [TEST...]
+ *
+ * -p: parties are processes sharing a /dev/shm file (default);
+ * -t: parties are threads (the ThreadSanitizer build uses this).
+ * Tests: pingpong fanin claims takeover (default: all).
+ * -X: fault injection (negative control): the sender rings before it
+ * stores the data; pingpong must then fail (and TSan must see a race).
+ *
+ * pingpong: two ports ring each other. Before ringing bit b the sender
+ *   stores a value into its outbound window (plain store); the receiver,
+ *   after it took bit b, reads the value (plain load) and must see exactly
+ *   the next value for b; it then acknowledges the value, and the sender
+ *   rings b again only after that acknowledgment. A lost doorbell hangs
+ *   (timeout), a stale value is a mismatch, a spurious bit a mismatch.
+ *   Both sides also send messages carrying a sequence number and a
+ *   checksum (each must arrive exactly once) and write scratchpads with
+ *   a self-checking monotonic pattern.
+ * fanin: two senders ring one port on disjoint halves of its doorbell
+ *   word while its owner clears bits: no bit may be lost (same data and
+ *   acknowledgment checks as pingpong).
+ * claims: workers race to claim and release ports; each grant is checked
+ *   against an ownership word (a double grant is caught) and against the
+ *   last epoch of the port (epochs grow).
+ * takeover: a dead owner's port is taken over by all workers at once
+ *   from the same observed claim word: exactly one must win per round.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ivntb_proto.h"
+#include "harness.h"
+
+#define RSIZE		(4ULL << 20)
+#define STUCK_NS	(10ULL * 1000000000ULL)
+#define MAX_WORKERS	16
+
+static bool use_threads;
+static u64 n_db = 200000, n_msg = 20000, n_claim = 20000, n_take = 2000;
+static int n_workers = 4;
+static int n_takers = 2;	/* as many as CPUs: they must overlap */
+static bool fault_ring_first;	/* -X: negative control, must fail */
+static u8 *region;
+
+/* Test bookkeeping shared between the parties (in a window). */
+struct shared {
+	u64 fails;
+	u64 grants;
+	u64 own[IVNTB_MAX_PORTS];
+	u64 last_epoch[IVNTB_MAX_PORTS];
+	u64 phase;
+	u64 done;
+	u64 winners;
+	struct ivntb_port winner;
+	u64 obs;
+};
+
+static u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static void relax(u64 *spins)
+{
+	if (++*spins % 256 == 0)
+		sched_yield();	/* 2 cores and maybe a kernel build */
+	else
+		cpu_pause();
+}
+
+#define FAIL(sh, ...)							\
+	do {								\
+		fprintf(stderr, "  FAIL: " __VA_ARGS__);		\
+		fputc('\n', stderr);					\
+		__atomic_add_fetch(&(sh)->fails, 1, __ATOMIC_SEQ_CST);	\
+	} while (0)
+
+static void *new_region(u32 ports)
+{
+	struct ivntb_init_params p = {
+		.region_size = RSIZE, .nr_ports = ports, .nonce = 42,
+	};
+	struct ivntb_region r;
+	char path[64];
+	void *base;
+	int fd;
+
+	if (region)
+		munmap(region, RSIZE);
+	snprintf(path, sizeof(path), "/dev/shm/ivntb-stress-%d-%llu",
+		 getpid(), (unsigned long long)now_ns());
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, RSIZE)) {
+		perror(path);
+		exit(2);
+	}
+	base = mmap(NULL, RSIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	unlink(path);	/* removed now; the mapping lives on */
+	if (base == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	if (ivntb_region_init(&r, base, RSIZE, &p)) {
+		fprintf(stderr, "init: %s\n", r.why);
+		exit(2);
+	}
+	region = base;
+	return base;
+}
+
+static struct shared *shared_area(void)
+{
+	/* Last 64 KiB of the region: outside every window used below. */
+	return (struct shared *)(region + RSIZE - 65536);
+}
+
+/* ---- workers: processes or threads ---------------------------------- */
+
+typedef void (*worker_fn)(int id);
+
+struct thr {
+	pthread_t t;
+	worker_fn fn;
+	int id;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+
+	t->fn(t->id);
+	return NULL;
+}
+
+static void run_workers(int n, worker_fn fn)
+{
+	struct thr thr[MAX_WORKERS];
+	pid_t pid[MAX_WORKERS];
+	int i, st;
+
+	for (i = 0; i < n; i++) {
+		if (use_threads) {
+			thr[i].fn = fn;
+			thr[i].id = i;
+			pthread_create(&thr[i].t, NULL, thr_main, &thr[i]);
+			continue;
+		}
+		pid[i] = fork();
+		if (!pid[i]) {
+			fn(i);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (use_threads) {
+			pthread_join(thr[i].t, NULL);
+			continue;
+		}
+		if (waitpid(pid[i], &st, 0) != pid[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st)) {
+			struct shared *sh = shared_area();
+
+			FAIL(sh, "worker %d died (status 0x%x)", i, st);
+		}
+	}
+}
+
+/* ---- pingpong ------------------------------------------------------- */
+
+static u32 msg_encode(u32 seq)
+{
+	u32 c = (seq * 0x9e ^ seq >> 8 ^ seq >> 16 ^ 0xa5) & 0xff;
+
+	return seq << 8 | c;
+}
+
+static bool msg_decode(u32 data, u32 *seq)
+{
+	*seq = data >> 8;
+	return msg_encode(*seq) == data;
+}
+
+static u32 spad_encode(u32 c)
+{
+	return c << 16 | (~c & 0xffff);
+}
+
+static void side(int s)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+	struct ivntb_port me;
+	struct ivntb_peer_state ps;
+	u32 t = !s, nmsgs, nspads, i, b, spadc = 0, spad_last[IVNTB_MAX_SPADS];
+	u64 *pay_out, *ack_out, *pay_in, *ack_in, last_val[64] = { 0 };
+	u64 sent_db = 0, recv_db = 0, sent_msg = 0, recv_msg = 0, seq, last_seq;
+	u64 spins = 0, last_progress;
+	u8 *seen;
+	int err;
+
+	if (ivntb_region_validate(&r, region, RSIZE)) {
+		FAIL(sh, "side %d: validate: %s", s, r.why);
+		return;
+	}
+	nmsgs = r.geom.nr_msgs;
+	nspads = r.geom.nr_spads;
+	memset(spad_last, 0, sizeof(spad_last));
+	seen = calloc(n_msg / 8 + 1, 1);
+	err = ivntb_port_claim(&r, s, 0x5000 + s, &me);
+	if (err || !seen) {
+		FAIL(sh, "side %d: claim %d", s, err);
+		return;
+	}
+	pay_out = ivntb_mw_ptr(&r, t, s, 0);
+	ack_out = ivntb_mw_ptr(&r, t, s, 1);
+	pay_in = ivntb_mw_ptr(&r, s, t, 0);
+	ack_in = ivntb_mw_ptr(&r, s, t, 1);
+	last_seq = ivntb_event_seq(&r, &me);
+	ivntb_link_set(&r, &me, true);
+
+	/* Wait for the peer's link. */
+	last_progress = now_ns();
+	for (;;) {
+		err = ivntb_peer_snapshot(&r, t, &ps);
+		if (!err && ivntb_peer_link_ok(&ps))
+			break;
+		if (now_ns() - last_progress > STUCK_NS) {
+			FAIL(sh, "side %d: peer link never came up", s);
+			return;
+		}
+		relax(&spins);
+	}
+
+	last_progress = now_ns();
+	while (sent_db < n_db || recv_db < n_db || sent_msg < n_msg ||
+	       recv_msg < n_msg) {
+		bool progress = false;
+
+		if (sent_db < n_db) {
+			u64 v = sent_db + 1;
+			u64 prev = v > 64 ? v - 64 : 0;
+
+			b = sent_db % 64;
+			if (smp_load_acquire(&ack_in[b]) == prev) {
+				if (!fault_ring_first)
+					pay_out[b] = v;	/* plain store: TSan checks it */
+				err = ivntb_db_ring(&r, t, 1ULL << b);
+				if (fault_ring_first) {
+					/* Give the receiver a window to see it. */
+					for (i = 0; i < 200; i++)
+						cpu_pause();
+					pay_out[b] = v;
+				}
+				if (err) {
+					FAIL(sh, "side %d: ring: %d", s, err);
+					break;
+				}
+				sent_db++;
+				progress = true;
+				if (sent_db % 16 == 0) {
+					i = (sent_db / 16) % nspads;
+					spadc = (spadc + 1) & 0xffff;
+					ivntb_spad_write(&r, t, i, spad_encode(spadc));
+				}
+			}
+		}
+		if (sent_msg < n_msg) {
+			err = ivntb_msg_send(&r, &me, t, sent_msg % nmsgs,
+					     msg_encode(sent_msg));
+			if (!err) {
+				sent_msg++;
+				progress = true;
+			} else if (err != -EBUSY) {
+				FAIL(sh, "side %d: msg_send: %d", s, err);
+				break;
+			}
+		}
+
+		seq = ivntb_event_seq(&r, &me);
+		if (seq != last_seq) {
+			u64 bits, sts;
+
+			last_seq = seq;
+			bits = ivntb_db_take(&r, &me, ~0ULL);
+			while (bits) {
+				u64 v, exp;
+
+				b = __builtin_ctzll(bits);
+				bits &= bits - 1;
+				v = pay_in[b];	/* plain load after the bit */
+				exp = last_val[b] ? last_val[b] + 64 : b + 1;
+				if (v != exp) {
+					FAIL(sh, "side %d: bit %u data %llu, expected %llu",
+					     s, b, (unsigned long long)v,
+					     (unsigned long long)exp);
+					goto out;
+				}
+				last_val[b] = v;
+				smp_store_release(&ack_out[b], v);
+				recv_db++;
+				progress = true;
+			}
+			sts = ivntb_msg_status(&r, &me);
+			while (sts) {
+				u32 m = __builtin_ctzll(sts), data, src, mseq;
+
+				sts &= sts - 1;
+				err = ivntb_msg_read(&r, &me, m, &data, &src);
+				if (err || src != t || !msg_decode(data, &mseq) ||
+				    mseq >= n_msg || (seen[mseq / 8] & (1 << mseq % 8))) {
+					FAIL(sh, "side %d: msg %u: err %d src %u data 0x%x (%s)",
+					     s, m, err, src, data,
+					     err ? "read" : "lost, torn or duplicate");
+					goto out;
+				}
+				seen[mseq / 8] |= 1 << mseq % 8;
+				err = ivntb_msg_ack(&r, &me, m);
+				if (err) {
+					FAIL(sh, "side %d: ack %u: %d", s, m, err);
+					goto out;
+				}
+				recv_msg++;
+				progress = true;
+			}
+			for (i = 0; i < nspads; i++) {
+				u32 v, c;
+
+				ivntb_spad_read(&r, s, i, &v);
+				c = v >> 16;
+				if (!v)
+					continue;
+				if (v != spad_encode(c) ||
+				    ((c - spad_last[i]) & 0xffff) >= 0x8000) {
+					FAIL(sh, "side %d: spad %u torn/backwards 0x%08x after 0x%04x",
+					     s, i, v, spad_last[i]);
+					goto out;
+				}
+				spad_last[i] = c;
+			}
+		}
+
+		if (progress) {
+			last_progress = now_ns();
+		} else {
+			if (__atomic_load_n(&sh->fails, __ATOMIC_RELAXED))
+				break;	/* the other side failed already */
+			if (now_ns() - last_progress > STUCK_NS) {
+				FAIL(sh, "side %d: stuck: sent_db %llu recv_db %llu sent_msg %llu recv_msg %llu db 0x%llx",
+				     s, (unsigned long long)sent_db,
+				     (unsigned long long)recv_db,
+				     (unsigned long long)sent_msg,
+				     (unsigned long long)recv_msg,
+				     (unsigned long long)ivntb_db_read(&r, &me));
+				break;
+			}
+			relax(&spins);
+		}
+	}
+	for (i = 0; i < n_msg; i++)
+		if (!(seen[i / 8] & (1 << i % 8))) {
+			FAIL(sh, "side %d: message %u never arrived", s, i);
+			break;
+		}
+out:
+	/* Let the peer finish before we leave (it may still need acks). */
+	ivntb_port_release(&r, &me);
+	free(seen);
+}
+
+static void test_pingpong(void)
+{
+	struct shared *sh;
+	u64 t0 = now_ns();
+
+	new_region(2);
+	sh = shared_area();
+	run_workers(2, side);
+	CHECK_EQ(sh->fails, 0);
+	printf("# pingpong (%s): %llu doorbells and %llu messages each way, %.2f s\n",
+	       use_threads ? "threads" : "processes",
+	       (unsigned long long)n_db, (unsigned long long)n_msg,
+	       (now_ns() - t0) / 1e9);
+}
+
+/* ---- fan-in: two senders OR into one doorbell word -------------------- */
+
+/*
+ * Ports 1 and 2 ring port 0, each on its own 32 bits, concurrently with
+ * port 0 clearing bits: the compare-and-exchange loops must lose no bit.
+ * Same data/ack discipline as pingpong; acks go to window (s, 0, 1).
+ */
+static void fanin_worker(int id)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+	struct ivntb_port me;
+	u64 spins = 0, last_progress, seq, last_seq;
+	int err;
+
+	if (ivntb_region_validate(&r, region, RSIZE)) {
+		FAIL(sh, "fanin %d: validate", id);
+		return;
+	}
+	err = ivntb_port_claim(&r, id, id, &me);
+	if (err) {
+		FAIL(sh, "fanin %d: claim %d", id, err);
+		return;
+	}
+	last_progress = now_ns();
+	if (id) {
+		/* Sender: bits 32 * (id - 1) .. + 31. */
+		u64 *pay = ivntb_mw_ptr(&r, 0, id, 0);
+		u64 *ack = ivntb_mw_ptr(&r, id, 0, 1);
+		struct ivntb_peer_state ps;
+		u64 k;
+
+		/* Ring only once the receiver is attached (claim wipes). */
+		while (ivntb_peer_snapshot(&r, 0, &ps) || !ivntb_peer_link_ok(&ps)) {
+			if (now_ns() - last_progress > STUCK_NS) {
+				FAIL(sh, "fanin %d: receiver never attached", id);
+				goto out;
+			}
+			relax(&spins);
+		}
+
+		for (k = 0; k < n_db; ) {
+			u32 j = k % 32, b = 32 * (id - 1) + j;
+			u64 v = k + 1, prev = v > 32 ? v - 32 : 0;
+
+			if (smp_load_acquire(&ack[j]) != prev) {
+				if (__atomic_load_n(&sh->fails, __ATOMIC_RELAXED) ||
+				    now_ns() - last_progress > STUCK_NS) {
+					FAIL(sh, "fanin %d: stuck at %llu", id,
+					     (unsigned long long)k);
+					break;
+				}
+				relax(&spins);
+				continue;
+			}
+			pay[j] = v;
+			if (ivntb_db_ring(&r, 0, 1ULL << b)) {
+				FAIL(sh, "fanin %d: ring failed", id);
+				break;
+			}
+			k++;
+			last_progress = now_ns();
+		}
+	} else {
+		/* Receiver: port 0. */
+		u64 last[2][32] = { { 0 } }, got = 0;
+
+		last_seq = ivntb_event_seq(&r, &me);
+		ivntb_link_set(&r, &me, true);
+		while (got < 2 * n_db) {
+			u64 bits;
+
+			seq = ivntb_event_seq(&r, &me);
+			if (seq == last_seq) {
+				if (__atomic_load_n(&sh->fails, __ATOMIC_RELAXED) ||
+				    now_ns() - last_progress > STUCK_NS) {
+					FAIL(sh, "fanin receiver: stuck after %llu bits",
+					     (unsigned long long)got);
+					break;
+				}
+				relax(&spins);
+				continue;
+			}
+			last_seq = seq;
+			bits = ivntb_db_take(&r, &me, ~0ULL);
+			while (bits) {
+				u32 b = __builtin_ctzll(bits), s = b / 32 + 1, j = b % 32;
+				u64 v = ((u64 *)ivntb_mw_ptr(&r, 0, s, 0))[j];
+				u64 exp = last[s - 1][j] ? last[s - 1][j] + 32 : j + 1;
+
+				bits &= bits - 1;
+				if (v != exp) {
+					FAIL(sh, "fanin: bit %u data %llu expected %llu", b,
+					     (unsigned long long)v, (unsigned long long)exp);
+					goto out;
+				}
+				last[s - 1][j] = v;
+				smp_store_release(&((u64 *)ivntb_mw_ptr(&r, s, 0, 1))[j], v);
+				got++;
+			}
+			last_progress = now_ns();
+		}
+	}
+out:
+	ivntb_port_release(&r, &me);
+}
+
+static void test_fanin(void)
+{
+	struct shared *sh;
+
+	new_region(3);
+	sh = shared_area();
+	run_workers(3, fanin_worker);
+	CHECK_EQ(sh->fails, 0);
+	printf("# fanin (%s): 2 senders x %llu doorbells into one word\n",
+	       use_threads ? "threads" : "processes", (unsigned long long)n_db);
+}
+
+/* ---- claims --------------------------------------------------------- */
+
+static void claimer(int id)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+	struct ivntb_port me;
+	u64 k, spins = 0, grants = 0;
+	int err;
+
+	if (ivntb_region_validate(&r, region, RSIZE)) {
+		FAIL(sh, "claimer %d: validate", id);
+		return;
+	}
+	for (k = 0; k < n_claim; k++) {
+		int want = (id & 1) ? -1 : (int)((k * 7 + id) % r.geom.nr_ports);
+		u64 prev;
+
+		err = ivntb_port_claim(&r, want, id, &me);
+		if (err == -EBUSY) {
+			relax(&spins);
+			continue;
+		}
+		if (err) {
+			FAIL(sh, "claimer %d: claim %d", id, err);
+			return;
+		}
+		grants++;
+		prev = 0;
+		if (!__atomic_compare_exchange_n(&sh->own[me.port], &prev, id + 1,
+						 false, __ATOMIC_SEQ_CST,
+						 __ATOMIC_SEQ_CST)) {
+			FAIL(sh, "port %u granted to %d while owned by %llu",
+			     me.port, id, (unsigned long long)prev - 1);
+			return;
+		}
+		if (me.epoch <= sh->last_epoch[me.port]) {
+			FAIL(sh, "port %u epoch %u not above %llu", me.port,
+			     me.epoch, (unsigned long long)sh->last_epoch[me.port]);
+			return;
+		}
+		sh->last_epoch[me.port] = me.epoch;	/* guarded by own[] */
+		if (k % 3 == 0)
+			ivntb_heartbeat(&r, &me);
+		__atomic_store_n(&sh->own[me.port], 0, __ATOMIC_SEQ_CST);
+		err = ivntb_port_release(&r, &me);
+		if (err) {
+			FAIL(sh, "claimer %d: release %d", id, err);
+			return;
+		}
+	}
+	__atomic_add_fetch(&sh->grants, grants, __ATOMIC_SEQ_CST);
+}
+
+static void test_claims(void)
+{
+	struct ivntb_region r;
+	struct ivntb_peer_state s;
+	struct shared *sh;
+	u64 epochs = 0;
+	u32 p;
+
+	new_region(4);
+	sh = shared_area();
+	run_workers(n_workers, claimer);
+	CHECK_EQ(sh->fails, 0);
+	CHECK(sh->grants > 0);
+	CHECK_EQ(ivntb_region_validate(&r, region, RSIZE), 0);
+	for (p = 0; p < 4; p++) {
+		CHECK_EQ(ivntb_peer_snapshot(&r, p, &s), 0);
+		CHECK_EQ(s.state, IVNTB_PORT_FREE);
+		epochs += s.epoch;
+	}
+	CHECK_EQ(epochs, sh->grants);	/* one epoch step per grant */
+	printf("# claims (%s): %d workers, %llu grants\n",
+	       use_threads ? "threads" : "processes", n_workers,
+	       (unsigned long long)sh->grants);
+}
+
+/* ---- takeover ------------------------------------------------------- */
+
+static void taker(int id)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+	struct ivntb_port me;
+	u64 k, spins = 0;
+
+	if (ivntb_region_validate(&r, region, RSIZE)) {
+		FAIL(sh, "taker %d: validate", id);
+		return;
+	}
+	for (k = 1; k <= n_take; k++) {
+		u64 t0 = now_ns();
+
+		/* Spin without yielding: all takers must run when it flips. */
+		while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != k) {
+			if (++spins % 4096 == 0 && now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "taker %d stuck in round %llu", id,
+				     (unsigned long long)k);
+				return;
+			}
+			cpu_pause();
+		}
+		if (!ivntb_port_takeover(&r, 0, sh->obs, id, &me)) {
+			sh->winner = me;	/* only one may get here */
+			__atomic_add_fetch(&sh->winners, 1, __ATOMIC_SEQ_CST);
+		}
+		__atomic_add_fetch(&sh->done, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void *take_coordinator(void *arg)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+	struct ivntb_port dead;
+	struct ivntb_peer_state s;
+	u64 k, bad = 0;
+
+	(void)arg;
+	if (ivntb_region_validate(&r, region, RSIZE))
+		return (void *)1;
+	for (k = 1; k <= n_take; k++) {
+		u64 t0 = now_ns();
+
+		if (ivntb_port_claim(&r, 0, 0xdead, &dead)) {
+			FAIL(sh, "coordinator: claim failed in round %llu",
+			     (unsigned long long)k);
+			break;
+		}
+		ivntb_peer_snapshot(&r, 0, &s);
+		sh->obs = s.claim;
+		__atomic_store_n(&sh->winners, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sh->done, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sh->phase, k, __ATOMIC_RELEASE);
+		/* Sleep: leave the CPUs to the takers. */
+		while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) != (u64)n_takers) {
+			if (now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "coordinator stuck in round %llu",
+				     (unsigned long long)k);
+				return (void *)1;
+			}
+			usleep(20);
+		}
+		if (sh->winners != 1) {
+			if (!bad++)
+				FAIL(sh, "round %llu: %llu winners",
+				     (unsigned long long)k,
+				     (unsigned long long)sh->winners);
+			break;
+		}
+		if (ivntb_heartbeat(&r, &dead) != -ESTALE)
+			FAIL(sh, "round %llu: old owner not told", (unsigned long long)k);
+		if (sh->winner.epoch != dead.epoch + 1)
+			FAIL(sh, "round %llu: epoch %u after %u", (unsigned long long)k,
+			     sh->winner.epoch, dead.epoch);
+		if (ivntb_port_release(&r, &sh->winner))
+			FAIL(sh, "round %llu: winner cannot release", (unsigned long long)k);
+	}
+	return NULL;
+}
+
+static void test_takeover(void)
+{
+	struct shared *sh;
+	pthread_t co;
+	pid_t pid = 0;
+	int st;
+
+	new_region(2);
+	sh = shared_area();
+	/* The coordinator runs beside the workers. */
+	if (use_threads) {
+		pthread_create(&co, NULL, take_coordinator, NULL);
+	} else {
+		pid = fork();
+		if (!pid) {
+			take_coordinator(NULL);
+			_exit(0);
+		}
+	}
+	run_workers(n_takers, taker);
+	if (use_threads)
+		pthread_join(co, NULL);
+	else if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL(sh, "coordinator died");
+	CHECK_EQ(sh->fails, 0);
+	printf("# takeover (%s): %d takers, %llu rounds\n",
+	       use_threads ? "threads" : "processes", n_takers,
+	       (unsigned long long)n_take);
+}
+
+int main(int argc, char **argv)
+{
+	bool all = true, pp = false, fi = false, cl = false, tk = false;
+	int opt, i;
+
+	while ((opt = getopt(argc, argv, "ptXn:m:c:k:w:T:")) != -1) {
+		switch (opt) {
+		case 'p': use_threads = false; break;
+		case 't': use_threads = true; break;
+		case 'X': fault_ring_first = true; break;
+		case 'n': n_db = strtoull(optarg, NULL, 0); break;
+		case 'm': n_msg = strtoull(optarg, NULL, 0); break;
+		case 'c': n_claim = strtoull(optarg, NULL, 0); break;
+		case 'k': n_take = strtoull(optarg, NULL, 0); break;
+		case 'w': n_workers = atoi(optarg); break;
+		case 'T': n_takers = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: see the comment in stress.c\n");
+			return 2;
+		}
+	}
+	if (n_workers < 2 || n_workers > MAX_WORKERS || n_takers < 2 ||
+	    n_takers > MAX_WORKERS || n_msg >= (1 << 24))
+		return 2;
+	for (i = optind; i < argc; i++) {
+		all = false;
+		pp |= !strcmp(argv[i], "pingpong");
+		fi |= !strcmp(argv[i], "fanin");
+		cl |= !strcmp(argv[i], "claims");
+		tk |= !strcmp(argv[i], "takeover");
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# stress, compat %s, %s\n", IVNTB_COMPAT_NAME,
+	       use_threads ? "threads" : "processes");
+	if (all || pp)
+		RUN(test_pingpong);
+	if (all || fi)
+		RUN(test_fanin);
+	if (all || cl)
+		RUN(test_claims);
+	if (all || tk)
+		RUN(test_takeover);
+	return h_summary("stress");
+}
