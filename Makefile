@@ -2,7 +2,8 @@
 #
 # ivshmem-ntb: an NTB hardware driver over QEMU's ivshmem shared memory.
 #
-#   make test       test-user (userspace, no guests) + test-guest (QEMU)
+#   make test       test-user (userspace, no guests) + check (checkpatch,
+#                   sparse, W=1) + test-guest (QEMU guests)
 #   make demo       two riscv64 guests linked by the NTB (not yet)
 #   make bench      benchmarks, tables under build/bench/ (userspace so far)
 #   make deps kernel initramfs module    the stages, each cached
@@ -17,7 +18,8 @@ S := $(TOP)/scripts
 export IVNTB_BUILD ?= $(TOP)/build
 STAGE := $(S)/stage.sh
 
-.PHONY: all deps kernel userland initramfs module test test-user test-guest \
+
+.PHONY: all deps kernel userland initramfs module tools test test-user test-guest \
 	bench soak demo check clean distclean
 
 all: module
@@ -37,12 +39,15 @@ module: kernel
 initramfs: module userland
 	@$(STAGE) initramfs $(S)/initramfs.sh >/dev/null
 
-test: test-user test-guest
+test: test-user check test-guest
 
 test-user: deps
 	@$(STAGE) test-user $(TOP)/tests/run-user-tests.sh
 
-test-guest: initramfs
+tools: deps
+	@$(MAKE) -s -C shm-protocol all
+
+test-guest: initramfs tools
 	@$(STAGE) test-guest $(TOP)/tests/run-guest-tests.sh
 
 bench: deps
@@ -51,8 +56,9 @@ bench: deps
 soak demo:
 	@echo "make $@: not yet (issues 5 and 8)"; exit 1
 
+# checkpatch --strict, sparse and W=1 on kmod/ and shm-protocol/
 check: kernel
-	@$(S)/check.sh
+	@$(STAGE) check $(S)/check.sh
 
 clean:
 	rm -rf $(IVNTB_BUILD)

@@ -4,11 +4,13 @@
 # Boot QEMU guests over one ivshmem region, run a guest test, judge it.
 #
 #   launch.sh [options]
-#     -t, --topology loopback|pair  loopback: one guest, two ivshmem-plain
+#     -t, --topology loopback|pair|host
+#                                   loopback: one guest, two ivshmem-plain
 #                                   devices on the same file; pair: two
 #                                   guests, one device each, on the same file,
-#                                   plus a private link and the ivrsh channel
-#                                   (default loopback)
+#                                   plus a private link and the ivrsh channel;
+#                                   host: one guest, one device, the other
+#                                   end a host process (default loopback)
 #     -T, --test NAME               guest test tests/guest/tests/NAME.sh (smoke)
 #     --qemu BIN                    QEMU binary (qemu-system-<arch>)
 #     --machine M                   -M value (riscv64: virt; x86_64: q35)
@@ -18,11 +20,20 @@
 #                                   max(2, smp))
 #     --mem MB                      guest memory (256)
 #     --region SIZE                 ivshmem region size, e.g. 4M (4M)
+#     --ports N                     initialise the region for N ports with the
+#                                   host tool before boot (2); 0: leave it blank
+#     --init-args ARGS              more `ivntb-shm init` arguments
 #     --append ARGS                 extra kernel command line
 #     --timeout S                   wall-clock limit for the run (300)
 #     --keep-logs                   keep the run folder even when it passes
+#   A test may come with a host hook, tests/guest/tests/NAME.host, run as
+#   `NAME.host start SHM RUNDIR TOOL` in the background before boot and
+#   `NAME.host check SHM RUNDIR TOOL` after the guests stopped (TOOL: the
+#   host's ivntb-shm); a failing check fails the run.
 #   Environment: IVNTB_ARCH, IVNTB_KVER, IVNTB_BUILD (see lib.sh),
-#   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail).
+#   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail),
+#   IVNTB_RUNID (name of the run: QEMU processes are "ivntb-RUNID-ROLE",
+#   logs in $IVNTB_BUILD/runs/RUNID).
 #
 # A run passes when every guest powered off before the timeout, the driving
 # guest printed a TAP plan and exactly that many results, none "not ok", and
@@ -40,6 +51,8 @@ SMP=2
 MAXCPUS=
 MEM=256
 REGION=4M
+PORTS=2
+INIT_ARGS=
 APPEND=
 TIMEOUT=300
 KEEP=0
@@ -55,15 +68,17 @@ while [ $# -gt 0 ]; do
 	--mem) MEM=$2; shift ;;
 	--region) REGION=$2; shift ;;
 	--append) APPEND=$2; shift ;;
+	--ports) PORTS=$2; shift ;;
+	--init-args) INIT_ARGS=$2; shift ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
-	-h|--help) sed -n '4,28p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,31p' "$0"; exit 0 ;;
 	*) die "launch: unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
 
-case "$TOPO" in loopback|pair) ;; *) die "launch: topology must be loopback or pair" ;; esac
+case "$TOPO" in loopback|pair|host) ;; *) die "launch: topology must be loopback, pair or host" ;; esac
 [ -f "$IVNTB_TOP/tests/guest/tests/$TEST.sh" ] || die "launch: no guest test '$TEST'"
 QEMU=${QEMU:-$QEMU_DEFAULT}
 command -v "$QEMU" >/dev/null || die "launch: $QEMU not found (run: make deps)"
@@ -91,9 +106,9 @@ x86_64)
 	;;
 esac
 
-RUNID=$(date +%Y%m%d-%H%M%S)-$TOPO-$TEST-$$
+RUNID=${IVNTB_RUNID:-$(date +%Y%m%d-%H%M%S)-$TOPO-$TEST-$$}
 RUNDIR=$IVNTB_BUILD/runs/$RUNID
-SHM=/dev/shm/ivntb-$RUNID
+SHM=/dev/shm/ivntb-run-$RUNID
 SOCKDIR=
 PIDS=()
 mkdir -p "$RUNDIR"
@@ -118,6 +133,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 truncate -s "$REGION_BYTES" "$SHM"
+if [ "$PORTS" != 0 ]; then
+	# The host is the explicit initialiser of the region (docs/protocol.md).
+	SHMTOOL=$IVNTB_BUILD/user/ivntb-shm
+	[ -x "$SHMTOOL" ] || die "launch: $SHMTOOL missing (run: make tools)"
+	# shellcheck disable=SC2086
+	"$SHMTOOL" init "$SHM" --size "$REGION_BYTES" --ports "$PORTS" $INIT_ARGS \
+		>"$RUNDIR/shm-init.log" 2>&1 || { cat "$RUNDIR/shm-init.log"; die "launch: region init failed"; }
+fi
 
 # start_guest ROLE TEST NDEV EXTRA_QEMU_ARGS...: starts one QEMU under
 # `timeout`, serial console to $RUNDIR/ROLE.log; sets GPID.
@@ -148,12 +171,25 @@ shm_dev() {
 		-device "ivshmem-plain,memdev=shm$1"
 }
 
+HOOK=$IVNTB_TOP/tests/guest/tests/$TEST.host
+SHMTOOL=$IVNTB_BUILD/user/ivntb-shm
+if [ -f "$HOOK" ]; then
+	bash "$HOOK" start "$SHM" "$RUNDIR" "$SHMTOOL" >"$RUNDIR/host.log" 2>&1 &
+	HOOK_PID=$!
+	PIDS+=("$HOOK_PID")
+fi
+
 t0=$(date +%s)
 step "run $TOPO/$TEST on $IVNTB_ARCH $IVNTB_KVER ($(basename "$QEMU"), -M $MACHINE, smp $SMP maxcpus $MAXCPUS, region $REGION)"
 if [ "$TOPO" = loopback ]; then
 	ROLES=(solo)
 	# shellcheck disable=SC2046
 	start_guest solo "$TEST" 2 $(shm_dev 0) $(shm_dev 1)
+	PID_MAIN=$GPID
+elif [ "$TOPO" = host ]; then
+	ROLES=(solo)
+	# shellcheck disable=SC2046
+	start_guest solo "$TEST" 1 $(shm_dev 0)
 	PID_MAIN=$GPID
 else
 	ROLES=(a b)
@@ -186,6 +222,16 @@ if [ "$TOPO" = pair ]; then
 	wait "$PID_B" || rc_b=$?
 fi
 elapsed=$(( $(date +%s) - t0 ))
+hook_rc=0
+if [ -f "$HOOK" ]; then
+	for _ in $(seq 50); do
+		kill -0 "$HOOK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -TERM "$HOOK_PID" 2>/dev/null || true
+	wait "$HOOK_PID" 2>/dev/null || true
+	bash "$HOOK" check "$SHM" "$RUNDIR" "$SHMTOOL" >>"$RUNDIR/host.log" 2>&1 || hook_rc=$?
+fi
 
 # ---- verdict --------------------------------------------------------------
 FAIL=()
@@ -210,6 +256,7 @@ plan=$(grep -Eo '^1\.\.[0-9]+$' "$LOG" | head -1 | cut -d. -f3 || true)
 grep -E '^(not )?ok [0-9]+' "$LOG" >"$RUNDIR/results" || true
 nres=$(wc -l <"$RUNDIR/results")
 nok=$(grep -c '^ok ' "$RUNDIR/results" || true)
+ntodo=$(grep -c '# TODO' "$RUNDIR/results" || true)
 if [ -z "$plan" ]; then
 	FAIL+=("no TAP plan from the guest")
 elif [ "$nres" != "$plan" ]; then
@@ -217,14 +264,17 @@ elif [ "$nres" != "$plan" ]; then
 fi
 seq_ok=$(awk '{ n = ($1 == "not") ? $3 : $2; if (n != NR) { print "bad"; exit } }' "$RUNDIR/results")
 [ -z "$seq_ok" ] || FAIL+=("TAP results out of sequence")
-if grep -q '^not ok' "$RUNDIR/results"; then
-	FAIL+=("$(grep -c '^not ok' "$RUNDIR/results") TAP result(s) not ok")
-fi
+# "not ok ... # TODO" is a known gap (TAP): reported, not a failure.
+nbad=$(grep '^not ok' "$RUNDIR/results" | grep -vc '# TODO' || true)
+[ "$nbad" = 0 ] || FAIL+=("$nbad TAP result(s) not ok")
 grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
+[ "$hook_rc" = 0 ] || FAIL+=("host check failed: $(tail -3 "$RUNDIR/host.log" | tr '\n' ' ')")
 
 sed 's/^/    /' "$RUNDIR/results"
 if [ "${#FAIL[@]}" = 0 ]; then
-	step "PASS $TOPO/$TEST: $nok/$plan ok in ${elapsed}s"
+	todo_note=
+	[ "$ntodo" = 0 ] || todo_note=", $ntodo known gap(s) marked TODO"
+	step "PASS $TOPO/$TEST: $nok/$plan ok$todo_note in ${elapsed}s"
 	[ "$KEEP" = 1 ] || rm -rf "$RUNDIR"
 	exit 0
 fi

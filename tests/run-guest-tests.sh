@@ -27,15 +27,19 @@ run() {
 	fi
 }
 
-run pass "loopback smoke" "$L" -t loopback -T smoke
-run pass "pair smoke" "$L" -t pair -T smoke
+for topo in loopback pair; do
+	for t in smoke ntb-tool ntb-kselftest pingpong db-stress; do
+		run pass "$topo $t" "$L" -t $topo -T $t
+	done
+done
+run pass "host host-peer" "$L" -t host -T host-peer
 
 # The harness must be able to fail: each injection must turn a green run red.
 echo "==> harness self-test: the next two runs must FAIL"
 run fail "harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
 run fail "harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
 
-left=$(pgrep -af 'qemu-system.*ivntb-' || true; ls /dev/shm/ivntb-* 2>/dev/null || true)
+left=$(pgrep -af 'qemu-system.* -name ivntb-' || true; ls /dev/shm/ivntb-run-* 2>/dev/null || true)
 if [ -z "$left" ]; then
 	pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
 else

@@ -29,7 +29,8 @@ tap_result()
 	if [ "$st" = 0 ]; then
 		echo "ok $IVNTB_T - $desc"
 	else
-		IVNTB_FAILED=$((IVNTB_FAILED + 1))
+		# "# TODO": a known gap, reported but not counted as a failure
+		[[ "$desc" == *"# TODO"* ]] || IVNTB_FAILED=$((IVNTB_FAILED + 1))
 		echo "not ok $IVNTB_T - $desc"
 		local l
 		for l in "$@"; do echo "# $l"; done
@@ -47,6 +48,8 @@ tap_check()
 	if [ $st = 0 ]; then
 		tap_result 0 "$desc"
 	else
+		# the last lines of output are the useful ones
+		out=$(echo "$out" | tail -8)
 		tap_result 1 "$desc" "command: $*" "exit: $st" "${out//$'\n'/$'\n'# }"
 	fi
 }

@@ -42,8 +42,8 @@ else
 fi
 
 tap_check "modprobe ntb_tool" sh -c 'modprobe ntb_tool && test -d /sys/kernel/debug/ntb_tool'
-tap_check "modprobe ntb_hw_ivshmem and unload both" \
-	sh -c 'modprobe ntb_hw_ivshmem && modprobe -r ntb_hw_ivshmem && modprobe -r ntb_tool'
+tap_check "modprobe ntb_hw_ivshmem, then unload both" \
+	sh -c 'modprobe ntb_hw_ivshmem && modprobe -r ntb_tool && modprobe -r ntb_hw_ivshmem'
 
 if [ "$IVNTB_ROLE" = a ]; then
 	peer=guest-b

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ntb_dbtest - doorbell stress and round-trip timing, an NTB client
+ *
+ * Works on any NTB device with doorbells. Per device, debugfs
+ * /sys/kernel/debug/ntb_dbtest/<dev>/:
+ *   cmd     write one of:
+ *             "echo MASK"       ring back to the peer every bit of MASK
+ *                               that arrives (the responder)
+ *             "stress N MASK"   keep every bit of MASK in flight until N
+ *                               rings came back (the peer echoes MASK):
+ *                               a lost doorbell leaves its bit outstanding
+ *             "rtt N BIT"       N round trips of one bit, timed with ktime
+ *                               (the peer echoes BIT)
+ *   result  the last stress or rtt result, one "key: value" per line;
+ *           reading blocks until the run ends (or timeout_ms passes)
+ *
+ * Both ends can run stress at the same time on disjoint masks, each also
+ * echoing the other's mask, so both doorbell words see concurrent sets
+ * from the peer and clears from the owner.
+ */
+#include <linux/debugfs.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/ntb.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+
+static unsigned int timeout_ms = 10000;
+module_param(timeout_ms, uint, 0644);
+MODULE_PARM_DESC(timeout_ms, "A run that has not finished by then is reported (default 10000)");
+
+#define DBT_MAX_SAMPLES	1000000
+
+enum dbt_run { DBT_IDLE, DBT_STRESS, DBT_RTT };
+
+struct dbt_ctx {
+	struct ntb_dev *ntb;
+	struct dentry *dir;
+	struct mutex cmd_lock;		/* one command at a time */
+	wait_queue_head_t done_wq;
+
+	/* set by cmd, read by the doorbell handler */
+	u64 echo_mask;
+	u64 run_mask;			/* stress: bits we originate */
+	enum dbt_run run;
+	u64 target;			/* rings that must come back */
+
+	/* doorbell handler state, updated only from the handler */
+	atomic64_t returned;
+	atomic64_t rung;
+	atomic64_t echoed;
+	atomic64_t outstanding;		/* stress: bits in flight */
+	u64 t_sent;			/* rtt: ktime of the last ring */
+	u64 *samples;
+	u32 nr_samples;
+	bool done;
+	u64 t_start, t_end;
+};
+
+static void dbt_ring(struct dbt_ctx *ctx, u64 bits)
+{
+	atomic64_add(hweight64(bits), &ctx->rung);
+	ntb_peer_db_set(ctx->ntb, bits);
+}
+
+static void dbt_finish(struct dbt_ctx *ctx)
+{
+	ctx->t_end = ktime_get_ns();
+	WRITE_ONCE(ctx->done, true);
+	wake_up_all(&ctx->done_wq);
+}
+
+static void dbt_db_event(void *data, int vector)
+{
+	struct dbt_ctx *ctx = data;
+	u64 bits, mine, echo;
+
+	bits = ntb_db_read(ctx->ntb);
+	mine = bits & READ_ONCE(ctx->run_mask);
+	echo = bits & READ_ONCE(ctx->echo_mask) & ~mine;
+	if (!(mine | echo))
+		return;
+	ntb_db_clear(ctx->ntb, mine | echo);
+
+	if (echo) {
+		atomic64_add(hweight64(echo), &ctx->echoed);
+		ntb_peer_db_set(ctx->ntb, echo);
+	}
+	if (!mine)
+		return;
+
+	switch (READ_ONCE(ctx->run)) {
+	case DBT_STRESS: {
+		u64 got = atomic64_add_return(hweight64(mine), &ctx->returned);
+		u64 sent = atomic64_read(&ctx->rung);
+
+		/* re-ring each returned bit while rings are still owed */
+		if (sent < ctx->target) {
+			dbt_ring(ctx, mine);
+		} else {
+			atomic64_sub(hweight64(mine), &ctx->outstanding);
+			if (got >= ctx->target && !atomic64_read(&ctx->outstanding))
+				dbt_finish(ctx);
+		}
+		break;
+	}
+	case DBT_RTT: {
+		u64 now = ktime_get_ns();
+
+		if (ctx->nr_samples < ctx->target)
+			ctx->samples[ctx->nr_samples++] = now - ctx->t_sent;
+		atomic64_inc(&ctx->returned);
+		if (ctx->nr_samples >= ctx->target) {
+			dbt_finish(ctx);
+		} else {
+			ctx->t_sent = ktime_get_ns();
+			dbt_ring(ctx, mine);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void dbt_link_event(void *data)
+{
+}
+
+static const struct ntb_ctx_ops dbt_ops = {
+	.link_event	= dbt_link_event,
+	.db_event	= dbt_db_event,
+};
+
+static int dbt_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask)
+{
+	if (!mask || (mask & ctx->echo_mask) || !n)
+		return -EINVAL;
+	if (run == DBT_RTT) {
+		if (n > DBT_MAX_SAMPLES || hweight64(mask) != 1)
+			return -EINVAL;
+		vfree(ctx->samples);
+		ctx->samples = vmalloc_array(n, sizeof(u64));
+		if (!ctx->samples)
+			return -ENOMEM;
+	}
+	WRITE_ONCE(ctx->run, DBT_IDLE);
+	atomic64_set(&ctx->returned, 0);
+	atomic64_set(&ctx->rung, 0);
+	ctx->nr_samples = 0;
+	ctx->target = n;
+	ctx->done = false;
+	ntb_db_clear(ctx->ntb, mask);
+	WRITE_ONCE(ctx->run_mask, mask);
+	ntb_db_clear_mask(ctx->ntb, mask);
+	WRITE_ONCE(ctx->run, run);
+	ctx->t_start = ktime_get_ns();
+	if (run == DBT_STRESS) {
+		/* never more bits in flight than rings owed */
+		while (hweight64(mask) > n)
+			mask &= mask - 1;
+		atomic64_set(&ctx->outstanding, hweight64(mask));
+	} else {
+		ctx->t_sent = ktime_get_ns();
+	}
+	dbt_ring(ctx, mask);
+	return 0;
+}
+
+static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
+			     size_t size, loff_t *off)
+{
+	struct dbt_ctx *ctx = file->private_data;
+	char buf[64], word[8];
+	u64 a = 0, b = 0;
+	int n, ret;
+
+	if (size >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, size))
+		return -EFAULT;
+	buf[size] = 0;
+	n = sscanf(buf, "%7s %lli %lli", word, &a, &b);
+	if (n < 2)
+		return -EINVAL;
+
+	mutex_lock(&ctx->cmd_lock);
+	if (!strcmp(word, "echo")) {
+		WRITE_ONCE(ctx->echo_mask, a);
+		ntb_db_clear(ctx->ntb, a);
+		ret = ntb_db_clear_mask(ctx->ntb, a);
+	} else if (!strcmp(word, "stress") && n == 3) {
+		ret = dbt_start(ctx, DBT_STRESS, a, b);
+	} else if (!strcmp(word, "rtt") && n == 3) {
+		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63));
+	} else {
+		ret = -EINVAL;
+	}
+	mutex_unlock(&ctx->cmd_lock);
+	return ret ?: size;
+}
+
+static const struct file_operations dbt_cmd_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.write	= dbt_cmd_write,
+};
+
+static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
+			       size_t size, loff_t *off)
+{
+	struct dbt_ctx *ctx = file->private_data;
+	enum dbt_run run = READ_ONCE(ctx->run);
+	u64 ns, returned, rung;
+	ssize_t pos = 0, ret;
+	char *buf;
+	bool done;
+
+	if (*off == 0 && run != DBT_IDLE)
+		wait_event_interruptible_timeout(ctx->done_wq, READ_ONCE(ctx->done),
+						 msecs_to_jiffies(timeout_ms));
+	buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+
+	mutex_lock(&ctx->cmd_lock);
+	done = READ_ONCE(ctx->done);
+	ns = (done ? ctx->t_end : ktime_get_ns()) - ctx->t_start;
+	returned = atomic64_read(&ctx->returned);
+	rung = atomic64_read(&ctx->rung);
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "run: %s\n",
+			 run == DBT_STRESS ? "stress" : run == DBT_RTT ? "rtt" : "none");
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "done: %d\n", done);
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "rung: %llu\n", rung);
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "returned: %llu\n", returned);
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "echoed: %lld\n",
+			 atomic64_read(&ctx->echoed));
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "elapsed_ns: %llu\n", ns);
+	if (run == DBT_STRESS) {
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "outstanding_bits: %#llx\n",
+				 done ? 0 : ntb_db_read(ctx->ntb) ^ ctx->run_mask);
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "lost: %llu\n",
+				 rung - returned);
+	}
+	if (run == DBT_RTT && ctx->nr_samples) {
+		u32 n = ctx->nr_samples;
+
+		sort(ctx->samples, n, sizeof(u64), dbt_cmp_u64, NULL);
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos,
+				 "samples: %u\np50_ns: %llu\np90_ns: %llu\np99_ns: %llu\nmax_ns: %llu\n",
+				 n, ctx->samples[n / 2], ctx->samples[n * 9 / 10],
+				 ctx->samples[n * 99 / 100], ctx->samples[n - 1]);
+	}
+	mutex_unlock(&ctx->cmd_lock);
+	ret = simple_read_from_buffer(ubuf, size, off, buf, pos);
+	kfree(buf);
+	return ret;
+}
+
+static const struct file_operations dbt_result_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= dbt_result_read,
+};
+
+static struct dentry *dbt_root;
+
+static int dbt_probe(struct ntb_client *client, struct ntb_dev *ntb)
+{
+	struct dbt_ctx *ctx;
+	int ret;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ntb = ntb;
+	mutex_init(&ctx->cmd_lock);
+	init_waitqueue_head(&ctx->done_wq);
+
+	ret = ntb_set_ctx(ntb, ctx, &dbt_ops);
+	if (ret) {
+		kfree(ctx);
+		return ret;
+	}
+	ctx->dir = debugfs_create_dir(dev_name(&ntb->dev), dbt_root);
+	debugfs_create_file("cmd", 0200, ctx->dir, ctx, &dbt_cmd_fops);
+	debugfs_create_file("result", 0400, ctx->dir, ctx, &dbt_result_fops);
+	ntb_link_enable(ntb, NTB_SPEED_AUTO, NTB_WIDTH_AUTO);
+	return 0;
+}
+
+static void dbt_remove(struct ntb_client *client, struct ntb_dev *ntb)
+{
+	struct dbt_ctx *ctx = ntb->ctx;
+
+	debugfs_remove_recursive(ctx->dir);
+	ntb_db_set_mask(ntb, ntb_db_valid_mask(ntb));
+	ntb_clear_ctx(ntb);
+	ntb_link_disable(ntb);
+	vfree(ctx->samples);
+	kfree(ctx);
+}
+
+static struct ntb_client dbt_client = {
+	.ops = {
+		.probe	= dbt_probe,
+		.remove	= dbt_remove,
+	},
+};
+
+static int __init dbt_init(void)
+{
+	int ret;
+
+	dbt_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	ret = ntb_register_client(&dbt_client);
+	if (ret)
+		debugfs_remove_recursive(dbt_root);
+	return ret;
+}
+module_init(dbt_init);
+
+static void __exit dbt_exit(void)
+{
+	ntb_unregister_client(&dbt_client);
+	debugfs_remove_recursive(dbt_root);
+}
+module_exit(dbt_exit);
+
+MODULE_DESCRIPTION("NTB doorbell stress and round-trip timing client");
+MODULE_LICENSE("GPL");

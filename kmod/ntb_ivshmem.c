@@ -1,0 +1,1283 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ntb_hw_ivshmem - NTB hardware driver over QEMU's ivshmem PCI device
+ *
+ * BAR2 of ivshmem (1af4:1110) is plain memory shared by two or more guests.
+ * This driver makes it an NTB: doorbells, scratchpads, message registers,
+ * link state and memory windows live in that memory as lock-free words (see
+ * include/ivntb_shm.h and docs/protocol.md), and a poller notices changes,
+ * so no interrupt is needed: it runs where ivshmem's MSI-X doorbell cannot
+ * be delivered (riscv64 virt without AIA, TCG).
+ *
+ * Poll modes (module parameter poll_mode):
+ *   adaptive  a kthread that spins for spin_us after any activity, then
+ *             sleeps, doubling the sleep up to poll_interval_us (default)
+ *   kthread   a kthread that busy-polls (lowest latency, one CPU busy)
+ *   hrtimer   a soft hrtimer every poll_interval_us
+ * An idle poll is one load: this port's event counter.
+ *
+ * Events: ntb_link_event(), ntb_db_event() and ntb_msg_event() are only
+ * ever called from the poller, never from an op and never under a driver
+ * lock. Ops that may make an event due (unmask, link enable) only wake the
+ * poller.
+ */
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/hrtimer.h>
+#include <linux/io.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/ntb.h>
+#include <linux/pci.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "ivntb_proto.h"
+
+#define DRV_NAME	"ntb_hw_ivshmem"
+
+#define PCI_VENDOR_ID_IVSHMEM	0x1af4
+#define PCI_DEVICE_ID_IVSHMEM	0x1110
+
+/* ivshmem BARs */
+#define IVSHM_BAR_REGS		0	/* registers (doorbell device) */
+#define IVSHM_BAR_MSIX		1	/* MSI-X table (doorbell device) */
+#define IVSHM_BAR_SHM		2	/* the shared memory */
+
+/* msg_read_sts() bits: inbound FULL registers low, failed sends high */
+#define IVSHM_MSG_OUT_SHIFT	32
+
+static char *poll_mode = "adaptive";
+module_param(poll_mode, charp, 0444);
+MODULE_PARM_DESC(poll_mode, "How to notice peer events: adaptive (default), kthread (busy poll) or hrtimer");
+
+static unsigned int poll_interval_us = 1000;
+module_param(poll_interval_us, uint, 0644);
+MODULE_PARM_DESC(poll_interval_us, "hrtimer period, and longest adaptive sleep, in us (default 1000)");
+
+static unsigned int spin_us = 200;
+module_param(spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "Adaptive mode: busy-poll this long after activity, in us (default 200)");
+
+static unsigned int heartbeat_ms = 10;
+module_param(heartbeat_ms, uint, 0644);
+MODULE_PARM_DESC(heartbeat_ms, "Heartbeat and peer liveness check period, in ms (default 10)");
+
+static unsigned int link_timeout_ms = 100;
+module_param(link_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 100)");
+
+static int port = -1;
+module_param(port, int, 0444);
+MODULE_PARM_DESC(port, "Port to claim (default -1: the first free one)");
+
+static unsigned int init_region;
+module_param(init_region, uint, 0444);
+MODULE_PARM_DESC(init_region, "Write a fresh header: 0 never (default), 1 into a blank (all-zero) region, 2 also over a foreign one");
+
+static unsigned int init_ports = 2;
+module_param(init_ports, uint, 0444);
+MODULE_PARM_DESC(init_ports, "Ports of a region this driver initialises (default 2)");
+
+static unsigned int init_mws = 2;
+module_param(init_mws, uint, 0444);
+MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver initialises (default 2)");
+
+enum ivshm_poll_mode {
+	IVSHM_POLL_ADAPTIVE,
+	IVSHM_POLL_KTHREAD,
+	IVSHM_POLL_HRTIMER,
+};
+
+static const char * const ivshm_poll_names[] = {
+	[IVSHM_POLL_ADAPTIVE]	= "adaptive",
+	[IVSHM_POLL_KTHREAD]	= "kthread",
+	[IVSHM_POLL_HRTIMER]	= "hrtimer",
+};
+
+/* What the poller knows of one peer; poller only. */
+struct ivshm_peer {
+	u32 port;
+	u32 epoch;		/* epoch the link came up with */
+	u64 hb;			/* last heartbeat seen */
+	u64 hb_stamp;		/* ktime (ns) it last changed */
+	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
+	bool warned;		/* incompatibility already logged */
+};
+
+struct ivshm_stats {
+	atomic64_t db_sent;	/* peer_db_set calls */
+	atomic64_t msg_sent;
+	atomic64_t msg_busy;	/* peer_msg_write found the register full */
+	u64 polls;		/* poller only, below */
+	u64 empty_polls;
+	u64 db_events;
+	u64 msg_events;
+	u64 link_changes;
+	u64 heartbeats;
+};
+
+struct ivshm_ntb {
+	struct ntb_dev ntb;
+	struct pci_dev *pdev;
+
+	void *shm;			/* BAR2, memremap(WB) */
+	phys_addr_t shm_phys;
+	u64 shm_size;
+	struct ivntb_region region;	/* validated geometry */
+	struct ivntb_port me;
+	u32 nr_peers;
+	struct ivshm_peer peer[IVNTB_MAX_PORTS - 1];
+
+	/*
+	 * lock protects db_mask, db_delivered, msg_mask, msg_delivered and
+	 * msg_out_fail: the local "interrupt controller". Never held while
+	 * calling into a client.
+	 */
+	spinlock_t lock;
+	u64 db_mask;
+	u64 db_delivered;	/* unmasked pending bits already signalled */
+	u64 msg_mask;
+	u64 msg_delivered;
+	u64 msg_out_fail;	/* registers whose send found them full */
+
+	bool link_enabled;	/* our side, as set by link_enable/disable */
+	u64 link_mask;		/* peers (pidx bits) whose link is up */
+	bool lost;		/* our port was taken over */
+
+	/* poller */
+	enum ivshm_poll_mode mode;
+	struct task_struct *task;
+	struct hrtimer timer;
+	atomic_t kick;		/* force a full poll (unmask, link change) */
+	u64 last_seq;
+	u64 next_housekeeping;
+
+	struct ivshm_stats stats;
+	struct dentry *dbgfs;
+};
+
+#define ntb_ndev(__ntb) container_of(__ntb, struct ivshm_ntb, ntb)
+
+static struct dentry *ivshm_dbgfs_root;
+
+/* ------------------------------------------------------------------ */
+/* poller */
+
+static void ivshm_kick(struct ivshm_ntb *ndev)
+{
+	atomic_set(&ndev->kick, 1);
+	/*
+	 * The hrtimer poller picks the kick up at its next period: re-arming
+	 * a timer whose callback may be running would race with its
+	 * hrtimer_forward_now().
+	 */
+	if (ndev->task)
+		wake_up_process(ndev->task);
+}
+
+/* Is the peer at @pidx up, judged from a fresh snapshot? Poller only. */
+static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
+{
+	struct ivshm_peer *p = &ndev->peer[pidx];
+	struct ivntb_peer_state s;
+	bool up = ndev->link_mask & BIT_ULL(pidx);
+	int ret;
+
+	ret = ivntb_peer_snapshot(&ndev->region, p->port, &s);
+	if (ret)
+		return false;
+
+	if (s.state != IVNTB_PORT_CLAIMED)
+		return false;
+
+	if (s.epoch != p->seen_epoch || s.heartbeat != p->hb) {
+		/* first sight of this epoch, or the heartbeat moved */
+		if (s.epoch != p->seen_epoch)
+			p->warned = false;
+		p->seen_epoch = s.epoch;
+		p->hb = s.heartbeat;
+		p->hb_stamp = now;
+	}
+
+	if (!s.link_enabled)
+		return false;
+
+	if (!s.compatible) {
+		if (!p->warned)
+			dev_warn(&ndev->pdev->dev,
+				 "peer port %u speaks protocol %u.%u, we speak %u.%u: link stays down\n",
+				 p->port, s.ver_major, s.ver_minor,
+				 IVNTB_VERSION_MAJOR, IVNTB_VERSION_MINOR);
+		p->warned = true;
+		return false;
+	}
+
+	if (now - p->hb_stamp > (u64)link_timeout_ms * NSEC_PER_MSEC)
+		return false;	/* heartbeat stopped: crashed or hung */
+
+	/* a new epoch while up is a restart: go down once, then up again */
+	if (up && s.epoch != p->epoch)
+		return false;
+	if (!up)
+		p->epoch = s.epoch;
+
+	return true;
+}
+
+/* Re-evaluate every peer's link; deliver one event if anything changed. */
+static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
+{
+	u64 mask = 0;
+	u32 pidx;
+
+	if (READ_ONCE(ndev->link_enabled) && !ndev->lost) {
+		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+			if (ivshm_peer_eval(ndev, pidx, now))
+				mask |= BIT_ULL(pidx);
+	}
+
+	if (mask == ndev->link_mask)
+		return;
+
+	WRITE_ONCE(ndev->link_mask, mask);
+	ndev->stats.link_changes++;
+	dev_dbg(&ndev->pdev->dev, "link mask %#llx\n", mask);
+	ntb_link_event(&ndev->ntb);
+}
+
+static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
+{
+	int ret;
+
+	if (!ndev->lost) {
+		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
+		if (ret == -ESTALE) {
+			dev_err(&ndev->pdev->dev,
+				"port %u was taken over by another party: link down\n",
+				ndev->me.port);
+			ndev->lost = true;
+		}
+		ndev->stats.heartbeats++;
+		ivntb_msg_reap(&ndev->region, &ndev->me);
+	}
+	ivshm_link_update(ndev, now);
+}
+
+/* Deliver doorbell and message events that are due. Poller only. */
+static void ivshm_deliver(struct ivshm_ntb *ndev)
+{
+	u64 db_new, msg_new, sts;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
+	db_new &= ~ndev->db_delivered;
+	ndev->db_delivered |= db_new;
+
+	sts = ivntb_msg_status(&ndev->region, &ndev->me) |
+	      ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
+	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
+	ndev->msg_delivered |= msg_new;
+	spin_unlock_irqrestore(&ndev->lock, flags);
+
+	if (db_new) {
+		ndev->stats.db_events++;
+		ntb_db_event(&ndev->ntb, 0);
+	}
+	if (msg_new) {
+		ndev->stats.msg_events++;
+		ntb_msg_event(&ndev->ntb);
+	}
+}
+
+/* One poll. Return: true if anything happened. */
+static bool ivshm_poll(struct ivshm_ntb *ndev)
+{
+	u64 now = ktime_get_ns();
+	bool kicked;
+	u64 seq;
+
+	ndev->stats.polls++;
+	if (now >= ndev->next_housekeeping) {
+		ndev->next_housekeeping = now + (u64)heartbeat_ms * NSEC_PER_MSEC;
+		ivshm_housekeeping(ndev, now);
+	}
+
+	/*
+	 * The counter is read before anything it announces (acquire in
+	 * ivntb_event_seq()): an event published after this load changes
+	 * the counter again and is seen by the next poll.
+	 */
+	seq = ivntb_event_seq(&ndev->region, &ndev->me);
+	kicked = atomic_xchg(&ndev->kick, 0);
+	if (seq == ndev->last_seq && !kicked) {
+		ndev->stats.empty_polls++;
+		return false;
+	}
+	ndev->last_seq = seq;
+
+	ivshm_link_update(ndev, now);
+	ivshm_deliver(ndev);
+	return true;
+}
+
+static int ivshm_poll_thread(void *data)
+{
+	struct ivshm_ntb *ndev = data;
+	u64 last_active = 0, sleep_ns = 0, now;
+
+	while (!kthread_should_stop()) {
+		now = ktime_get_ns();
+		if (ivshm_poll(ndev)) {
+			last_active = now;
+			sleep_ns = 0;
+		}
+
+		if (ndev->mode == IVSHM_POLL_KTHREAD ||
+		    now - last_active < (u64)spin_us * NSEC_PER_USEC) {
+			cond_resched();
+			cpu_relax();
+			continue;
+		}
+
+		/* idle: back off from 10 us up to poll_interval_us */
+		sleep_ns = clamp_t(u64, sleep_ns * 2, 10 * NSEC_PER_USEC,
+				   (u64)max(poll_interval_us, 10U) * NSEC_PER_USEC);
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
+			ktime_t to = ns_to_ktime(sleep_ns);
+
+			schedule_hrtimeout_range(&to, sleep_ns / 4,
+						 HRTIMER_MODE_REL);
+		}
+		__set_current_state(TASK_RUNNING);
+	}
+	return 0;
+}
+
+static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
+{
+	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, timer);
+
+	ivshm_poll(ndev);
+	hrtimer_forward_now(t, ns_to_ktime((u64)max(poll_interval_us, 10U) *
+					   NSEC_PER_USEC));
+	return HRTIMER_RESTART;
+}
+
+static int ivshm_start_poller(struct ivshm_ntb *ndev)
+{
+	if (ndev->mode == IVSHM_POLL_HRTIMER) {
+		hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
+		ndev->timer.function = ivshm_poll_timer;
+		hrtimer_start(&ndev->timer, 0, HRTIMER_MODE_REL_SOFT);
+		return 0;
+	}
+
+	ndev->task = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
+				 pci_name(ndev->pdev));
+	if (IS_ERR(ndev->task)) {
+		int ret = PTR_ERR(ndev->task);
+
+		ndev->task = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+static void ivshm_stop_poller(struct ivshm_ntb *ndev)
+{
+	if (ndev->mode == IVSHM_POLL_HRTIMER) {
+		hrtimer_cancel(&ndev->timer);
+		return;
+	}
+	kthread_stop(ndev->task);
+	ndev->task = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* ntb_dev_ops: ports */
+
+static int ntb_ivshm_pidx_port(struct ivshm_ntb *ndev, int pidx)
+{
+	if (pidx < 0 || pidx >= ndev->nr_peers)
+		return -EINVAL;
+	return ndev->peer[pidx].port;
+}
+
+static int ntb_ivshm_port_number(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->me.port;
+}
+
+static int ntb_ivshm_peer_port_count(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->nr_peers;
+}
+
+static int ntb_ivshm_peer_port_number(struct ntb_dev *ntb, int pidx)
+{
+	return ntb_ivshm_pidx_port(ntb_ndev(ntb), pidx);
+}
+
+static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u32 pidx;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		if (ndev->peer[pidx].port == port)
+			return pidx;
+	return -EINVAL;
+}
+
+/* ntb_dev_ops: link */
+
+static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
+				enum ntb_width *width)
+{
+	u64 mask = READ_ONCE(ntb_ndev(ntb)->link_mask);
+
+	if (speed)
+		*speed = mask ? NTB_SPEED_AUTO : NTB_SPEED_NONE;
+	if (width)
+		*width = mask ? NTB_WIDTH_AUTO : NTB_WIDTH_NONE;
+	return mask;
+}
+
+static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
+{
+	int ret;
+
+	WRITE_ONCE(ndev->link_enabled, enable);
+	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
+	ivshm_kick(ndev);
+	return ret == -ESTALE ? -ENOLINK : ret;
+}
+
+static int ntb_ivshm_link_enable(struct ntb_dev *ntb, enum ntb_speed max_speed,
+				 enum ntb_width max_width)
+{
+	return ntb_ivshm_link_set(ntb_ndev(ntb), true);
+}
+
+static int ntb_ivshm_link_disable(struct ntb_dev *ntb)
+{
+	return ntb_ivshm_link_set(ntb_ndev(ntb), false);
+}
+
+/* ntb_dev_ops: memory windows (geometry; translation needs BAR2 memory) */
+
+static int ntb_ivshm_mw_count(struct ntb_dev *ntb, int pidx)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	if (ntb_ivshm_pidx_port(ndev, pidx) < 0)
+		return -EINVAL;
+	return ndev->region.geom.nr_mws;
+}
+
+/* Inbound window @widx for peer @pidx: offset and size in the region. */
+static int ntb_ivshm_inbound(struct ivshm_ntb *ndev, int pidx, int widx,
+			     u64 *off, u64 *size)
+{
+	int pport = ntb_ivshm_pidx_port(ndev, pidx);
+
+	if (pport < 0 || widx < 0)
+		return -EINVAL;
+	return ivntb_mw_get(&ndev->region, ndev->me.port, pport, widx, off,
+			    size);
+}
+
+static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
+				  resource_size_t *addr_align,
+				  resource_size_t *size_align,
+				  resource_size_t *size_max)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u64 off, size;
+	int ret;
+
+	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
+	if (ret)
+		return ret;
+	if (addr_align)
+		*addr_align = ndev->region.geom.mw_align;
+	if (size_align)
+		*size_align = 1;
+	if (size_max)
+		*size_max = size;
+	return 0;
+}
+
+static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
+				  dma_addr_t addr, resource_size_t size)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u64 off, wsize;
+	int ret;
+
+	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &wsize);
+	if (ret)
+		return ret;
+	/*
+	 * Nothing translates: what the peer writes through its window lands
+	 * in BAR2 at the window's offset, so the client's buffer must be
+	 * that memory.
+	 */
+	if (addr != ndev->shm_phys + off || size > wsize) {
+		dev_err_ratelimited(&ndev->pdev->dev,
+				    "mw %d for peer %d: buffer %pad+%#llx is not inbound window %#llx+%#llx in BAR2: not supported\n",
+				    widx, pidx, &addr, (u64)size,
+				    (u64)(ndev->shm_phys + off), wsize);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int ntb_ivshm_mw_clear_trans(struct ntb_dev *ntb, int pidx, int widx)
+{
+	u64 off, size;
+
+	return ntb_ivshm_inbound(ntb_ndev(ntb), pidx, widx, &off, &size);
+}
+
+static int ntb_ivshm_peer_mw_count(struct ntb_dev *ntb)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	return ndev->nr_peers * ndev->region.geom.nr_mws;
+}
+
+static int ntb_ivshm_peer_mw_get_addr(struct ntb_dev *ntb, int widx,
+				      phys_addr_t *base, resource_size_t *size)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u32 nr_mws = ndev->region.geom.nr_mws;
+	u64 off, wsize;
+	int pport, ret;
+
+	if (widx < 0 || !nr_mws)
+		return -EINVAL;
+	pport = ntb_ivshm_pidx_port(ndev, widx / nr_mws);
+	if (pport < 0)
+		return -EINVAL;
+	ret = ivntb_mw_get(&ndev->region, pport, ndev->me.port, widx % nr_mws,
+			   &off, &wsize);
+	if (ret)
+		return ret;
+	if (base)
+		*base = ndev->shm_phys + off;
+	if (size)
+		*size = wsize;
+	return 0;
+}
+
+/* ntb_dev_ops: doorbells */
+
+static u64 ntb_ivshm_db_valid_mask(struct ntb_dev *ntb)
+{
+	return U64_MAX;
+}
+
+static int ntb_ivshm_db_vector_count(struct ntb_dev *ntb)
+{
+	return 1;
+}
+
+static u64 ntb_ivshm_db_vector_mask(struct ntb_dev *ntb, int db_vector)
+{
+	return db_vector == 0 ? U64_MAX : 0;
+}
+
+static u64 ntb_ivshm_db_read(struct ntb_dev *ntb)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	return ivntb_db_read(&ndev->region, &ndev->me);
+}
+
+static int ntb_ivshm_db_set(struct ntb_dev *ntb, u64 db_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	return ivntb_db_ring(&ndev->region, ndev->me.port, db_bits);
+}
+
+static int ntb_ivshm_db_clear(struct ntb_dev *ntb, u64 db_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	ret = ivntb_db_clear(&ndev->region, &ndev->me, db_bits);
+	/* a cleared bit rung again is a new event */
+	ndev->db_delivered &= ~db_bits;
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	return ret;
+}
+
+static u64 ntb_ivshm_db_read_mask(struct ntb_dev *ntb)
+{
+	return READ_ONCE(ntb_ndev(ntb)->db_mask);
+}
+
+static int ntb_ivshm_db_set_mask(struct ntb_dev *ntb, u64 db_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	ndev->db_mask |= db_bits;
+	/* a bit still pending when unmasked fires again */
+	ndev->db_delivered &= ~db_bits;
+	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	return 0;
+}
+
+static int ntb_ivshm_db_clear_mask(struct ntb_dev *ntb, u64 db_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	ndev->db_mask &= ~db_bits;
+	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_kick(ndev);	/* pending bits fire from the poller */
+	return 0;
+}
+
+static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	int ret = 0, err;
+	u32 pidx;
+
+	/*
+	 * Like a switch's global doorbell, the bits go to every peer port.
+	 * ivntb_db_ring() orders all earlier stores before the bits.
+	 */
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		err = ivntb_db_ring(&ndev->region, ndev->peer[pidx].port,
+				    db_bits);
+		if (err && !ret)
+			ret = err;
+	}
+	atomic64_inc(&ndev->stats.db_sent);
+	return ret;
+}
+
+/* ntb_dev_ops: scratchpads */
+
+static int ntb_ivshm_spad_count(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->region.geom.nr_spads;
+}
+
+static u32 ntb_ivshm_spad_read(struct ntb_dev *ntb, int sidx)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u32 val = 0;
+
+	if (sidx >= 0)
+		ivntb_spad_read(&ndev->region, ndev->me.port, sidx, &val);
+	return val;
+}
+
+static int ntb_ivshm_spad_write(struct ntb_dev *ntb, int sidx, u32 val)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	if (sidx < 0)
+		return -EINVAL;
+	return ivntb_spad_write(&ndev->region, ndev->me.port, sidx, val);
+}
+
+static u32 ntb_ivshm_peer_spad_read(struct ntb_dev *ntb, int pidx, int sidx)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	int pport = ntb_ivshm_pidx_port(ndev, pidx);
+	u32 val = 0;
+
+	if (pport >= 0 && sidx >= 0)
+		ivntb_spad_read(&ndev->region, pport, sidx, &val);
+	return val;
+}
+
+static int ntb_ivshm_peer_spad_write(struct ntb_dev *ntb, int pidx, int sidx,
+				     u32 val)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	int pport = ntb_ivshm_pidx_port(ndev, pidx);
+
+	if (pport < 0 || sidx < 0)
+		return -EINVAL;
+	return ivntb_spad_write(&ndev->region, pport, sidx, val);
+}
+
+/* ntb_dev_ops: message registers */
+
+static int ntb_ivshm_msg_count(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->region.geom.nr_msgs;
+}
+
+static u64 ntb_ivshm_msg_inbits(struct ntb_dev *ntb)
+{
+	return GENMASK_ULL(ntb_ndev(ntb)->region.geom.nr_msgs - 1, 0);
+}
+
+static u64 ntb_ivshm_msg_outbits(struct ntb_dev *ntb)
+{
+	return ntb_ivshm_msg_inbits(ntb) << IVSHM_MSG_OUT_SHIFT;
+}
+
+static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+
+	return ivntb_msg_status(&ndev->region, &ndev->me) |
+	       READ_ONCE(ndev->msg_out_fail) << IVSHM_MSG_OUT_SHIFT;
+}
+
+static int ntb_ivshm_msg_clear_sts(struct ntb_dev *ntb, u64 sts_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u64 in = sts_bits & ntb_ivshm_msg_inbits(ntb);
+	unsigned long flags;
+	int ret = 0;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	while (in) {
+		u32 midx = __ffs64(in);
+		int err = ivntb_msg_ack(&ndev->region, &ndev->me, midx);
+
+		/* acking an empty register is not an error, as in hardware */
+		if (err && err != -ENOMSG && !ret)
+			ret = err;
+		in &= in - 1;
+	}
+	ndev->msg_out_fail &= ~(sts_bits >> IVSHM_MSG_OUT_SHIFT);
+	ndev->msg_delivered &= ~sts_bits;
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	return ret;
+}
+
+static int ntb_ivshm_msg_set_mask(struct ntb_dev *ntb, u64 mask_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	ndev->msg_mask |= mask_bits;
+	ndev->msg_delivered &= ~mask_bits;
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	return 0;
+}
+
+static int ntb_ivshm_msg_clear_mask(struct ntb_dev *ntb, u64 mask_bits)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	ndev->msg_mask &= ~mask_bits;
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_kick(ndev);
+	return 0;
+}
+
+static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u32 data = 0, src = 0;
+	int idx;
+
+	if (midx < 0 ||
+	    ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src)) {
+		if (pidx)
+			*pidx = -EINVAL;
+		return 0;
+	}
+	idx = ntb_ivshm_peer_port_idx(ntb, src);
+	if (pidx)
+		*pidx = idx;
+	return data;
+}
+
+static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
+				    u32 msg)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	int pport = ntb_ivshm_pidx_port(ndev, pidx);
+	unsigned long flags;
+	int ret;
+
+	if (pport < 0 || midx < 0 || midx >= ndev->region.geom.nr_msgs)
+		return -EINVAL;
+	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
+	if (ret == -EBUSY || ret == -EAGAIN) {
+		/* IDT-style: the failure shows in msg_read_sts() outbits */
+		spin_lock_irqsave(&ndev->lock, flags);
+		ndev->msg_out_fail |= BIT_ULL(midx);
+		spin_unlock_irqrestore(&ndev->lock, flags);
+		atomic64_inc(&ndev->stats.msg_busy);
+		return -EBUSY;
+	}
+	if (!ret)
+		atomic64_inc(&ndev->stats.msg_sent);
+	return ret;
+}
+
+static const struct ntb_dev_ops ntb_ivshm_ops = {
+	.port_number		= ntb_ivshm_port_number,
+	.peer_port_count	= ntb_ivshm_peer_port_count,
+	.peer_port_number	= ntb_ivshm_peer_port_number,
+	.peer_port_idx		= ntb_ivshm_peer_port_idx,
+	.link_is_up		= ntb_ivshm_link_is_up,
+	.link_enable		= ntb_ivshm_link_enable,
+	.link_disable		= ntb_ivshm_link_disable,
+	.mw_count		= ntb_ivshm_mw_count,
+	.mw_get_align		= ntb_ivshm_mw_get_align,
+	.mw_set_trans		= ntb_ivshm_mw_set_trans,
+	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
+	.peer_mw_count		= ntb_ivshm_peer_mw_count,
+	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
+	.db_valid_mask		= ntb_ivshm_db_valid_mask,
+	.db_vector_count	= ntb_ivshm_db_vector_count,
+	.db_vector_mask		= ntb_ivshm_db_vector_mask,
+	.db_read		= ntb_ivshm_db_read,
+	.db_set			= ntb_ivshm_db_set,
+	.db_clear		= ntb_ivshm_db_clear,
+	.db_read_mask		= ntb_ivshm_db_read_mask,
+	.db_set_mask		= ntb_ivshm_db_set_mask,
+	.db_clear_mask		= ntb_ivshm_db_clear_mask,
+	.peer_db_set		= ntb_ivshm_peer_db_set,
+	.spad_count		= ntb_ivshm_spad_count,
+	.spad_read		= ntb_ivshm_spad_read,
+	.spad_write		= ntb_ivshm_spad_write,
+	.peer_spad_read		= ntb_ivshm_peer_spad_read,
+	.peer_spad_write	= ntb_ivshm_peer_spad_write,
+	.msg_count		= ntb_ivshm_msg_count,
+	.msg_inbits		= ntb_ivshm_msg_inbits,
+	.msg_outbits		= ntb_ivshm_msg_outbits,
+	.msg_read_sts		= ntb_ivshm_msg_read_sts,
+	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
+	.msg_set_mask		= ntb_ivshm_msg_set_mask,
+	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
+	.msg_read		= ntb_ivshm_msg_read,
+	.peer_msg_write		= ntb_ivshm_peer_msg_write,
+};
+
+/* ------------------------------------------------------------------ */
+/* debugfs */
+
+static int ivshm_info_show(struct seq_file *s, void *unused)
+{
+	struct ivshm_ntb *ndev = s->private;
+	const struct ivntb_geom *g = &ndev->region.geom;
+	u32 pidx, w;
+
+	seq_printf(s, "protocol:\t%u.%u\n", IVNTB_VERSION_MAJOR,
+		   IVNTB_VERSION_MINOR);
+	seq_printf(s, "bar2:\t\t%pa+%#llx\n", &ndev->shm_phys, ndev->shm_size);
+	seq_printf(s, "region_size:\t%#llx\n", g->region_size);
+	seq_printf(s, "ports:\t\t%u\n", g->nr_ports);
+	seq_printf(s, "port:\t\t%u%s\n", ndev->me.port,
+		   ndev->lost ? " (taken over)" : "");
+	seq_printf(s, "epoch:\t\t%u\n", ndev->me.epoch);
+	seq_printf(s, "spads:\t\t%u\n", g->nr_spads);
+	seq_printf(s, "msgs:\t\t%u\n", g->nr_msgs);
+	seq_printf(s, "mws:\t\t%u per peer, align %#llx\n", g->nr_mws,
+		   g->mw_align);
+	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
+	seq_printf(s, "link_enabled:\t%d\n", READ_ONCE(ndev->link_enabled));
+	seq_printf(s, "link_mask:\t%#llx\n", READ_ONCE(ndev->link_mask));
+	seq_printf(s, "db_mask:\t%#llx\n", READ_ONCE(ndev->db_mask));
+	seq_printf(s, "db_pending:\t%#llx\n",
+		   ivntb_db_read(&ndev->region, &ndev->me));
+	seq_printf(s, "msg_mask:\t%#llx\n", READ_ONCE(ndev->msg_mask));
+	seq_printf(s, "msg_sts:\t%#llx\n", ntb_ivshm_msg_read_sts(&ndev->ntb));
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		struct ivshm_peer *p = &ndev->peer[pidx];
+
+		seq_printf(s, "peer%u:\t\tport %u link %s epoch %u hb %llu\n",
+			   pidx, p->port,
+			   (READ_ONCE(ndev->link_mask) & BIT_ULL(pidx)) ?
+			   "up" : "down", p->seen_epoch, p->hb);
+		for (w = 0; w < g->nr_mws; w++) {
+			u64 in_off = 0, in_sz = 0, out_off = 0, out_sz = 0;
+
+			ivntb_mw_get(&ndev->region, ndev->me.port, p->port, w,
+				     &in_off, &in_sz);
+			ivntb_mw_get(&ndev->region, p->port, ndev->me.port, w,
+				     &out_off, &out_sz);
+			seq_printf(s, "  mw%u:\t\tin %#llx+%#llx out %#llx+%#llx\n",
+				   w, in_off, in_sz, out_off, out_sz);
+		}
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivshm_info);
+
+static int ivshm_stats_show(struct seq_file *s, void *unused)
+{
+	struct ivshm_ntb *ndev = s->private;
+	struct ivshm_stats *st = &ndev->stats;
+
+	seq_printf(s, "db_sent:\t%lld\n", atomic64_read(&st->db_sent));
+	seq_printf(s, "db_events:\t%llu\n", READ_ONCE(st->db_events));
+	seq_printf(s, "msg_sent:\t%lld\n", atomic64_read(&st->msg_sent));
+	seq_printf(s, "msg_busy:\t%lld\n", atomic64_read(&st->msg_busy));
+	seq_printf(s, "msg_events:\t%llu\n", READ_ONCE(st->msg_events));
+	seq_printf(s, "polls:\t\t%llu\n", READ_ONCE(st->polls));
+	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
+	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
+	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivshm_stats);
+
+static void ivshm_init_debugfs(struct ivshm_ntb *ndev)
+{
+	if (!ivshm_dbgfs_root)
+		return;
+	ndev->dbgfs = debugfs_create_dir(pci_name(ndev->pdev),
+					 ivshm_dbgfs_root);
+	debugfs_create_file("info", 0400, ndev->dbgfs, ndev, &ivshm_info_fops);
+	debugfs_create_file("stats", 0400, ndev->dbgfs, ndev,
+			    &ivshm_stats_fops);
+}
+
+static void ivshm_deinit_debugfs(struct ivshm_ntb *ndev)
+{
+	debugfs_remove_recursive(ndev->dbgfs);
+}
+
+/* ------------------------------------------------------------------ */
+/* probe stages */
+
+static int ivshm_init_pci(struct ivshm_ntb *ndev)
+{
+	struct pci_dev *pdev = ndev->pdev;
+	int ret;
+
+	ret = pci_enable_device_mem(pdev);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot enable the device: %d\n", ret);
+		return ret;
+	}
+
+	if (!(pci_resource_flags(pdev, IVSHM_BAR_SHM) & IORESOURCE_MEM) ||
+	    !pci_resource_len(pdev, IVSHM_BAR_SHM)) {
+		dev_err(&pdev->dev, "no shared memory BAR2\n");
+		ret = -ENODEV;
+		goto err_disable_device;
+	}
+	ndev->shm_phys = pci_resource_start(pdev, IVSHM_BAR_SHM);
+	ndev->shm_size = pci_resource_len(pdev, IVSHM_BAR_SHM);
+	if (ndev->shm_size < IVNTB_LAYOUT_SIZE) {
+		dev_err(&pdev->dev,
+			"BAR2 is %llu bytes, the NTB layout needs at least %u\n",
+			ndev->shm_size, IVNTB_LAYOUT_SIZE);
+		ret = -ENOSPC;
+		goto err_disable_device;
+	}
+
+	ret = pci_request_region(pdev, IVSHM_BAR_SHM, DRV_NAME);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot request BAR2: %d\n", ret);
+		goto err_disable_device;
+	}
+
+	/* normal cacheable memory: atomics and barriers behave as on RAM */
+	ndev->shm = memremap(ndev->shm_phys, ndev->shm_size, MEMREMAP_WB);
+	if (!ndev->shm) {
+		dev_err(&pdev->dev, "cannot map BAR2\n");
+		ret = -ENOMEM;
+		goto err_release_region;
+	}
+	return 0;
+
+err_release_region:
+	pci_release_region(pdev, IVSHM_BAR_SHM);
+err_disable_device:
+	pci_disable_device(pdev);
+	return ret;
+}
+
+static void ivshm_deinit_pci(struct ivshm_ntb *ndev)
+{
+	memunmap(ndev->shm);
+	pci_release_region(ndev->pdev, IVSHM_BAR_SHM);
+	pci_disable_device(ndev->pdev);
+}
+
+static int ivshm_validate_region(struct ivshm_ntb *ndev)
+{
+	struct device *dev = &ndev->pdev->dev;
+	struct ivntb_init_params p = {
+		.region_size = ndev->shm_size,
+		.nr_ports = init_ports,
+		.nr_mws = init_mws,
+		.nonce = get_random_u64(),
+	};
+	int ret;
+
+	ret = ivntb_region_validate(&ndev->region, ndev->shm, ndev->shm_size);
+	if (!ret)
+		return 0;
+
+	if ((ret == -ENODATA && init_region >= 1) ||
+	    (ret == -ENODEV && init_region >= 2)) {
+		if (ret == -ENODEV)
+			p.flags |= IVNTB_INIT_FORCE;
+		ret = ivntb_region_init(&ndev->region, ndev->shm,
+					ndev->shm_size, &p);
+		if (ret) {
+			dev_err(dev, "cannot initialise the region: %d (%s)\n",
+				ret, ndev->region.why ?: "?");
+			return ret;
+		}
+		dev_info(dev, "initialised a %u-port region of %llu bytes\n",
+			 ndev->region.geom.nr_ports, ndev->shm_size);
+		return 0;
+	}
+
+	switch (ret) {
+	case -ENODEV:
+		dev_info(dev, "BAR2 holds no ivshmem-ntb region (foreign magic): left untouched\n");
+		break;
+	case -ENODATA:
+		dev_info(dev, "BAR2 is blank: initialise it (ivntb-shm init, or init_region=1)\n");
+		break;
+	case -EPROTO:
+		dev_err(dev, "region speaks an incompatible protocol (%s); we speak %u.%u\n",
+			ndev->region.why ?: "?", IVNTB_VERSION_MAJOR,
+			IVNTB_VERSION_MINOR);
+		break;
+	default:
+		dev_err(dev, "invalid region: %d (%s)\n", ret,
+			ndev->region.why ?: "?");
+		break;
+	}
+	return ret == -ENODATA ? -ENODEV : ret;
+}
+
+/* Claim a port: a free one, or one whose owner stopped its heartbeat. */
+static int ivshm_claim_port(struct ivshm_ntb *ndev)
+{
+	struct ivntb_region *r = &ndev->region;
+	struct ivntb_peer_state before[IVNTB_MAX_PORTS], now;
+	u64 tag = ((u64)get_random_u32() << 32) | pci_dev_id(ndev->pdev);
+	u32 p, first, last;
+	int ret;
+
+	ret = ivntb_port_claim(r, port, tag, &ndev->me);
+	if (ret != -EBUSY)
+		return ret;
+
+	/* Every candidate is claimed: take over one whose owner is dead. */
+	first = port < 0 ? 0 : port;
+	last = port < 0 ? r->geom.nr_ports - 1 : port;
+	for (p = first; p <= last; p++)
+		if (ivntb_peer_snapshot(r, p, &before[p]))
+			before[p].state = IVNTB_PORT_INVALID;
+	msleep(2 * link_timeout_ms);
+	for (p = first; p <= last; p++) {
+		if (before[p].state == IVNTB_PORT_INVALID ||
+		    ivntb_peer_snapshot(r, p, &now))
+			continue;
+		if (now.claim != before[p].claim ||
+		    now.heartbeat != before[p].heartbeat)
+			continue;	/* alive */
+		if (now.state == IVNTB_PORT_FREE) {
+			ret = ivntb_port_claim(r, p, tag, &ndev->me);
+		} else {
+			ret = ivntb_port_takeover(r, p, now.claim, tag,
+						  &ndev->me);
+			if (!ret)
+				dev_warn(&ndev->pdev->dev,
+					 "took over port %u: its owner stopped its heartbeat\n",
+					 p);
+		}
+		if (!ret)
+			return 0;
+	}
+	return -EBUSY;
+}
+
+static int ivshm_init_region(struct ivshm_ntb *ndev)
+{
+	struct device *dev = &ndev->pdev->dev;
+	u32 p, pidx = 0;
+	int ret;
+
+	ret = ivshm_validate_region(ndev);
+	if (ret)
+		return ret;
+
+	if (port >= (int)ndev->region.geom.nr_ports) {
+		dev_err(dev, "port=%d but the region has %u ports\n", port,
+			ndev->region.geom.nr_ports);
+		return -EINVAL;
+	}
+	ret = ivshm_claim_port(ndev);
+	if (ret) {
+		if (port < 0)
+			dev_err(dev, "every port of the region is in use (%u ports): %d\n",
+				ndev->region.geom.nr_ports, ret);
+		else
+			dev_err(dev, "cannot claim port %d: %d\n", port, ret);
+		return ret;
+	}
+
+	for (p = 0; p < ndev->region.geom.nr_ports; p++) {
+		if (p == ndev->me.port)
+			continue;
+		ndev->peer[pidx].port = p;
+		ndev->peer[pidx].seen_epoch = 0;
+		pidx++;
+	}
+	ndev->nr_peers = pidx;
+
+	/* all doorbells and messages masked until a client unmasks them */
+	ndev->db_mask = U64_MAX;
+	ndev->msg_mask = U64_MAX;
+	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
+
+	dev_info(dev, "port %u of %u (epoch %u), %u spads, %u msgs, %u mws per peer, poll %s\n",
+		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
+		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
+		 ndev->region.geom.nr_mws, ivshm_poll_names[ndev->mode]);
+	return 0;
+}
+
+static void ivshm_deinit_region(struct ivshm_ntb *ndev)
+{
+	if (!ndev->lost)
+		ivntb_port_release(&ndev->region, &ndev->me);
+}
+
+static int ivshm_parse_mode(struct device *dev)
+{
+	int mode = sysfs_match_string(ivshm_poll_names, poll_mode);
+
+	if (mode < 0)
+		dev_err(dev, "poll_mode=%s: use adaptive, kthread or hrtimer\n",
+			poll_mode);
+	return mode;
+}
+
+static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ivshm_ntb *ndev;
+	int ret;
+
+	ret = ivshm_parse_mode(&pdev->dev);
+	if (ret < 0)
+		return -EINVAL;
+
+	ndev = kzalloc(sizeof(*ndev), GFP_KERNEL);
+	if (!ndev)
+		return -ENOMEM;
+	ndev->pdev = pdev;
+	ndev->mode = ret;
+	spin_lock_init(&ndev->lock);
+	atomic_set(&ndev->kick, 1);
+	pci_set_drvdata(pdev, ndev);
+
+	ret = ivshm_init_pci(ndev);
+	if (ret)
+		goto err_free;
+
+	ret = ivshm_init_region(ndev);
+	if (ret)
+		goto err_deinit_pci;
+
+	ndev->ntb.pdev = pdev;
+	ndev->ntb.topo = ndev->region.geom.nr_ports > 2 ? NTB_TOPO_SWITCH :
+			 NTB_TOPO_CROSSLINK;
+	ndev->ntb.ops = &ntb_ivshm_ops;
+	ret = ntb_register_device(&ndev->ntb);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot register the NTB device: %d\n", ret);
+		goto err_deinit_region;
+	}
+
+	/* after registration: the poller's events need the ntb_dev ready */
+	ret = ivshm_start_poller(ndev);
+	if (ret) {
+		dev_err(&pdev->dev, "cannot start the poller: %d\n", ret);
+		goto err_unregister;
+	}
+	ivshm_init_debugfs(ndev);
+	return 0;
+
+err_unregister:
+	ntb_unregister_device(&ndev->ntb);
+err_deinit_region:
+	ivshm_deinit_region(ndev);
+err_deinit_pci:
+	ivshm_deinit_pci(ndev);
+err_free:
+	kfree(ndev);
+	return ret;
+}
+
+static void ivshm_remove(struct pci_dev *pdev)
+{
+	struct ivshm_ntb *ndev = pci_get_drvdata(pdev);
+
+	ivshm_deinit_debugfs(ndev);
+	/* clients unbind first; the poller may still deliver until then */
+	ntb_unregister_device(&ndev->ntb);
+	ivshm_stop_poller(ndev);
+	ivshm_deinit_region(ndev);
+	ivshm_deinit_pci(ndev);
+	kfree(ndev);
+}
+
+static const struct pci_device_id ivshm_pci_tbl[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_IVSHMEM, PCI_DEVICE_ID_IVSHMEM) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, ivshm_pci_tbl);
+
+static struct pci_driver ivshm_pci_driver = {
+	.name		= DRV_NAME,
+	.id_table	= ivshm_pci_tbl,
+	.probe		= ivshm_probe,
+	.remove		= ivshm_remove,
+};
+
+static int __init ivshm_init(void)
+{
+	int ret;
+
+	if (debugfs_initialized())
+		ivshm_dbgfs_root = debugfs_create_dir(DRV_NAME, NULL);
+	ret = pci_register_driver(&ivshm_pci_driver);
+	if (ret)
+		debugfs_remove_recursive(ivshm_dbgfs_root);
+	return ret;
+}
+module_init(ivshm_init);
+
+static void __exit ivshm_exit(void)
+{
+	pci_unregister_driver(&ivshm_pci_driver);
+	debugfs_remove_recursive(ivshm_dbgfs_root);
+}
+module_exit(ivshm_exit);
+
+MODULE_DESCRIPTION("NTB over QEMU ivshmem shared memory");
+MODULE_LICENSE("GPL");

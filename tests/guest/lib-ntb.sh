@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0
+# NTB helpers for guest tests (sourced after lib.sh). Sets:
+#   LOC, REM      NTB device names (PCI names) of the two ends
+#   RH            remote host for REM ("" in loopback)
+#   DBG           debugfs mount
+# and offers R (run a command on REM's host), rd/wr (ntb_test.sh-style
+# HOST:PATH files), and waits with timeouts.
+DBG=/sys/kernel/debug
+
+if [ "$IVNTB_ROLE" = a ]; then
+	RH=guest-b
+else
+	RH=
+fi
+
+R()
+{
+	if [ -n "$RH" ]; then
+		ssh "$RH" "$*"
+	else
+		bash -c "$*"
+	fi
+}
+
+# Load the driver (and modules given) on both ends, then name the devices.
+ntb_setup()
+{
+	# each argument: a module name, optionally followed by its parameters
+	local m
+	for m in ntb_hw_ivshmem "$@"; do
+		modprobe $m || return 1
+		if [ -n "$RH" ]; then
+			R modprobe $m || return 1
+		fi
+	done
+	local devs
+	devs=($(ls /sys/bus/ntb/devices 2>/dev/null))
+	if [ -n "$RH" ]; then
+		LOC=${devs[0]}
+		REM=$(R ls /sys/bus/ntb/devices | head -1)
+	else
+		LOC=${devs[0]}
+		REM=${devs[1]}
+	fi
+	[ -n "$LOC" ] && [ -n "$REM" ]
+}
+
+ntb_teardown()
+{
+	local m
+	for m in "$@" ntb_hw_ivshmem; do
+		m=${m%% *}
+		modprobe -r $m
+		[ -z "$RH" ] || R modprobe -r $m
+	done
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND until it succeeds.
+wait_for()
+{
+	local t=$(( $1 * 10 ))
+	shift
+	while [ $t -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		t=$((t - 1))
+	done
+	return 1
+}
+
+# Our driver's stats counter NAME on the local or remote end.
+stat_loc() { awk -v k="$1:" '$1 == k { print $2 }' "$DBG/ntb_hw_ivshmem/$LOC/stats"; }
+stat_rem() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/stats"; }
+
+# Fail loudly on kernel log lines from the failure list.
+dmesg_clean()
+{
+	! dmesg | grep -E 'BUG:|WARNING:|Oops|Unable to handle|KASAN|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|circular locking'
+}

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-2.0
+# ntb_pingpong: each end's count grows, within a bound, for every poll mode.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+
+modes=(adaptive kthread hrtimer)
+tap_plan $(( ${#modes[@]} + 2 ))
+
+count() { cat $DBG/ntb_pingpong/$LOC/count; }
+rcount() { R cat $DBG/ntb_pingpong/$REM/count; }
+
+for mode in "${modes[@]}"; do
+	modprobe ntb_hw_ivshmem poll_mode=$mode || { tap_result 1 "$mode: load"; continue; }
+	[ -z "$RH" ] || R modprobe ntb_hw_ivshmem poll_mode=$mode
+	ntb_setup
+	# delay_ms=10: a ping every 10 ms each way
+	modprobe ntb_pingpong delay_ms=10
+	[ -z "$RH" ] || R modprobe ntb_pingpong delay_ms=10
+	l0=$(count); r0=$(rcount)
+	sleep 3
+	l1=$(count); r1=$(rcount)
+	ntb_teardown ntb_pingpong
+	dl=$((l1 - l0)) dr=$((r1 - r0))
+	# 3 s at one ping per 10 ms is up to 300; ask for a tenth of it
+	if [ $dl -ge 30 ] && [ $dr -ge 30 ]; then
+		tap_result 0 "$mode: count grows on both ends in 3 s ($dl here, $dr there)"
+	else
+		tap_result 1 "$mode: count grows on both ends in 3 s" "here $l0 -> $l1, there $r0 -> $r1"
+	fi
+done
+
+tap_check "no kernel warnings here" dmesg_clean
+if [ -n "$RH" ]; then
+	tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
+	peer_halt "$RH"
+else
+	tap_skip "no kernel warnings on the remote" "loopback: one kernel"
+fi
+tap_done
