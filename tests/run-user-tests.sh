@@ -36,5 +36,6 @@ suite ivrsh "$TOP/tests/user/ivrsh-test.sh"
 if [ -f "$TOP/shm-protocol/Makefile" ]; then
 	suite shm-protocol make -s -C "$TOP/shm-protocol" test
 fi
+[ -f "$TOP/tools/ivshmem-server/Makefile" ] && suite ivshmem-server make -s -C "$TOP/tools/ivshmem-server" test
 echo "test-user: $pass passed, $fail failed"
 [ $fail = 0 ]
