@@ -41,6 +41,7 @@ struct dbt_ctx {
 	struct ntb_dev *ntb;
 	struct dentry *dir;
 	struct mutex cmd_lock;		/* one command at a time */
+	spinlock_t run_lock;		/* run and samples vs the handler */
 	wait_queue_head_t done_wq;
 
 	/* set by cmd, read by the doorbell handler */
@@ -110,16 +111,25 @@ static void dbt_db_event(void *data, int vector)
 	}
 	case DBT_RTT: {
 		u64 now = ktime_get_ns();
+		unsigned long flags;
+		bool more;
 
+		spin_lock_irqsave(&ctx->run_lock, flags);
+		if (ctx->run != DBT_RTT || !ctx->samples) {
+			spin_unlock_irqrestore(&ctx->run_lock, flags);
+			break;	/* a late echo of a run that was replaced */
+		}
 		if (ctx->nr_samples < ctx->target)
 			ctx->samples[ctx->nr_samples++] = now - ctx->t_sent;
-		atomic64_inc(&ctx->returned);
-		if (ctx->nr_samples >= ctx->target) {
-			dbt_finish(ctx);
-		} else {
+		more = ctx->nr_samples < ctx->target;
+		if (more)
 			ctx->t_sent = ktime_get_ns();
+		spin_unlock_irqrestore(&ctx->run_lock, flags);
+		atomic64_inc(&ctx->returned);
+		if (more)
 			dbt_ring(ctx, mine);
-		}
+		else
+			dbt_finish(ctx);
 		break;
 	}
 	default:
@@ -145,20 +155,28 @@ static int dbt_cmp_u64(const void *a, const void *b)
 
 static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask)
 {
+	u64 *samples = NULL, *old;
+	unsigned long flags;
+
 	if (!mask || (mask & ctx->echo_mask) || !n)
 		return -EINVAL;
 	if (run == DBT_RTT) {
 		if (n > DBT_MAX_SAMPLES || hweight64(mask) != 1)
 			return -EINVAL;
-		vfree(ctx->samples);
-		ctx->samples = vmalloc_array(n, sizeof(u64));
-		if (!ctx->samples)
+		samples = vmalloc_array(n, sizeof(u64));
+		if (!samples)
 			return -ENOMEM;
 	}
+	/* the handler of an earlier run may still be running: swap under lock */
+	spin_lock_irqsave(&ctx->run_lock, flags);
 	WRITE_ONCE(ctx->run, DBT_IDLE);
+	old = ctx->samples;
+	ctx->samples = samples;
+	ctx->nr_samples = 0;
+	spin_unlock_irqrestore(&ctx->run_lock, flags);
+	vfree(old);
 	atomic64_set(&ctx->returned, 0);
 	atomic64_set(&ctx->rung, 0);
-	ctx->nr_samples = 0;
 	ctx->target = n;
 	ctx->done = false;
 	ntb_db_clear(ctx->ntb, mask);
@@ -253,7 +271,7 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "lost: %llu\n",
 				 rung - returned);
 	}
-	if (run == DBT_RTT && ctx->nr_samples) {
+	if (run == DBT_RTT && ctx->samples && ctx->nr_samples) {
 		u32 n = ctx->nr_samples;
 
 		sort(ctx->samples, n, sizeof(u64), dbt_cmp_u64, NULL);
@@ -286,6 +304,7 @@ static int dbt_probe(struct ntb_client *client, struct ntb_dev *ntb)
 		return -ENOMEM;
 	ctx->ntb = ntb;
 	mutex_init(&ctx->cmd_lock);
+	spin_lock_init(&ctx->run_lock);
 	init_waitqueue_head(&ctx->done_wq);
 
 	ret = ntb_set_ctx(ntb, ctx, &dbt_ops);

@@ -23,11 +23,14 @@
  */
 #include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/dma-mapping.h>
 #include <linux/hrtimer.h>
 #include <linux/io.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/ntb.h>
+#include <linux/of.h>
+#include <linux/of_reserved_mem.h>
 #include <linux/pci.h>
 #include <linux/random.h>
 #include <linux/sched.h>
@@ -49,6 +52,11 @@
 
 /* msg_read_sts() bits: inbound FULL registers low, failed sends high */
 #define IVSHM_MSG_OUT_SHIFT	32
+
+/* device-tree node listing the DMA pools over inbound windows */
+#define IVSHM_POOLS_COMPAT	"ivshmem-ntb,mw-pools"
+/* placeholder blocks that steer an allocation into one window */
+#define IVSHM_MAX_HOLDS		64
 
 static char *poll_mode = "adaptive";
 module_param(poll_mode, charp, 0444);
@@ -86,6 +94,12 @@ static unsigned int init_mws = 2;
 module_param(init_mws, uint, 0444);
 MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver initialises (default 2)");
 
+/* The timeout, kept above three heartbeats whatever the parameters say. */
+static unsigned int ivshm_link_timeout_ms(void)
+{
+	return max(READ_ONCE(link_timeout_ms), 3 * READ_ONCE(heartbeat_ms));
+}
+
 enum ivshm_poll_mode {
 	IVSHM_POLL_ADAPTIVE,
 	IVSHM_POLL_KTHREAD,
@@ -105,7 +119,20 @@ struct ivshm_peer {
 	u64 hb;			/* last heartbeat seen */
 	u64 hb_stamp;		/* ktime (ns) it last changed */
 	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
+	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
+	bool sign_of_life;	/* it sent us a message or doorbell */
 	bool warned;		/* incompatibility already logged */
+};
+
+/*
+ * A validated private copy of an inbound message register, taken the first
+ * time it is seen FULL: what msg_read_sts() reports and msg_read() returns,
+ * so the peer cannot change the sender or data between the two.
+ */
+struct ivshm_msg_copy {
+	u32 data;
+	int pidx;
+	bool valid;
 };
 
 struct ivshm_stats {
@@ -133,9 +160,10 @@ struct ivshm_ntb {
 	struct ivshm_peer peer[IVNTB_MAX_PORTS - 1];
 
 	/*
-	 * lock protects db_mask, db_delivered, msg_mask, msg_delivered and
-	 * msg_out_fail: the local "interrupt controller". Never held while
-	 * calling into a client.
+	 * lock protects db_mask, db_delivered, msg_mask, msg_delivered,
+	 * msg_out_fail and msg_copy: the local "interrupt controller". Never
+	 * held while calling into a client, nor around a loop on shared
+	 * memory that a hostile peer could keep failing.
 	 */
 	spinlock_t lock;
 	u64 db_mask;
@@ -143,10 +171,12 @@ struct ivshm_ntb {
 	u64 msg_mask;
 	u64 msg_delivered;
 	u64 msg_out_fail;	/* registers whose send found them full */
+	struct ivshm_msg_copy msg_copy[IVNTB_MAX_MSGS];
 
+	spinlock_t link_lock;	/* serialises link_enable/link_disable */
 	bool link_enabled;	/* our side, as set by link_enable/disable */
 	u64 link_mask;		/* peers (pidx bits) whose link is up */
-	bool lost;		/* our port was taken over */
+	bool lost;		/* our port was taken over: act no more */
 
 	/* poller */
 	enum ivshm_poll_mode mode;
@@ -156,6 +186,24 @@ struct ivshm_ntb {
 	u64 last_seq;
 	u64 next_housekeeping;
 
+	/*
+	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
+	 * covers [in_lo, in_hi) of the region, all of this port's inbound
+	 * windows. mw_lock protects the placeholder blocks, which fill the
+	 * pool's free space outside the window a client is about to
+	 * allocate for.
+	 */
+	struct mutex mw_lock;
+	bool mw_pool;
+	u64 in_lo, in_hi;
+	unsigned int nr_holds;
+	struct {
+		void *va;
+		dma_addr_t dma;
+		size_t size;
+	} hold[IVSHM_MAX_HOLDS];
+
+	struct ntb_dev_ops ops;		/* ntb_ivshm_ops, trimmed per region */
 	struct ivshm_stats stats;
 	struct dentry *dbgfs;
 };
@@ -169,14 +217,17 @@ static struct dentry *ivshm_dbgfs_root;
 
 static void ivshm_kick(struct ivshm_ntb *ndev)
 {
+	struct task_struct *t;
+
 	atomic_set(&ndev->kick, 1);
 	/*
 	 * The hrtimer poller picks the kick up at its next period: re-arming
 	 * a timer whose callback may be running would race with its
 	 * hrtimer_forward_now().
 	 */
-	if (ndev->task)
-		wake_up_process(ndev->task);
+	t = READ_ONCE(ndev->task);
+	if (t)
+		wake_up_process(t);
 }
 
 /* Is the peer at @pidx up, judged from a fresh snapshot? Poller only. */
@@ -194,13 +245,25 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 	if (s.state != IVNTB_PORT_CLAIMED)
 		return false;
 
-	if (s.epoch != p->seen_epoch || s.heartbeat != p->hb) {
-		/* first sight of this epoch, or the heartbeat moved */
-		if (s.epoch != p->seen_epoch)
-			p->warned = false;
+	if (s.epoch != p->seen_epoch) {
+		/*
+		 * First sight of this epoch: alive only once its heartbeat
+		 * moves, so a peer that died claimed is never taken as up.
+		 */
+		p->warned = false;
+		p->hb_moved = false;
 		p->seen_epoch = s.epoch;
 		p->hb = s.heartbeat;
 		p->hb_stamp = now;
+	} else if (s.heartbeat != p->hb) {
+		p->hb_moved = true;
+		p->hb = s.heartbeat;
+		p->hb_stamp = now;
+	}
+	if (p->sign_of_life) {
+		/* it wrote to us since we claimed our port: not a dead claim */
+		p->sign_of_life = false;
+		p->hb_moved = true;
 	}
 
 	if (!s.link_enabled)
@@ -216,7 +279,8 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 		return false;
 	}
 
-	if (now - p->hb_stamp > (u64)link_timeout_ms * NSEC_PER_MSEC)
+	if (!p->hb_moved ||
+	    now - p->hb_stamp > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
 		return false;	/* heartbeat stopped: crashed or hung */
 
 	/* a new epoch while up is a restart: go down once, then up again */
@@ -234,10 +298,16 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	u64 mask = 0;
 	u32 pidx;
 
-	if (READ_ONCE(ndev->link_enabled) && !ndev->lost) {
+	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost)) {
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
 			if (ivshm_peer_eval(ndev, pidx, now))
 				mask |= BIT_ULL(pidx);
+	} else {
+		/* not watching: liveness must be seen again when we resume */
+		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+			ndev->peer[pidx].hb_moved = false;
+			ndev->peer[pidx].sign_of_life = false;
+		}
 	}
 
 	if (mask == ndev->link_mask)
@@ -253,18 +323,56 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 {
 	int ret;
 
-	if (!ndev->lost) {
+	if (!READ_ONCE(ndev->lost)) {
 		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
 		if (ret == -ESTALE) {
 			dev_err(&ndev->pdev->dev,
-				"port %u was taken over by another party: link down\n",
+				"port %u was taken over by another party: link down, device idle until reloaded\n",
 				ndev->me.port);
-			ndev->lost = true;
+			WRITE_ONCE(ndev->lost, true);
 		}
 		ndev->stats.heartbeats++;
 		ivntb_msg_reap(&ndev->region, &ndev->me);
 	}
 	ivshm_link_update(ndev, now);
+}
+
+static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port);
+
+/*
+ * Inbound message status from validated copies: a FULL register is copied
+ * once; one whose sender is not a peer of ours (a malformed or hostile
+ * write) is acknowledged and dropped, never reported. lock held.
+ */
+static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
+{
+	u64 full = ivntb_msg_status(&ndev->region, &ndev->me), sts = 0;
+	u32 midx, data, src;
+	int pidx;
+
+	for (midx = 0; midx < ndev->region.geom.nr_msgs; midx++) {
+		struct ivshm_msg_copy *c = &ndev->msg_copy[midx];
+
+		if (c->valid) {
+			sts |= BIT_ULL(midx);
+			continue;
+		}
+		if (!(full & BIT_ULL(midx)))
+			continue;
+		pidx = -EINVAL;
+		if (!ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src) &&
+		    src != ndev->me.port)
+			pidx = ntb_ivshm_peer_port_idx(&ndev->ntb, src);
+		if (pidx < 0) {
+			ivntb_msg_ack(&ndev->region, &ndev->me, midx);
+			continue;
+		}
+		c->data = data;
+		c->pidx = pidx;
+		c->valid = true;
+		sts |= BIT_ULL(midx);
+	}
+	return sts | ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
 }
 
 /* Deliver doorbell and message events that are due. Poller only. */
@@ -273,13 +381,15 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	u64 db_new, msg_new, sts;
 	unsigned long flags;
 
+	if (READ_ONCE(ndev->lost))
+		return;
+
 	spin_lock_irqsave(&ndev->lock, flags);
 	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
 	db_new &= ~ndev->db_delivered;
 	ndev->db_delivered |= db_new;
 
-	sts = ivntb_msg_status(&ndev->region, &ndev->me) |
-	      ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
+	sts = ivshm_msg_sts_locked(ndev);
 	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
 	ndev->msg_delivered |= msg_new;
 	spin_unlock_irqrestore(&ndev->lock, flags);
@@ -292,6 +402,33 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 		ndev->stats.msg_events++;
 		ntb_msg_event(&ndev->ntb);
 	}
+}
+
+/*
+ * A message (or, with a single peer, a doorbell) that reached us after we
+ * claimed our port was written by a live peer: as good a sign of life as a
+ * moving heartbeat. Count it, so that the link event reaches clients before
+ * the event that a peer whose link came up first already sent (ntb_perf
+ * answers a command with ntb_mw_get_align(), which needs the link up).
+ * Poller only.
+ */
+static void ivshm_note_life(struct ivshm_ntb *ndev)
+{
+	unsigned long flags;
+	u64 sts, db;
+	u32 midx;
+
+	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
+		return;
+	spin_lock_irqsave(&ndev->lock, flags);
+	sts = ivshm_msg_sts_locked(ndev) & (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
+	for (midx = 0; sts; midx++, sts >>= 1)
+		if ((sts & 1) && ndev->msg_copy[midx].valid)
+			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
+	db = ivntb_db_read(&ndev->region, &ndev->me);
+	if (db && ndev->nr_peers == 1)
+		ndev->peer[0].sign_of_life = true;
+	spin_unlock_irqrestore(&ndev->lock, flags);
 }
 
 /* One poll. Return: true if anything happened. */
@@ -320,6 +457,7 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	}
 	ndev->last_seq = seq;
 
+	ivshm_note_life(ndev);
 	ivshm_link_update(ndev, now);
 	ivshm_deliver(ndev);
 	return true;
@@ -371,6 +509,8 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 
 static int ivshm_start_poller(struct ivshm_ntb *ndev)
 {
+	struct task_struct *t;
+
 	if (ndev->mode == IVSHM_POLL_HRTIMER) {
 		hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
 		ndev->timer.function = ivshm_poll_timer;
@@ -378,25 +518,26 @@ static int ivshm_start_poller(struct ivshm_ntb *ndev)
 		return 0;
 	}
 
-	ndev->task = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
-				 pci_name(ndev->pdev));
-	if (IS_ERR(ndev->task)) {
-		int ret = PTR_ERR(ndev->task);
-
-		ndev->task = NULL;
-		return ret;
-	}
+	t = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
+			pci_name(ndev->pdev));
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	/* ops on other CPUs may kick already (clients are bound) */
+	WRITE_ONCE(ndev->task, t);
 	return 0;
 }
 
 static void ivshm_stop_poller(struct ivshm_ntb *ndev)
 {
+	struct task_struct *t;
+
 	if (ndev->mode == IVSHM_POLL_HRTIMER) {
 		hrtimer_cancel(&ndev->timer);
 		return;
 	}
-	kthread_stop(ndev->task);
-	ndev->task = NULL;
+	t = ndev->task;
+	WRITE_ONCE(ndev->task, NULL);
+	kthread_stop(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -451,10 +592,15 @@ static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
 
 static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 {
+	unsigned long flags;
 	int ret;
 
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
+	spin_lock_irqsave(&ndev->link_lock, flags);
 	WRITE_ONCE(ndev->link_enabled, enable);
 	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
+	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
@@ -493,6 +639,56 @@ static int ntb_ivshm_inbound(struct ivshm_ntb *ndev, int pidx, int widx,
 			    size);
 }
 
+/* Free every placeholder block. mw_lock held. */
+static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
+{
+	while (ndev->nr_holds) {
+		unsigned int i = --ndev->nr_holds;
+
+		dma_free_coherent(&ndev->pdev->dev, ndev->hold[i].size,
+				  ndev->hold[i].va, ndev->hold[i].dma);
+	}
+}
+
+/*
+ * Leave the pool's free space only inside inbound window [off, off + size),
+ * so that the client's next dma_alloc_coherent() lands there: the pool
+ * hands out first-fit blocks, so fill all free space with blocks no larger
+ * than a window (windows are equal, naturally aligned and contiguous from
+ * the pool's base, so no block straddles two), then give back those inside
+ * the target window. mw_lock held.
+ */
+static void ivshm_mw_steer(struct ivshm_ntb *ndev, u64 off, u64 size)
+{
+	struct device *dev = &ndev->pdev->dev;
+	dma_addr_t lo = ndev->shm_phys + off, dma;
+	size_t blk = rounddown_pow_of_two(size);
+	unsigned int i;
+	void *va;
+
+	ivshm_mw_unhold(ndev);
+	while (blk >= PAGE_SIZE && ndev->nr_holds < IVSHM_MAX_HOLDS) {
+		va = dma_alloc_coherent(dev, blk, &dma, GFP_KERNEL | __GFP_NOWARN);
+		if (!va) {
+			blk >>= 1;
+			continue;
+		}
+		i = ndev->nr_holds++;
+		ndev->hold[i].va = va;
+		ndev->hold[i].dma = dma;
+		ndev->hold[i].size = blk;
+	}
+	for (i = 0; i < ndev->nr_holds; ) {
+		if (ndev->hold[i].dma >= lo && ndev->hold[i].dma < lo + size) {
+			dma_free_coherent(dev, ndev->hold[i].size,
+					  ndev->hold[i].va, ndev->hold[i].dma);
+			ndev->hold[i] = ndev->hold[--ndev->nr_holds];
+		} else {
+			i++;
+		}
+	}
+}
+
 static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 				  resource_size_t *addr_align,
 				  resource_size_t *size_align,
@@ -505,6 +701,15 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
 	if (ret)
 		return ret;
+	/*
+	 * Every upstream client asks for the alignment just before it
+	 * allocates the window's buffer: the hook that places the buffer.
+	 */
+	if (ndev->mw_pool) {
+		mutex_lock(&ndev->mw_lock);
+		ivshm_mw_steer(ndev, off, size);
+		mutex_unlock(&ndev->mw_lock);
+	}
 	if (addr_align)
 		*addr_align = ndev->region.geom.mw_align;
 	if (size_align)
@@ -524,6 +729,11 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &wsize);
 	if (ret)
 		return ret;
+	if (ndev->mw_pool) {
+		mutex_lock(&ndev->mw_lock);
+		ivshm_mw_unhold(ndev);
+		mutex_unlock(&ndev->mw_lock);
+	}
 	/*
 	 * Nothing translates: what the peer writes through its window lands
 	 * in BAR2 at the window's offset, so the client's buffer must be
@@ -531,9 +741,11 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 	 */
 	if (addr != ndev->shm_phys + off || size > wsize) {
 		dev_err_ratelimited(&ndev->pdev->dev,
-				    "mw %d for peer %d: buffer %pad+%#llx is not inbound window %#llx+%#llx in BAR2: not supported\n",
+				    "mw %d for peer %d: buffer %pad+%#llx is not inbound window %#llx+%#llx in BAR2%s\n",
 				    widx, pidx, &addr, (u64)size,
-				    (u64)(ndev->shm_phys + off), wsize);
+				    (u64)(ndev->shm_phys + off), wsize,
+				    ndev->mw_pool ? "" :
+				    " (no DMA pool over the windows: see docs/windows.md)");
 		return -EINVAL;
 	}
 	return 0;
@@ -541,9 +753,15 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 
 static int ntb_ivshm_mw_clear_trans(struct ntb_dev *ntb, int pidx, int widx)
 {
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	u64 off, size;
 
-	return ntb_ivshm_inbound(ntb_ndev(ntb), pidx, widx, &off, &size);
+	if (ndev->mw_pool) {
+		mutex_lock(&ndev->mw_lock);
+		ivshm_mw_unhold(ndev);
+		mutex_unlock(&ndev->mw_lock);
+	}
+	return ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
 }
 
 static int ntb_ivshm_peer_mw_count(struct ntb_dev *ntb)
@@ -598,6 +816,8 @@ static u64 ntb_ivshm_db_read(struct ntb_dev *ntb)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 
+	if (READ_ONCE(ndev->lost))
+		return 0;
 	return ivntb_db_read(&ndev->region, &ndev->me);
 }
 
@@ -605,6 +825,8 @@ static int ntb_ivshm_db_set(struct ntb_dev *ntb, u64 db_bits)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
 	return ivntb_db_ring(&ndev->region, ndev->me.port, db_bits);
 }
 
@@ -614,11 +836,19 @@ static int ntb_ivshm_db_clear(struct ntb_dev *ntb, u64 db_bits)
 	unsigned long flags;
 	int ret;
 
-	spin_lock_irqsave(&ndev->lock, flags);
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
+	/*
+	 * The shared-memory clear runs outside the lock (a hostile peer can
+	 * make it retry). A bit rung again before delivered is updated
+	 * below is still signalled: the kick makes the poller look again.
+	 */
 	ret = ivntb_db_clear(&ndev->region, &ndev->me, db_bits);
+	spin_lock_irqsave(&ndev->lock, flags);
 	/* a cleared bit rung again is a new event */
 	ndev->db_delivered &= ~db_bits;
 	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_kick(ndev);
 	return ret;
 }
 
@@ -633,10 +863,11 @@ static int ntb_ivshm_db_set_mask(struct ntb_dev *ntb, u64 db_bits)
 	unsigned long flags;
 
 	spin_lock_irqsave(&ndev->lock, flags);
-	ndev->db_mask |= db_bits;
+	WRITE_ONCE(ndev->db_mask, ndev->db_mask | db_bits);
 	/* a bit still pending when unmasked fires again */
 	ndev->db_delivered &= ~db_bits;
-	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	if (!READ_ONCE(ndev->lost))
+		ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	return 0;
 }
@@ -647,8 +878,9 @@ static int ntb_ivshm_db_clear_mask(struct ntb_dev *ntb, u64 db_bits)
 	unsigned long flags;
 
 	spin_lock_irqsave(&ndev->lock, flags);
-	ndev->db_mask &= ~db_bits;
-	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	WRITE_ONCE(ndev->db_mask, ndev->db_mask & ~db_bits);
+	if (!READ_ONCE(ndev->lost))
+		ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_kick(ndev);	/* pending bits fire from the poller */
 	return 0;
@@ -660,6 +892,8 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 	int ret = 0, err;
 	u32 pidx;
 
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
 	/*
 	 * Like a switch's global doorbell, the bits go to every peer port.
 	 * ivntb_db_ring() orders all earlier stores before the bits.
@@ -697,6 +931,8 @@ static int ntb_ivshm_spad_write(struct ntb_dev *ntb, int sidx, u32 val)
 
 	if (sidx < 0)
 		return -EINVAL;
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
 	return ivntb_spad_write(&ndev->region, ndev->me.port, sidx, val);
 }
 
@@ -719,6 +955,8 @@ static int ntb_ivshm_peer_spad_write(struct ntb_dev *ntb, int pidx, int sidx,
 
 	if (pport < 0 || sidx < 0)
 		return -EINVAL;
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
 	return ivntb_spad_write(&ndev->region, pport, sidx, val);
 }
 
@@ -742,19 +980,27 @@ static u64 ntb_ivshm_msg_outbits(struct ntb_dev *ntb)
 static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	unsigned long flags;
+	u64 sts;
 
-	return ivntb_msg_status(&ndev->region, &ndev->me) |
-	       READ_ONCE(ndev->msg_out_fail) << IVSHM_MSG_OUT_SHIFT;
+	if (READ_ONCE(ndev->lost))
+		return 0;
+	spin_lock_irqsave(&ndev->lock, flags);
+	sts = ivshm_msg_sts_locked(ndev);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	return sts;
 }
 
 static int ntb_ivshm_msg_clear_sts(struct ntb_dev *ntb, u64 sts_bits)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
-	u64 in = sts_bits & ntb_ivshm_msg_inbits(ntb);
+	u64 in = sts_bits & ntb_ivshm_msg_inbits(ntb), acked = in;
 	unsigned long flags;
 	int ret = 0;
 
-	spin_lock_irqsave(&ndev->lock, flags);
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
+	/* acknowledge outside the lock: a hostile peer can make it retry */
 	while (in) {
 		u32 midx = __ffs64(in);
 		int err = ivntb_msg_ack(&ndev->region, &ndev->me, midx);
@@ -764,9 +1010,16 @@ static int ntb_ivshm_msg_clear_sts(struct ntb_dev *ntb, u64 sts_bits)
 			ret = err;
 		in &= in - 1;
 	}
-	ndev->msg_out_fail &= ~(sts_bits >> IVSHM_MSG_OUT_SHIFT);
+	spin_lock_irqsave(&ndev->lock, flags);
+	while (acked) {
+		ndev->msg_copy[__ffs64(acked)].valid = false;
+		acked &= acked - 1;
+	}
+	WRITE_ONCE(ndev->msg_out_fail,
+		   ndev->msg_out_fail & ~(sts_bits >> IVSHM_MSG_OUT_SHIFT));
 	ndev->msg_delivered &= ~sts_bits;
 	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_kick(ndev);
 	return ret;
 }
 
@@ -797,19 +1050,21 @@ static int ntb_ivshm_msg_clear_mask(struct ntb_dev *ntb, u64 mask_bits)
 static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
-	u32 data = 0, src = 0;
-	int idx;
+	struct ivshm_msg_copy c = { .pidx = -EINVAL };
+	unsigned long flags;
 
-	if (midx < 0 ||
-	    ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src)) {
-		if (pidx)
-			*pidx = -EINVAL;
-		return 0;
+	if (midx >= 0 && midx < ndev->region.geom.nr_msgs &&
+	    !READ_ONCE(ndev->lost)) {
+		spin_lock_irqsave(&ndev->lock, flags);
+		ivshm_msg_sts_locked(ndev);	/* copies a new message */
+		if (ndev->msg_copy[midx].valid)
+			c = ndev->msg_copy[midx];
+		spin_unlock_irqrestore(&ndev->lock, flags);
 	}
-	idx = ntb_ivshm_peer_port_idx(ntb, src);
+	/* only a validated copy names a peer: never a bad index */
 	if (pidx)
-		*pidx = idx;
-	return data;
+		*pidx = c.pidx;
+	return c.data;
 }
 
 static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
@@ -822,11 +1077,14 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 
 	if (pport < 0 || midx < 0 || midx >= ndev->region.geom.nr_msgs)
 		return -EINVAL;
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
 	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
 	if (ret == -EBUSY || ret == -EAGAIN) {
 		/* IDT-style: the failure shows in msg_read_sts() outbits */
 		spin_lock_irqsave(&ndev->lock, flags);
-		ndev->msg_out_fail |= BIT_ULL(midx);
+		WRITE_ONCE(ndev->msg_out_fail,
+			   ndev->msg_out_fail | BIT_ULL(midx));
 		spin_unlock_irqrestore(&ndev->lock, flags);
 		atomic64_inc(&ndev->stats.msg_busy);
 		return -EBUSY;
@@ -891,12 +1149,13 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "region_size:\t%#llx\n", g->region_size);
 	seq_printf(s, "ports:\t\t%u\n", g->nr_ports);
 	seq_printf(s, "port:\t\t%u%s\n", ndev->me.port,
-		   ndev->lost ? " (taken over)" : "");
+		   READ_ONCE(ndev->lost) ? " (taken over)" : "");
 	seq_printf(s, "epoch:\t\t%u\n", ndev->me.epoch);
 	seq_printf(s, "spads:\t\t%u\n", g->nr_spads);
 	seq_printf(s, "msgs:\t\t%u\n", g->nr_msgs);
 	seq_printf(s, "mws:\t\t%u per peer, align %#llx\n", g->nr_mws,
 		   g->mw_align);
+	seq_printf(s, "mw_pool:\t%s\n", ndev->mw_pool ? "yes" : "no");
 	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
 	seq_printf(s, "link_enabled:\t%d\n", READ_ONCE(ndev->link_enabled));
 	seq_printf(s, "link_mask:\t%#llx\n", READ_ONCE(ndev->link_mask));
@@ -905,6 +1164,10 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 		   ivntb_db_read(&ndev->region, &ndev->me));
 	seq_printf(s, "msg_mask:\t%#llx\n", READ_ONCE(ndev->msg_mask));
 	seq_printf(s, "msg_sts:\t%#llx\n", ntb_ivshm_msg_read_sts(&ndev->ntb));
+	seq_puts(s, "spads:\t\t");
+	for (w = 0; w < g->nr_spads; w++)
+		seq_printf(s, "%08x%c", ntb_ivshm_spad_read(&ndev->ntb, w),
+			   w + 1 < g->nr_spads ? ' ' : '\n');
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 		struct ivshm_peer *p = &ndev->peer[pidx];
 
@@ -997,8 +1260,15 @@ static int ivshm_init_pci(struct ivshm_ntb *ndev)
 		goto err_disable_device;
 	}
 
-	/* normal cacheable memory: atomics and barriers behave as on RAM */
-	ndev->shm = memremap(ndev->shm_phys, ndev->shm_size, MEMREMAP_WB);
+	/*
+	 * Normal cacheable memory, so that atomics and barriers behave as on
+	 * RAM; only the layout (control, port slots, window table): the
+	 * windows are the clients' to map (ioremap_wc() of peer windows, the
+	 * DMA pool over ours), and on x86 a write-back mapping of them would
+	 * refuse those. The protocol code touches nothing past the layout.
+	 */
+	ndev->shm = memremap(ndev->shm_phys, PAGE_ALIGN(IVNTB_LAYOUT_SIZE),
+			     MEMREMAP_WB);
 	if (!ndev->shm) {
 		dev_err(&pdev->dev, "cannot map BAR2\n");
 		ret = -ENOMEM;
@@ -1068,6 +1338,8 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 			ndev->region.why ?: "?");
 		break;
 	}
+	if (ret == -EAGAIN)
+		return -EPROBE_DEFER;	/* being initialised right now */
 	return ret == -ENODATA ? -ENODEV : ret;
 }
 
@@ -1090,7 +1362,7 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 	for (p = first; p <= last; p++)
 		if (ivntb_peer_snapshot(r, p, &before[p]))
 			before[p].state = IVNTB_PORT_INVALID;
-	msleep(2 * link_timeout_ms);
+	msleep(2 * ivshm_link_timeout_ms());
 	for (p = first; p <= last; p++) {
 		if (before[p].state == IVNTB_PORT_INVALID ||
 		    ivntb_peer_snapshot(r, p, &now))
@@ -1112,6 +1384,74 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 			return 0;
 	}
 	return -EBUSY;
+}
+
+/*
+ * Attach the device-tree DMA pool that covers exactly this port's inbound
+ * windows in our BAR2, if the guest was booted with one (docs/windows.md).
+ * Without it the driver works, but no client buffer can be a window.
+ */
+static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
+{
+	struct device *dev = &ndev->pdev->dev;
+	struct device_node *np, *rn;
+	struct reserved_mem *rmem;
+	u64 off, size, lo = U64_MAX, hi = 0, sum = 0;
+	u32 pidx, w;
+	int i, n, ret;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		for (w = 0; w < ndev->region.geom.nr_mws; w++) {
+			if (ntb_ivshm_inbound(ndev, pidx, w, &off, &size))
+				return;
+			lo = min(lo, off);
+			hi = max(hi, off + size);
+			sum += size;
+		}
+	if (!sum || hi - lo != sum)
+		return;	/* not one contiguous range: no pool can match */
+
+	np = of_find_compatible_node(NULL, NULL, IVSHM_POOLS_COMPAT);
+	if (!np) {
+		dev_info(dev, "no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
+		return;
+	}
+	n = of_count_phandle_with_args(np, "memory-region", NULL);
+	for (i = 0; i < n; i++) {
+		rn = of_parse_phandle(np, "memory-region", i);
+		rmem = rn ? of_reserved_mem_lookup(rn) : NULL;
+		of_node_put(rn);
+		if (!rmem || rmem->base != ndev->shm_phys + lo ||
+		    rmem->size != hi - lo)
+			continue;
+		ret = of_reserved_mem_device_init_by_idx(dev, np, i);
+		if (ret) {
+			dev_err(dev, "cannot attach the DMA pool at %pa: %d\n",
+				&rmem->base, ret);
+			break;
+		}
+		ndev->mw_pool = true;
+		ndev->in_lo = lo;
+		ndev->in_hi = hi;
+		dev_info(dev, "inbound windows %#llx+%#llx backed by DMA pool %pa\n",
+			 lo, hi - lo, &rmem->base);
+		break;
+	}
+	of_node_put(np);
+	if (!ndev->mw_pool && i == n)
+		dev_warn(dev, "no DMA pool matches inbound windows %#llx+%#llx of port %u in BAR2 %pa\n",
+			 lo, hi - lo, ndev->me.port, &ndev->shm_phys);
+}
+
+static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
+{
+	if (!ndev->mw_pool)
+		return;
+	mutex_lock(&ndev->mw_lock);
+	ivshm_mw_unhold(ndev);
+	mutex_unlock(&ndev->mw_lock);
+	of_reserved_mem_device_release(&ndev->pdev->dev);
+	ndev->mw_pool = false;
 }
 
 static int ivshm_init_region(struct ivshm_ntb *ndev)
@@ -1154,6 +1494,8 @@ static int ivshm_init_region(struct ivshm_ntb *ndev)
 	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
 	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
 
+	ivshm_init_mw_pool(ndev);
+
 	dev_info(dev, "port %u of %u (epoch %u), %u spads, %u msgs, %u mws per peer, poll %s\n",
 		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
 		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
@@ -1163,7 +1505,8 @@ static int ivshm_init_region(struct ivshm_ntb *ndev)
 
 static void ivshm_deinit_region(struct ivshm_ntb *ndev)
 {
-	if (!ndev->lost)
+	ivshm_deinit_mw_pool(ndev);
+	if (!READ_ONCE(ndev->lost))
 		ivntb_port_release(&ndev->region, &ndev->me);
 }
 
@@ -1192,6 +1535,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ndev->pdev = pdev;
 	ndev->mode = ret;
 	spin_lock_init(&ndev->lock);
+	spin_lock_init(&ndev->link_lock);
+	mutex_init(&ndev->mw_lock);
 	atomic_set(&ndev->kick, 1);
 	pci_set_drvdata(pdev, ndev);
 
@@ -1203,10 +1548,25 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_deinit_pci;
 
+	/*
+	 * A 2-port region is a crosslink without port operations, as Intel
+	 * NTBs are: both ends are port 0 for the clients, which is the case
+	 * ntb_perf handles with one memory window per peer (with distinct
+	 * ports it asks mw_get_align for its own index and mw_set_trans for
+	 * the peer's). More ports: a switch, with port operations.
+	 */
+	ndev->ops = ntb_ivshm_ops;
+	if (ndev->region.geom.nr_ports > 2) {
+		ndev->ntb.topo = NTB_TOPO_SWITCH;
+	} else {
+		ndev->ntb.topo = NTB_TOPO_CROSSLINK;
+		ndev->ops.port_number = NULL;
+		ndev->ops.peer_port_count = NULL;
+		ndev->ops.peer_port_number = NULL;
+		ndev->ops.peer_port_idx = NULL;
+	}
 	ndev->ntb.pdev = pdev;
-	ndev->ntb.topo = ndev->region.geom.nr_ports > 2 ? NTB_TOPO_SWITCH :
-			 NTB_TOPO_CROSSLINK;
-	ndev->ntb.ops = &ntb_ivshm_ops;
+	ndev->ntb.ops = &ndev->ops;
 	ret = ntb_register_device(&ndev->ntb);
 	if (ret) {
 		dev_err(&pdev->dev, "cannot register the NTB device: %d\n", ret);

@@ -27,6 +27,9 @@ for t in ivrsh shmpoke; do
 	"${CROSS}gcc" $CFLAGS -o "$ROOT/bin/$t" "$GT/$t.c"
 done
 ln -s ivrsh "$ROOT/bin/ssh"
+# GNU-compatible shims for what ntb_test.sh expects (first in PATH)
+mkdir -p "$ROOT/usr/local/bin"
+install -m 755 "$GT/cmp" "$ROOT/usr/local/bin/cmp"
 "${CROSS}strip" "$ROOT"/bin/ivrsh "$ROOT"/bin/shmpoke
 
 cp -a "$KDIR/modroot/lib/modules/$KREL" "$ROOT/lib/modules/"

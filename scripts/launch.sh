@@ -23,6 +23,10 @@
 #     --ports N                     initialise the region for N ports with the
 #                                   host tool before boot (2); 0: leave it blank
 #     --init-args ARGS              more `ivntb-shm init` arguments
+#     --mw-pools on|off             riscv64: boot with a device tree that
+#                                   declares each port's inbound memory
+#                                   windows in each ivshmem BAR2 as a
+#                                   shared-dma-pool (docs/windows.md) (on)
 #     --append ARGS                 extra kernel command line
 #     --timeout S                   wall-clock limit for the run (300)
 #     --keep-logs                   keep the run folder even when it passes
@@ -33,7 +37,8 @@
 #   Environment: IVNTB_ARCH, IVNTB_KVER, IVNTB_BUILD (see lib.sh),
 #   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail),
 #   IVNTB_RUNID (name of the run: QEMU processes are "ivntb-RUNID-ROLE",
-#   logs in $IVNTB_BUILD/runs/RUNID).
+#   logs in $IVNTB_BUILD/runs/RUNID), IVNTB_FIGURES=FILE (append the
+#   guest's "# figure ..." lines, its measurements, to FILE).
 #
 # A run passes when every guest powered off before the timeout, the driving
 # guest printed a TAP plan and exactly that many results, none "not ok", and
@@ -53,6 +58,7 @@ MEM=256
 REGION=4M
 PORTS=2
 INIT_ARGS=
+MW_POOLS=on
 APPEND=
 TIMEOUT=300
 KEEP=0
@@ -70,9 +76,10 @@ while [ $# -gt 0 ]; do
 	--append) APPEND=$2; shift ;;
 	--ports) PORTS=$2; shift ;;
 	--init-args) INIT_ARGS=$2; shift ;;
+	--mw-pools) MW_POOLS=$2; shift ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
-	-h|--help) sed -n '4,31p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,40p' "$0"; exit 0 ;;
 	*) die "launch: unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -157,7 +164,7 @@ start_guest() {
 		-nodefaults -display none -no-reboot
 		-chardev "file,id=con,path=$RUNDIR/$role.log" -serial chardev:con
 		-kernel "$IMAGE" -initrd "$INITRD" -append "$cmdline"
-		"$@"
+		"${DTB_ARGS[@]}" "$@"
 	)
 	printf '%q ' "${args[@]}" >"$RUNDIR/$role.cmd"
 	echo >>"$RUNDIR/$role.cmd"
@@ -170,6 +177,49 @@ shm_dev() {
 	echo -object "memory-backend-file,id=shm$1,mem-path=$SHM,size=$REGION_BYTES,share=on" \
 		-device "ivshmem-plain,memdev=shm$1"
 }
+
+# Device tree with DMA pools over the inbound memory windows (riscv64).
+# Linux assigns the ivshmem BAR2s first in the 64-bit PCI window of virt
+# (they are the largest BARs), in slot order, each aligned to its size;
+# the driver checks that a pool matches its BAR2 and port before using it.
+DTB_ARGS=()
+gen_pool_dtb() {
+	local ndev=$1 pcibase=0x400000000 dts=$RUNDIR/ivntb.dts i p lo hi sum
+	"$QEMU" -M "$MACHINE,dumpdtb=$RUNDIR/virt.dtb" -smp "$SMP,maxcpus=$MAXCPUS" \
+		-m "$MEM" -nodefaults -display none >/dev/null 2>&1 ||
+		die "launch: QEMU could not dump its device tree"
+	dtc -q -I dtb -O dts -o "$dts" "$RUNDIR/virt.dtb"
+	"$SHMTOOL" dump "$SHM" | awk '/^ *[0-9]+ <- /{ sub(",", "", $3); sub(":", "", $4); print $1, $3, $4, $5, $6 }' \
+		>"$RUNDIR/windows"
+	{
+		echo "/ { reserved-memory { #address-cells = <2>; #size-cells = <2>; ranges;"
+		for ((i = 0; i < ndev; i++)); do
+			for ((p = 0; p < PORTS; p++)); do
+				lo= hi=0 sum=0
+				while read -r dst _ _ off size; do
+					[ "$dst" = "$p" ] || continue
+					{ [ -z "$lo" ] || (( off < lo )); } && lo=$((off))
+					(( off + size > hi )) && hi=$((off + size))
+					sum=$((sum + size))
+				done <"$RUNDIR/windows"
+				[ "$((hi - lo))" = "$sum" ] || die "launch: port $p's inbound windows are not contiguous"
+				local a=$((pcibase + i * REGION_BYTES + lo)) z=$((hi - lo))
+				printf 'ivntb_pool_%d_%d: ivntb-mw@%x { compatible = "shared-dma-pool"; reg = <0x%x 0x%x 0x%x 0x%x>; no-map; };\n' \
+					$i $p $a $((a >> 32)) $((a & 0xffffffff)) $((z >> 32)) $((z & 0xffffffff))
+			done
+		done
+		echo "}; ivntb-mw-pools { compatible = \"ivshmem-ntb,mw-pools\"; memory-region = <"
+		for ((i = 0; i < ndev; i++)); do
+			for ((p = 0; p < PORTS; p++)); do echo "&ivntb_pool_${i}_$p"; done
+		done
+		echo ">; }; };"
+	} >>"$dts"
+	dtc -q -I dts -O dtb -o "$RUNDIR/ivntb.dtb" "$dts" || die "launch: dtc failed on $dts"
+	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
+}
+if [ "$IVNTB_ARCH" = riscv64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
+	case "$TOPO" in loopback) gen_pool_dtb 2 ;; *) gen_pool_dtb 1 ;; esac
+fi
 
 HOOK=$IVNTB_TOP/tests/guest/tests/$TEST.host
 SHMTOOL=$IVNTB_BUILD/user/ivntb-shm
@@ -271,6 +321,9 @@ grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
 [ "$hook_rc" = 0 ] || FAIL+=("host check failed: $(tail -3 "$RUNDIR/host.log" | tr '\n' ' ')")
 
 sed 's/^/    /' "$RUNDIR/results"
+# "# figure ..." lines are the run's measurements: shown, and collected
+grep '^# figure' "$LOG" | sed 's/^/    /' || true
+[ -z "${IVNTB_FIGURES:-}" ] || grep '^# figure' "$LOG" >>"$IVNTB_FIGURES" || true
 if [ "${#FAIL[@]}" = 0 ]; then
 	todo_note=
 	[ "$ntodo" = 0 ] || todo_note=", $ntodo known gap(s) marked TODO"

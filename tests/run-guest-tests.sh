@@ -33,6 +33,10 @@ for topo in loopback pair; do
 	done
 done
 run pass "host host-peer" "$L" -t host -T host-peer
+# windows: ntb_tool's buffers are the windows with the DMA pool; without
+# it, mw_set_trans refuses them with one dmesg line each
+run pass "loopback windows (DMA pool)" "$L" -t loopback -T windows
+run pass "pair windows (no DMA pool: refused)" "$L" -t pair --mw-pools off -T windows
 
 # The harness must be able to fail: each injection must turn a green run red.
 echo "==> harness self-test: the next two runs must FAIL"

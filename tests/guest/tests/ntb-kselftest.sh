@@ -2,14 +2,12 @@
 # The kernel's own selftest, tools/testing/selftests/ntb/ntb_test.sh from the
 # guest kernel's tree, unmodified: loopback (two local devices) or pair
 # (-r guest-b, through the remote channel). It stops at its first failing
-# section (set -e), so each section is judged from its output, and the
-# sections after the memory-window one are also run by calling the same
-# unmodified file's functions.
+# section (set -e), so each section is judged from its output.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 KST=/usr/share/ntb/ntb_test.sh
 
-tap_plan 12
+tap_plan 15
 
 ntb_setup
 tap_result $? "ntb_hw_ivshmem loads on both ends"
@@ -20,73 +18,49 @@ timeout 600 bash $KST ${RH:+-r $RH} "$LOC" "$REM" -p "${IVNTB_PERF_ORDER:-16}" \
 rc=$?
 sed 's/^/# | /' /tmp/kst.log
 
-# passed NAME COUNT: "Running NAME tests" appeared COUNT times, each
-# followed by "  Passed".
+# passed PREFIX COUNT: a line starting with PREFIX appeared COUNT times,
+# each followed by "  Passed" before the next "Running" line.
 passed()
 {
 	local n
-	n=$(awk -v name="Running $1 tests" '
+	n=$(awk -v name="$1" '
 		index($0, name) == 1 { cur = 1; next }
 		/^Running / { cur = 0 }
 		/^  Passed/ && cur { n++; cur = 0 }
 		END { print n + 0 }' /tmp/kst.log)
-	tap_eq "ntb_test.sh: $1 section passed $2 time(s)" "$2" "$n"
+	tap_eq "ntb_test.sh: '$1' passed $2 time(s)" "$2" "$n"
 }
-passed port 1
-passed link 2
-passed db 2
-passed spad 2
-passed msg 2
+passed "Running port tests" 1
+passed "Running link tests" 2
+passed "Running db tests" 2
+passed "Running spad tests" 2
+passed "Running msg tests" 2
+# Issue 5 asks for >= 2 windows: ntb_test.sh loops over the mw_trans files
+# ntb_tool made, so mw0 and mw1 each pass once per direction.
+passed "Running mw0 tests" 2
+passed "Running mw1 tests" 2
+passed "Running ping pong tests" 1
+passed "Running local perf test" 1
+passed "Running remote perf test" 1
+grep 'MBytes/s' /tmp/kst.log | sed 's/^[[:space:]]*/# perf: /'
+
+if grep -q 'Not doing MSI tests' /tmp/kst.log; then
+	tap_skip "ntb_test.sh: msi section" "ntb_msi_test not built (NTB_MSI_TEST off; needs peer MSI, not this driver)"
+else
+	passed "Running MSI interrupt tests" 2
+fi
 
 last=$(grep '^Running ' /tmp/kst.log | tail -1)
 if [ $rc = 0 ]; then
-	tap_result 0 "ntb_test.sh runs to the end"
-elif [[ "$last" == "Running mw"* ]]; then
-	tap_result 1 "ntb_test.sh runs to the end # TODO memory windows (issue 5): stops in '$last'" \
-		"$(grep -i 'error\|expected\|fail' /tmp/kst.log | head -3)"
+	tap_result 0 "ntb_test.sh exits 0"
 else
-	tap_result 1 "ntb_test.sh runs to the end" "exit $rc in '$last'"
-fi
-
-# Sections after the one that stopped it, from the same unmodified file.
-section()
-{
-	(
-		sed -n '/^function /,/^}/p' $KST >/tmp/kst-functions.sh
-		# shellcheck disable=SC1091
-		source /tmp/kst-functions.sh
-		REMOTE_HOST=$RH LOCAL_DEV=$LOC REMOTE_DEV=$REM DEBUGFS=$DBG
-		PERF_RUN_ORDER=${IVNTB_PERF_ORDER:-16} MAX_MW_SIZE=0
-		set -e
-		"$@"
-	) >/tmp/sec.log 2>&1
-	local st=$?
-	sed 's/^/# | /' /tmp/sec.log
-	return $st
-}
-# Upstream's exit trap is never installed (`if ! [[ $$DONT_CLEANUP ]]`
-# tests the PID), so a run that stopped leaves ntb_tool bound: unload it
-# with the file's own cleanup function first.
-section cleanup
-section ntb_pingpong_tests
-tap_result $? "ntb_test.sh functions: pingpong section"
-
-section ntb_msi_tests
-st=$?
-if grep -q 'Not doing MSI tests' /tmp/sec.log; then
-	tap_skip "ntb_test.sh functions: msi section" "ntb_msi_test not built (NTB_MSI_TEST off)"
-else
-	tap_result $st "ntb_test.sh functions: msi section"
-fi
-
-section ntb_perf_tests
-st=$?
-if [ $st = 0 ]; then
-	tap_result 0 "ntb_test.sh functions: perf section"
-else
-	tap_result 1 "ntb_test.sh functions: perf section # TODO memory windows (issue 5)"
-	[ -z "$RH" ] || R "modprobe -r ntb_perf" 2>/dev/null
-	modprobe -r ntb_perf 2>/dev/null
+	tap_result 1 "ntb_test.sh exits 0" "exit $rc in '$last': $(grep -i 'error\|expected\|fail\|match' /tmp/kst.log | head -3)"
+	# Upstream's exit trap is never installed (`if ! [[ $$DONT_CLEANUP ]]`
+	# tests the PID), so a run that stopped leaves its clients loaded.
+	for m in ntb_tool ntb_perf ntb_pingpong; do
+		[ -z "$RH" ] || R "modprobe -r $m" 2>/dev/null
+		modprobe -r $m 2>/dev/null
+	done
 fi
 
 tap_check "no kernel warnings here" dmesg_clean

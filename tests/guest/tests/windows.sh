@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0
+# Inbound memory windows through ntb_tool (docs/windows.md). With the
+# device-tree DMA pool (launch.sh --mw-pools on, the default) the buffer
+# ntb_tool allocates for window W must BE window W in BAR2, even when
+# allocated in reverse order; without the pool, mw_set_trans must refuse
+# the buffer with exactly one clear dmesg line per attempt.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+
+tap_plan 8
+ntb_setup ntb_tool
+tap_result $? "ntb_hw_ivshmem and ntb_tool load"
+INFO=$DBG/ntb_hw_ivshmem/$LOC/info
+bar=$(awk '$1 == "bar2:" { split($2, a, "+"); print a[1] }' $INFO)
+pool=$(awk '$1 == "mw_pool:" { print $2 }' $INFO)
+# "  mwW:  in OFF+SIZE out OFF+SIZE" under peer0
+win() { awk -v w="mw$1:" '$1 == "peer1:" { exit } $1 == w { print $3 }' $INFO; }
+echo "# BAR2 at $bar, DMA pool: $pool"
+T=$DBG/ntb_tool/$LOC/peer0
+# ntb_tool leaves the link disabled until told (ntb_test.sh's link test)
+echo Y >$DBG/ntb_tool/$LOC/link
+R "echo Y > $DBG/ntb_tool/$REM/link"
+linkup() { [ "$(cat $T/link)" = Y ]; }
+wait_for 10 linkup || echo "# link not up after 10 s"
+getn() { sed -n "s/^$1[ \t]*\(0x[0-9a-fA-F]*\).*/\1/p" "$2"; }
+
+# window 1 first: a first-fit pool would hand out window 0's memory
+order="1 0"
+if [ "$pool" = yes ]; then
+	for w in $order; do
+		in=$(win $w)
+		off=${in%+*} size=${in#*+}
+		want=$(printf '0x%x' $((bar + off)))
+		echo $((size)) >$T/mw_trans$w
+		cat $T/mw_trans$w >/tmp/mw$w
+		got=$(getn "DMA Address" /tmp/mw$w)
+		tap_eq "window $w: ntb_tool's buffer is the window in BAR2" \
+			"$want $((size))" "$(printf '0x%x' $((got))) $(($(getn 'Window Size' /tmp/mw$w)))"
+	done
+	# the same window again after a free, now that window 0 is taken
+	echo 0 >$T/mw_trans1
+	in=$(win 1)
+	echo $((${in#*+})) >$T/mw_trans1
+	cat $T/mw_trans1 >/tmp/mw1
+	tap_eq "window 1 again after a free: same address" \
+		"$(printf '0x%x' $((bar + ${in%+*})))" "$(printf '0x%x' $(($(getn 'DMA Address' /tmp/mw1))))"
+	for w in 0 1; do echo 0 >$T/mw_trans$w; done
+	tap_skip "no pool: mw_set_trans refuses window 0" "pool attached"
+	tap_skip "no pool: mw_set_trans refuses window 1" "pool attached"
+else
+	tap_skip "window 1: buffer is the window" "no DMA pool (--mw-pools off)"
+	tap_skip "window 0: buffer is the window" "no DMA pool (--mw-pools off)"
+	tap_skip "window 1 again after a free" "no DMA pool (--mw-pools off)"
+	for w in $order; do
+		in=$(win $w)
+		n0=$(dmesg | grep -c "mw $w for peer 0: buffer .* is not inbound window .*docs/windows.md")
+		echo $((${in#*+})) >$T/mw_trans$w 2>/tmp/err
+		rc=$?
+		n1=$(dmesg | grep -c "mw $w for peer 0: buffer .* is not inbound window .*docs/windows.md")
+		tap_eq "no pool: mw_set_trans refuses window $w (write fails, one dmesg line)" \
+			"1 1" "$((rc != 0)) $((n1 - n0))"
+	done
+	dmesg | grep 'is not inbound window' | tail -1 | sed 's/^/# dmesg: /'
+fi
+ntb_teardown ntb_tool
+tap_check "no kernel warnings" dmesg_clean
+tap_check "ntb_hw_ivshmem unloads" test ! -d /sys/module/ntb_hw_ivshmem
+[ -z "$RH" ] || peer_halt "$RH"
+tap_done
