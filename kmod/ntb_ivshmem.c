@@ -78,6 +78,10 @@ static unsigned int link_timeout_ms = 100;
 module_param(link_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 100)");
 
+static unsigned int link_train_ms = 50;
+module_param(link_train_ms, uint, 0644);
+MODULE_PARM_DESC(link_train_ms, "A peer must look ready this long before its link is up, like link training, in ms (default 50)");
+
 static int port = -1;
 module_param(port, int, 0444);
 MODULE_PARM_DESC(port, "Port to claim (default -1: the first free one)");
@@ -121,6 +125,7 @@ struct ivshm_peer {
 	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
 	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
 	bool sign_of_life;	/* it sent us a message or doorbell */
+	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
 };
 
@@ -139,6 +144,8 @@ struct ivshm_stats {
 	atomic64_t db_sent;	/* peer_db_set calls */
 	atomic64_t msg_sent;
 	atomic64_t msg_busy;	/* peer_msg_write found the register full */
+	atomic64_t mw_set;	/* mw_set_trans accepted */
+	atomic64_t mw_refused;	/* mw_set_trans refused: not the window */
 	u64 polls;		/* poller only, below */
 	u64 empty_polls;
 	u64 db_events;
@@ -260,11 +267,8 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 		p->hb = s.heartbeat;
 		p->hb_stamp = now;
 	}
-	if (p->sign_of_life) {
-		/* it wrote to us since we claimed our port: not a dead claim */
-		p->sign_of_life = false;
-		p->hb_moved = true;
-	}
+	if (p->sign_of_life)
+		p->hb_moved = true;	/* it wrote to us: not a dead claim */
 
 	if (!s.link_enabled)
 		return false;
@@ -299,14 +303,38 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	u32 pidx;
 
 	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost)) {
-		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-			if (ivshm_peer_eval(ndev, pidx, now))
+		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+			struct ivshm_peer *p = &ndev->peer[pidx];
+
+			if (!ivshm_peer_eval(ndev, pidx, now)) {
+				p->ready_since = 0;
+				p->sign_of_life = false;
+				continue;
+			}
+			/*
+			 * Link training: a peer must look ready for
+			 * link_train_ms before we call its link up, unless it
+			 * already wrote to us (then it called the link up
+			 * itself). This gives the peer's clients time to
+			 * handle the link-down event their own probe raised
+			 * before we write to them: ntb_transport clears its
+			 * scratchpads on that event, and would lose what we
+			 * wrote before it ran.
+			 */
+			if (!p->ready_since)
+				p->ready_since = now;
+			if ((ndev->link_mask & BIT_ULL(pidx)) || p->sign_of_life ||
+			    now - p->ready_since >=
+			    (u64)READ_ONCE(link_train_ms) * NSEC_PER_MSEC)
 				mask |= BIT_ULL(pidx);
+			p->sign_of_life = false;
+		}
 	} else {
 		/* not watching: liveness must be seen again when we resume */
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			ndev->peer[pidx].hb_moved = false;
 			ndev->peer[pidx].sign_of_life = false;
+			ndev->peer[pidx].ready_since = 0;
 		}
 	}
 
@@ -746,8 +774,10 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 				    (u64)(ndev->shm_phys + off), wsize,
 				    ndev->mw_pool ? "" :
 				    " (no DMA pool over the windows: see docs/windows.md)");
+		atomic64_inc(&ndev->stats.mw_refused);
 		return -EINVAL;
 	}
+	atomic64_inc(&ndev->stats.mw_set);
 	return 0;
 }
 
@@ -1200,6 +1230,8 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "msg_sent:\t%lld\n", atomic64_read(&st->msg_sent));
 	seq_printf(s, "msg_busy:\t%lld\n", atomic64_read(&st->msg_busy));
 	seq_printf(s, "msg_events:\t%llu\n", READ_ONCE(st->msg_events));
+	seq_printf(s, "mw_set:\t\t%lld\n", atomic64_read(&st->mw_set));
+	seq_printf(s, "mw_refused:\t%lld\n", atomic64_read(&st->mw_refused));
 	seq_printf(s, "polls:\t\t%llu\n", READ_ONCE(st->polls));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
