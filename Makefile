@@ -4,7 +4,8 @@
 #
 #   make test       test-user (userspace, no guests) + check (checkpatch,
 #                   sparse, W=1) + test-guest (QEMU guests)
-#   make demo       two riscv64 guests linked by the NTB (not yet)
+#   make demo       two riscv64 guests linked by the NTB: doorbell RTT,
+#                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
 #   make bench      benchmarks, tables under build/bench/ (userspace so far)
 #   make deps kernel initramfs module    the stages, each cached
 #
@@ -53,8 +54,11 @@ test-guest: initramfs tools
 bench: deps
 	@$(STAGE) bench $(MAKE) -s -C shm-protocol bench
 
-soak demo:
-	@echo "make $@: not yet (issues 5 and 8)"; exit 1
+demo: initramfs tools
+	@$(STAGE) demo $(S)/demo.sh
+
+soak:
+	@echo "make $@: not yet (issue 8)"; exit 1
 
 # checkpatch --strict, sparse and W=1 on kmod/ and shm-protocol/
 check: kernel
