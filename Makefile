@@ -47,6 +47,7 @@ test-user: deps
 
 tools: deps
 	@$(MAKE) -s -C shm-protocol all
+	@$(MAKE) -s -C tools/ivshmem-server all BUILD=$(IVNTB_BUILD)/user
 
 test-guest: initramfs tools
 	@$(STAGE) test-guest $(TOP)/tests/run-guest-tests.sh

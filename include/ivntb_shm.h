@@ -53,7 +53,7 @@
 
 /* Major: incompatible layout changes. Minor: compatible additions. */
 #define IVNTB_VERSION_MAJOR	1
-#define IVNTB_VERSION_MINOR	0
+#define IVNTB_VERSION_MINOR	1
 
 #define IVNTB_CACHELINE		64
 
@@ -201,7 +201,13 @@ struct ivntb_msg_reg {
  * @db_mask:	the owner's doorbell mask, informational. Owner.
  * @ver_major:	protocol major version the owner speaks. Owner.
  * @ver_minor:	protocol minor version the owner speaks. Owner.
- * @rsvd0:	zero.
+ * @irq_id:	0: the owner polls. Else 1 + the owner's ivshmem-doorbell
+ *		peer ID (IVPosition): a party that published an event
+ *		for this port may also write (@irq_id - 1) << 16 to its own
+ *		ivshmem-doorbell Doorbell register, on the same server, to
+ *		interrupt the owner. Untrusted: a hint only, events are
+ *		always in shared memory. Owner. (Since 1.1; 1.0 owners
+ *		leave it zero.)
  * @owner_tag:	free-form identification of the owner (dump only). Owner.
  * @rsvd1:	zero.
  * @db:		64 doorbell bits. Senders set bits (atomic OR),
@@ -222,7 +228,7 @@ struct ivntb_port_slot {
 	__u64 db_mask;			/* +0x018 */
 	__u16 ver_major;		/* +0x020 */
 	__u16 ver_minor;		/* +0x022 */
-	__u32 rsvd0;			/* +0x024 */
+	__u32 irq_id;			/* +0x024 */
 	__u64 owner_tag;		/* +0x028 */
 	__u8 rsvd1[0x10];		/* +0x030 */
 	/* cache line 1: sender-written doorbell line */

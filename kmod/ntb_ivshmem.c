@@ -25,6 +25,7 @@
 #include <linux/delay.h>
 #include <linux/dma-mapping.h>
 #include <linux/hrtimer.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
@@ -51,6 +52,11 @@
 #define IVSHM_BAR_SHM		2	/* the shared memory */
 
 /* msg_read_sts() bits: inbound FULL registers low, failed sends high */
+/* ivshmem-doorbell registers in BAR0 (QEMU docs/specs/ivshmem-spec.rst) */
+#define IVSHM_REG_IVPOSITION	8	/* our peer ID on the server, or -1 */
+#define IVSHM_REG_DOORBELL	12	/* write: peer ID << 16 | vector */
+#define IVSHM_REGS_LEN		16
+
 #define IVSHM_MSG_OUT_SHIFT	32
 
 /* device-tree node listing the DMA pools over inbound windows */
@@ -77,6 +83,10 @@ MODULE_PARM_DESC(heartbeat_ms, "Heartbeat and peer liveness check period, in ms 
 static unsigned int link_timeout_ms = 100;
 module_param(link_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 100)");
+
+static bool use_irq = true;
+module_param(use_irq, bool, 0444);
+MODULE_PARM_DESC(use_irq, "On ivshmem-doorbell devices take MSI-X interrupts instead of polling (default Y; N: poll with poll_mode)");
 
 static unsigned int link_train_ms = 50;
 module_param(link_train_ms, uint, 0644);
@@ -108,12 +118,14 @@ enum ivshm_poll_mode {
 	IVSHM_POLL_ADAPTIVE,
 	IVSHM_POLL_KTHREAD,
 	IVSHM_POLL_HRTIMER,
+	IVSHM_POLL_IRQ,		/* not a poll_mode value: use_irq on doorbell */
 };
 
 static const char * const ivshm_poll_names[] = {
 	[IVSHM_POLL_ADAPTIVE]	= "adaptive",
 	[IVSHM_POLL_KTHREAD]	= "kthread",
 	[IVSHM_POLL_HRTIMER]	= "hrtimer",
+	[IVSHM_POLL_IRQ]	= "irq",
 };
 
 /* What the poller knows of one peer; poller only. */
@@ -146,6 +158,8 @@ struct ivshm_stats {
 	atomic64_t msg_busy;	/* peer_msg_write found the register full */
 	atomic64_t mw_set;	/* mw_set_trans accepted */
 	atomic64_t mw_refused;	/* mw_set_trans refused: not the window */
+	atomic64_t irqs;	/* MSI-X interrupts taken */
+	atomic64_t irq_rings;	/* Doorbell register writes to peers */
 	u64 polls;		/* poller only, below */
 	u64 empty_polls;
 	u64 db_events;
@@ -157,6 +171,10 @@ struct ivshm_stats {
 struct ivshm_ntb {
 	struct ntb_dev ntb;
 	struct pci_dev *pdev;
+
+	void __iomem *regs;		/* BAR0 of an ivshmem-doorbell, or NULL */
+	int irq;			/* our MSI-X vector's IRQ, or 0 */
+	u32 doorbell_id;		/* IVPosition, if regs */
 
 	void *shm;			/* BAR2, memremap(WB) */
 	phys_addr_t shm_phys;
@@ -235,6 +253,23 @@ static void ivshm_kick(struct ivshm_ntb *ndev)
 	t = READ_ONCE(ndev->task);
 	if (t)
 		wake_up_process(t);
+}
+
+/*
+ * Interrupt the owner of @pport if it takes interrupts (irq_id, protocol
+ * 1.1) and we are on an ivshmem-doorbell device of the same server: after
+ * the event was published in shared memory, which is where the owner reads
+ * it. irq_id is untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer
+ * ID, and QEMU drops a Doorbell write to a peer ID it does not know.
+ */
+static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
+{
+	u32 id;
+
+	if (!ndev->regs || ivntb_irq_id_get(&ndev->region, pport, &id) || !id)
+		return;
+	writel((id - 1) << 16, ndev->regs + IVSHM_REG_DOORBELL);
+	atomic64_inc(&ndev->stats.irq_rings);
 }
 
 /* Is the peer at @pidx up, judged from a fresh snapshot? Poller only. */
@@ -504,15 +539,21 @@ static int ivshm_poll_thread(void *data)
 		}
 
 		if (ndev->mode == IVSHM_POLL_KTHREAD ||
-		    now - last_active < (u64)spin_us * NSEC_PER_USEC) {
+		    (ndev->mode == IVSHM_POLL_ADAPTIVE &&
+		     now - last_active < (u64)spin_us * NSEC_PER_USEC)) {
 			cond_resched();
 			cpu_relax();
 			continue;
 		}
 
-		/* idle: back off from 10 us up to poll_interval_us */
-		sleep_ns = clamp_t(u64, sleep_ns * 2, 10 * NSEC_PER_USEC,
-				   (u64)max(poll_interval_us, 10U) * NSEC_PER_USEC);
+		if (ndev->mode == IVSHM_POLL_IRQ)
+			/* the interrupt kicks us; wake for the heartbeat */
+			sleep_ns = (u64)max(heartbeat_ms, 1U) * NSEC_PER_MSEC;
+		else
+			/* idle: back off from 10 us up to poll_interval_us */
+			sleep_ns = clamp_t(u64, sleep_ns * 2, 10 * NSEC_PER_USEC,
+					   (u64)max(poll_interval_us, 10U) *
+					   NSEC_PER_USEC);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
@@ -629,6 +670,12 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	WRITE_ONCE(ndev->link_enabled, enable);
 	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
+	if (!ret) {
+		u32 pidx;
+
+		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+			ivshm_ring(ndev, ndev->peer[pidx].port);
+	}
 	ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
@@ -933,6 +980,8 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 				    db_bits);
 		if (err && !ret)
 			ret = err;
+		if (!err)
+			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
 	atomic64_inc(&ndev->stats.db_sent);
 	return ret;
@@ -1119,8 +1168,10 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 		atomic64_inc(&ndev->stats.msg_busy);
 		return -EBUSY;
 	}
-	if (!ret)
+	if (!ret) {
+		ivshm_ring(ndev, pport);
 		atomic64_inc(&ndev->stats.msg_sent);
+	}
 	return ret;
 }
 
@@ -1187,6 +1238,9 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 		   g->mw_align);
 	seq_printf(s, "mw_pool:\t%s\n", ndev->mw_pool ? "yes" : "no");
 	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
+	if (ndev->regs)
+		seq_printf(s, "doorbell_id:\t%u%s\n", ndev->doorbell_id,
+			   ndev->irq ? " (MSI-X)" : " (polling)");
 	seq_printf(s, "link_enabled:\t%d\n", READ_ONCE(ndev->link_enabled));
 	seq_printf(s, "link_mask:\t%#llx\n", READ_ONCE(ndev->link_mask));
 	seq_printf(s, "db_mask:\t%#llx\n", READ_ONCE(ndev->db_mask));
@@ -1232,6 +1286,8 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "msg_events:\t%llu\n", READ_ONCE(st->msg_events));
 	seq_printf(s, "mw_set:\t\t%lld\n", atomic64_read(&st->mw_set));
 	seq_printf(s, "mw_refused:\t%lld\n", atomic64_read(&st->mw_refused));
+	seq_printf(s, "irqs:\t\t%lld\n", atomic64_read(&st->irqs));
+	seq_printf(s, "irq_rings:\t%lld\n", atomic64_read(&st->irq_rings));
 	seq_printf(s, "polls:\t\t%llu\n", READ_ONCE(st->polls));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
@@ -1546,10 +1602,95 @@ static int ivshm_parse_mode(struct device *dev)
 {
 	int mode = sysfs_match_string(ivshm_poll_names, poll_mode);
 
-	if (mode < 0)
+	if (mode < 0 || mode == IVSHM_POLL_IRQ)
 		dev_err(dev, "poll_mode=%s: use adaptive, kthread or hrtimer\n",
 			poll_mode);
 	return mode;
+}
+
+static irqreturn_t ivshm_irq(int irq, void *data)
+{
+	struct ivshm_ntb *ndev = data;
+
+	atomic64_inc(&ndev->stats.irqs);
+	ivshm_kick(ndev);	/* the poller thread runs the dispatch */
+	return IRQ_HANDLED;
+}
+
+/*
+ * ivshmem-doorbell: map the registers (to ring interrupt-mode peers, in
+ * any mode), and unless use_irq=N take one MSI-X vector: then the poller
+ * thread sleeps until the interrupt (or the next heartbeat) wakes it, and
+ * our irq_id tells peers to ring us. ivshmem-plain (IVPosition -1, no
+ * MSI-X) polls without a word. Failing to get the vector is not an error:
+ * we poll and say so once.
+ */
+static void ivshm_init_irq(struct ivshm_ntb *ndev)
+{
+	struct pci_dev *pdev = ndev->pdev;
+	u32 pos;
+	int ret;
+
+	if (pci_resource_len(pdev, IVSHM_BAR_REGS) < IVSHM_REGS_LEN ||
+	    !(pci_resource_flags(pdev, IVSHM_BAR_REGS) & IORESOURCE_MEM))
+		return;
+	ndev->regs = pci_iomap(pdev, IVSHM_BAR_REGS, IVSHM_REGS_LEN);
+	if (!ndev->regs)
+		return;
+	pos = readl(ndev->regs + IVSHM_REG_IVPOSITION);
+	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0) {
+		pci_iounmap(pdev, ndev->regs);	/* ivshmem-plain */
+		ndev->regs = NULL;
+		return;
+	}
+	ndev->doorbell_id = pos;
+	if (!use_irq) {
+		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (use_irq=N)\n",
+			 pos);
+		return;
+	}
+
+	/* QEMU sends MSI-X through the bus-master address space */
+	pci_set_master(pdev);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX);
+	if (ret < 0) {
+		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot allocate an MSI-X vector (%d; no MSI controller?): polling (%s)\n",
+			 pos, ret, ivshm_poll_names[ndev->mode]);
+		goto err_clear_master;
+	}
+	ret = request_irq(pci_irq_vector(pdev, 0), ivshm_irq, 0, DRV_NAME, ndev);
+	if (ret) {
+		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot request its interrupt (%d): polling (%s)\n",
+			 pos, ret, ivshm_poll_names[ndev->mode]);
+		goto err_free_vectors;
+	}
+	ndev->irq = pci_irq_vector(pdev, 0);
+	ndev->mode = IVSHM_POLL_IRQ;
+	ivntb_irq_id_set(&ndev->region, &ndev->me, pos + 1);
+	dev_info(&pdev->dev, "ivshmem-doorbell peer %u: MSI-X interrupts\n", pos);
+	return;
+
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+err_clear_master:
+	pci_clear_master(pdev);
+}
+
+static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
+{
+	struct pci_dev *pdev = ndev->pdev;
+
+	if (ndev->irq) {
+		ivntb_irq_id_set(&ndev->region, &ndev->me, 0);
+		free_irq(ndev->irq, ndev);
+		ndev->irq = 0;
+		pci_free_irq_vectors(pdev);
+		pci_clear_master(pdev);
+	}
+	if (ndev->regs) {
+		pci_iounmap(pdev, ndev->regs);
+		ndev->regs = NULL;
+	}
 }
 
 static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
@@ -1580,6 +1721,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_deinit_pci;
 
+	ivshm_init_irq(ndev);
+
 	/*
 	 * A 2-port region is a crosslink without port operations, as Intel
 	 * NTBs are: both ends are port 0 for the clients, which is the case
@@ -1602,7 +1745,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = ntb_register_device(&ndev->ntb);
 	if (ret) {
 		dev_err(&pdev->dev, "cannot register the NTB device: %d\n", ret);
-		goto err_deinit_region;
+		goto err_deinit_irq;
 	}
 
 	/* after registration: the poller's events need the ntb_dev ready */
@@ -1616,7 +1759,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_unregister:
 	ntb_unregister_device(&ndev->ntb);
-err_deinit_region:
+err_deinit_irq:
+	ivshm_deinit_irq(ndev);
 	ivshm_deinit_region(ndev);
 err_deinit_pci:
 	ivshm_deinit_pci(ndev);
@@ -1633,6 +1777,7 @@ static void ivshm_remove(struct pci_dev *pdev)
 	/* clients unbind first; the poller may still deliver until then */
 	ntb_unregister_device(&ndev->ntb);
 	ivshm_stop_poller(ndev);
+	ivshm_deinit_irq(ndev);
 	ivshm_deinit_region(ndev);
 	ivshm_deinit_pci(ndev);
 	kfree(ndev);

@@ -27,6 +27,10 @@
 #                                   declares each port's inbound memory
 #                                   windows in each ivshmem BAR2 as a
 #                                   shared-dma-pool (docs/windows.md) (on)
+#     --doorbell                    ivshmem-doorbell devices instead of
+#                                   ivshmem-plain, on our doorbell server
+#                                   (tools/ivshmem-server), MSI-X vector 0;
+#                                   riscv64: -M virt,aia=aplic-imsic
 #     --append ARGS                 extra kernel command line
 #     --timeout S                   wall-clock limit for the run (300)
 #     --keep-logs                   keep the run folder even when it passes
@@ -59,6 +63,7 @@ REGION=4M
 PORTS=2
 INIT_ARGS=
 MW_POOLS=on
+DOORBELL=0
 APPEND=
 TIMEOUT=300
 KEEP=0
@@ -77,6 +82,7 @@ while [ $# -gt 0 ]; do
 	--ports) PORTS=$2; shift ;;
 	--init-args) INIT_ARGS=$2; shift ;;
 	--mw-pools) MW_POOLS=$2; shift ;;
+	--doorbell) DOORBELL=1 ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
 	-h|--help) sed -n '4,40p' "$0"; exit 0 ;;
@@ -102,6 +108,8 @@ INITRD=$IVNTB_BUILD/$IVNTB_ARCH-$IVNTB_KVER/initrd.gz
 
 case "$IVNTB_ARCH" in
 riscv64)
+	# MSI-X needs an MSI controller: the AIA's IMSIC
+	if [ "$DOORBELL" = 1 ]; then MACHINE=${MACHINE:-virt,aia=aplic-imsic}; fi
 	MACHINE=${MACHINE:-virt}
 	ARCH_ARGS=(-bios default)
 	CONSOLE=ttyS0
@@ -139,7 +147,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-truncate -s "$REGION_BYTES" "$SHM"
+if [ "$DOORBELL" = 1 ]; then
+	# The server creates and owns the shm object (and removes it on exit).
+	SERVER=$IVNTB_BUILD/user/ivshmem-server/ivntb-ivshmem-server
+	[ -x "$SERVER" ] || die "launch: $SERVER missing (run: make tools)"
+	SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	"$SERVER" -F -S "$SOCKDIR/sock" -M "${SHM#/dev/shm/}" -l "$REGION_BYTES" -n 1 \
+		>"$RUNDIR/server.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 100); do [ -S "$SOCKDIR/sock" ] && break; sleep 0.05; done
+	[ -S "$SOCKDIR/sock" ] || { cat "$RUNDIR/server.log"; die "launch: doorbell server did not start"; }
+else
+	truncate -s "$REGION_BYTES" "$SHM"
+fi
 if [ "$PORTS" != 0 ]; then
 	# The host is the explicit initialiser of the region (docs/protocol.md).
 	SHMTOOL=$IVNTB_BUILD/user/ivntb-shm
@@ -174,6 +194,11 @@ start_guest() {
 }
 
 shm_dev() {
+	if [ "$DOORBELL" = 1 ]; then
+		echo -chardev "socket,path=$SOCKDIR/sock,id=ivsh$1" \
+			-device "ivshmem-doorbell,chardev=ivsh$1,vectors=1"
+		return
+	fi
 	echo -object "memory-backend-file,id=shm$1,mem-path=$SHM,size=$REGION_BYTES,share=on" \
 		-device "ivshmem-plain,memdev=shm$1"
 }
@@ -243,7 +268,7 @@ elif [ "$TOPO" = host ]; then
 	PID_MAIN=$GPID
 else
 	ROLES=(a b)
-	SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
 	net() {
 		echo -netdev "dgram,id=n0,local.type=unix,local.path=$SOCKDIR/$1,remote.type=unix,remote.path=$SOCKDIR/$2" \
 			-device "virtio-net-pci,netdev=n0,mac=52:54:00:4e:54:$3,romfile="

@@ -57,6 +57,7 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	u64 hb = READ_ONCE(s->heartbeat);
 	u64 mask = READ_ONCE(s->db_mask);
 	u64 tag = READ_ONCE(s->owner_tag);
+	u32 irq = READ_ONCE(s->irq_id);
 	u64 db = READ_ONCE(s->db);
 	u64 seq = READ_ONCE(s->seq);
 	u32 vmaj = READ_ONCE(s->ver_major), vmin = READ_ONCE(s->ver_minor);
@@ -71,8 +72,10 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	fprintf(f, "  version %u.%u link %s (word 0x%016llx) heartbeat %llu"
 		" tag 0x%llx\n", vmaj, vmin,
 		link_on ? "enabled" : "disabled", link, hb, tag);
-	fprintf(f, "  db 0x%016llx mask 0x%016llx seq %llu\n",
-		db, mask, seq);
+	fprintf(f, "  db 0x%016llx mask 0x%016llx seq %llu", db, mask, seq);
+	if (irq)
+		fprintf(f, " irq_id %u (doorbell peer %u)", irq, irq - 1);
+	fprintf(f, "\n");
 	fprintf(f, "  spads:");
 	for (i = 0; i < nspads && i < IVNTB_MAX_SPADS; i++) {
 		if (i && !(i % 8))

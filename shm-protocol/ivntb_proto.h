@@ -323,6 +323,31 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me);
 int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
 		   bool enable);
 
+/* ivshmem-doorbell peer IDs are 16 bits: irq_id is 1 + that ID. */
+#define IVNTB_IRQ_ID_MAX	0x10000
+
+/**
+ * ivntb_irq_id_set() - publish how to interrupt us (protocol 1.1)
+ * @r:		validated region.
+ * @me:		our port.
+ * @irq_id:	0 (we poll) or 1 + our ivshmem-doorbell peer ID.
+ *
+ * Return: 0; -ESTALE; -EINVAL bad @me.
+ */
+int ivntb_irq_id_set(struct ivntb_region *r, const struct ivntb_port *me,
+		     u32 irq_id);
+
+/**
+ * ivntb_irq_id_get() - how to interrupt the owner of @port
+ * @r:		validated region.
+ * @port:	the port.
+ * @irq_id:	out: 0 (it polls) or 1 + its ivshmem-doorbell peer ID.
+ *
+ * Return: 0; -EINVAL port out of range; -ERANGE a value no doorbell
+ * device has (written by a broken or hostile party).
+ */
+int ivntb_irq_id_get(const struct ivntb_region *r, u32 port, u32 *irq_id);
+
 /**
  * ivntb_peer_snapshot() - copy and decode another port's state
  * @r:		validated region.

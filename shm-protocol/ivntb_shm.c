@@ -581,6 +581,7 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 	WRITE_ONCE(s->ver_major, IVNTB_VERSION_MAJOR);
 	WRITE_ONCE(s->ver_minor, IVNTB_VERSION_MINOR);
 	WRITE_ONCE(s->owner_tag, tag);
+	WRITE_ONCE(s->irq_id, 0);
 	ivntb_port_wipe(r, port);
 	ivntb_event_bump_others(r, port);
 	return 0;
@@ -698,6 +699,30 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
 		return err;
 	me->hb++;
 	WRITE_ONCE(ivntb_slot(r, me->port)->heartbeat, me->hb);
+	return 0;
+}
+
+int ivntb_irq_id_set(struct ivntb_region *r, const struct ivntb_port *me,
+		     u32 irq_id)
+{
+	int err = ivntb_port_check(r, me);
+
+	if (err)
+		return err;
+	WRITE_ONCE(ivntb_slot(r, me->port)->irq_id, irq_id);
+	return 0;
+}
+
+int ivntb_irq_id_get(const struct ivntb_region *r, u32 port, u32 *irq_id)
+{
+	u32 v;
+
+	if (!ivntb_port_ok(r, port))
+		return -EINVAL;
+	v = READ_ONCE(ivntb_slot(r, port)->irq_id);
+	if (v > IVNTB_IRQ_ID_MAX)
+		return -ERANGE;
+	*irq_id = v;
 	return 0;
 }
 

@@ -36,6 +36,9 @@ run pass "host host-peer" "$L" -t host -T host-peer
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
+# interrupt mode: ivshmem-doorbell on our server, MSI-X through the AIA
+run pass "pair irq (ivshmem-doorbell, MSI-X)" "$L" -t pair --doorbell -T irq
+run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T irq
 # windows: ntb_tool's buffers are the windows with the DMA pool; without
 # it, mw_set_trans refuses them with one dmesg line each
 run pass "loopback windows (DMA pool)" "$L" -t loopback -T windows

@@ -668,6 +668,37 @@ static void test_messages(void)
 	CHECK_EQ(ivntb_msg_status(&R, &b), 0);
 }
 
+static void test_irq_id(void)
+{
+	struct ivntb_port a, b;
+	u32 id = 77;
+
+	fresh(2, 16, 4, 2);
+	CHECK_EQ(offsetof(struct ivntb_port_slot, irq_id), 0x24);
+	CHECK_EQ(ivntb_port_claim(&R, -1, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, -1, 0, &b), 0);
+	CHECK_EQ(ivntb_irq_id_get(&R, a.port, &id), 0);
+	CHECK_EQ(id, 0);				/* polls */
+	CHECK_EQ(ivntb_irq_id_set(&R, &a, 1 + 3), 0);
+	CHECK_EQ(ivntb_irq_id_get(&R, a.port, &id), 0);
+	CHECK_EQ(id, 4);
+	CHECK_EQ(ivntb_irq_id_get(&R, 2, &id), -EINVAL);	/* no such port */
+	/* a hostile value is refused, not used */
+	shm()->port[1].irq_id = IVNTB_IRQ_ID_MAX + 1;
+	id = 5;
+	CHECK_EQ(ivntb_irq_id_get(&R, 1, &id), -ERANGE);
+	CHECK_EQ(id, 5);
+	shm()->port[1].irq_id = IVNTB_IRQ_ID_MAX;	/* peer ID 0xffff */
+	CHECK_EQ(ivntb_irq_id_get(&R, 1, &id), 0);
+	CHECK_EQ(id, IVNTB_IRQ_ID_MAX);
+	/* a new owner starts polling; a stale handle cannot publish */
+	CHECK_EQ(ivntb_port_release(&R, &a), 0);
+	CHECK_EQ(ivntb_irq_id_set(&R, &a, 9), -ESTALE);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_irq_id_get(&R, 0, &id), 0);
+	CHECK_EQ(id, 0);
+}
+
 static void test_dump(void)
 {
 	struct ivntb_port a, b;
@@ -720,6 +751,7 @@ int main(void)
 	RUN(test_doorbells);
 	RUN(test_spads);
 	RUN(test_messages);
+	RUN(test_irq_id);
 	RUN(test_dump);
 	free(buf);
 	free(before);
