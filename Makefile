@@ -6,7 +6,8 @@
 #                   sparse, W=1) + test-guest (QEMU guests)
 #   make demo       two riscv64 guests linked by the NTB: doorbell RTT,
 #                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
-#   make bench      benchmarks, tables under build/bench/ (userspace so far)
+#   make bench      benchmarks, tables under build/bench/: the protocol in
+#                   userspace; doorbells by interrupt vs polling in guests
 #   make deps kernel initramfs module    the stages, each cached
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
@@ -52,8 +53,11 @@ tools: deps
 test-guest: initramfs tools
 	@$(STAGE) test-guest $(TOP)/tests/run-guest-tests.sh
 
-bench: deps
-	@$(STAGE) bench $(MAKE) -s -C shm-protocol bench
+# userspace protocol benchmark, then polled vs interrupt doorbells in
+# guests (bench/doorbell.sh: RTT per mode, idle cost per mode, table + plot)
+bench: initramfs tools
+	@$(STAGE) bench-shm $(MAKE) -s -C shm-protocol bench
+	@$(STAGE) bench-doorbell $(TOP)/bench/doorbell.sh
 
 demo: initramfs tools
 	@$(STAGE) demo $(S)/demo.sh

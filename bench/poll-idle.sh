@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Idle cost of each poll mode: two riscv64 guests (pair topology) with the
-# NTB link up and nothing to do, IDLE seconds (default 30). For each mode,
+# Idle cost of each mode: two riscv64 guests (pair topology, on
+# ivshmem-doorbell devices so that every mode runs on the same setup:
+# interrupts, or polling with use_irq=0) with the NTB link up and nothing
+# to do, IDLE seconds (default 30). For each mode,
 # and with no driver loaded, the host CPU time of each QEMU process between
 # two guest markers, and the guests' own busy percentage. Prints a markdown
 # table and writes it, with a CSV, under build/bench/.
@@ -10,7 +12,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/scripts/lib.sh"
 IDLE=${IDLE:-30}
-MODES=${MODES:-"none adaptive hrtimer kthread"}
+MODES=${MODES:-"none irq adaptive hrtimer-100us hrtimer-1ms kthread"}
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
 CLK=$(getconf CLK_TCK)
@@ -27,7 +29,7 @@ rows=()
 for mode in $MODES; do
 	runid=bench-idle-$mode-$$
 	log=$IVNTB_BUILD/runs/$runid/a.log
-	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair -T idle --keep-logs \
+	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair --doorbell -T idle --keep-logs \
 		--timeout $((IDLE + 120)) --append "ivntb.mode=$mode ivntb.idle=$IDLE" \
 		>"$OUT/poll-idle-$mode.launch.log" 2>&1 &
 	lpid=$!
@@ -56,10 +58,10 @@ for mode in $MODES; do
 done
 
 {
-	echo "# Idle cost of the poll modes"
+	echo "# Idle cost of the doorbell modes"
 	echo
 	echo "$(date -u +%Y-%m-%d), $(uname -m) host, $(nproc) cores, $(${QEMU_DEFAULT} --version | head -1 | sed 's/ (.*//'),"
-	echo "riscv64 guests (Linux $IVNTB_KVER, TCG, smp 2), pair topology, link up, ${IDLE} s idle."
+	echo "riscv64 guests (Linux $IVNTB_KVER, TCG, smp 2), pair topology on ivshmem-doorbell, link up, ${IDLE} s idle."
 	echo "Host CPU: user+system time of each QEMU process over the idle window."
 	echo
 	echo "| poll mode | host CPU % guest a | host CPU % guest b | host CPU % both | guest busy % (a) | window s | run |"

@@ -77,3 +77,17 @@ dmesg_clean()
 {
 	! dmesg | grep -E 'BUG:|WARNING:|Oops|Unable to handle|KASAN|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|circular locking'
 }
+
+# Driver parameters of a named doorbell mode (bench/doorbell.sh,
+# bench/poll-idle.sh): how the end notices the peer's doorbells.
+mode_params()
+{
+	case "$1" in
+	irq) echo "" ;;	# default: MSI-X on ivshmem-doorbell devices
+	adaptive|kthread) echo "use_irq=0 poll_mode=$1" ;;
+	hrtimer) echo "use_irq=0 poll_mode=hrtimer" ;;
+	hrtimer-100us) echo "use_irq=0 poll_mode=hrtimer poll_interval_us=100" ;;
+	hrtimer-1ms) echo "use_irq=0 poll_mode=hrtimer poll_interval_us=1000" ;;
+	*) return 1 ;;
+	esac
+}

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Bench helper (bench/poll-idle.sh): bring the NTB link up in poll mode
-# ivntb.mode (or load nothing: "none"), then stay idle for ivntb.idle
+# Bench helper (bench/poll-idle.sh): bring the NTB link up in mode
+# ivntb.mode (mode_params in lib-ntb.sh; or load nothing: "none"), then stay idle for ivntb.idle
 # seconds between two markers the host times the QEMU processes by.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
@@ -11,13 +11,17 @@ tap_plan 2
 if [ "$mode" = none ]; then
 	tap_result 0 "no NTB driver loaded"
 else
-	modprobe ntb_hw_ivshmem poll_mode=$mode
-	[ -z "$RH" ] || R modprobe ntb_hw_ivshmem poll_mode=$mode
+	params=$(mode_params "$mode")
+	# shellcheck disable=SC2086
+	modprobe ntb_hw_ivshmem $params
+	# shellcheck disable=SC2086
+	[ -z "$RH" ] || R modprobe ntb_hw_ivshmem $params
 	ntb_setup ntb_tool
 	echo Y >$DBG/ntb_tool/$LOC/link
 	R "echo Y > $DBG/ntb_tool/$REM/link"
-	wait_for 10 test "$(cat $DBG/ntb_tool/$LOC/peer0/link)" = Y
-	tap_result $? "link up in poll mode $mode"
+	lk() { [ "$(cat $DBG/ntb_tool/$LOC/peer0/link)" = Y ]; }
+	wait_for 10 lk
+	tap_result $? "link up in mode $mode ($(awk '$1 == "poll_mode:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info))"
 fi
 
 cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+# Bench helper (bench/doorbell.sh; launch.sh -t pair --doorbell): the
+# doorbell round trip in each mode on the same ivshmem-doorbell devices,
+# one boot: interrupt (MSI-X), adaptive poll, hrtimer poll at two periods,
+# busy kthread. Per mode: RTT_N timed round trips (p50/p99), then the
+# first round trip after 1 s idle, IDLE_N times (median, max). Both ends
+# run the same mode. Figures are "# figure rtt MODE KEY VALUE" lines.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+RTT_N=${IVNTB_RTT_N:-2000}
+IDLE_N=${IVNTB_IDLE_N:-10}
+MODES=(irq adaptive hrtimer-100us hrtimer-1ms kthread)
+tap_plan $(( ${#MODES[@]} + 1 ))
+
+val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
+up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
+for name in "${MODES[@]}"; do
+	params=$(mode_params "$name")
+	# shellcheck disable=SC2086
+	modprobe ntb_hw_ivshmem $params && R modprobe ntb_hw_ivshmem $params
+	ntb_setup "ntb_dbtest timeout_ms=60000"
+	wait_for 10 up
+	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
+	echo "rtt $RTT_N 0" >$DBG/ntb_dbtest/$LOC/cmd
+	cat $DBG/ntb_dbtest/$LOC/result >/tmp/rtt
+	n=$(val samples /tmp/rtt)
+	p50=$(val p50_ns /tmp/rtt) p99=$(val p99_ns /tmp/rtt)
+	# first doorbell after 1 s of silence, IDLE_N times
+	: >/tmp/idle
+	for _ in $(seq "$IDLE_N"); do
+		sleep 1
+		echo "rtt 1 0" >$DBG/ntb_dbtest/$LOC/cmd
+		cat $DBG/ntb_dbtest/$LOC/result >/tmp/one
+		val p50_ns /tmp/one >>/tmp/idle
+	done
+	idle_med=$(sort -n /tmp/idle | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] + 0 }')
+	idle_max=$(sort -n /tmp/idle | tail -1)
+	mode=$(awk '$1 == "poll_mode:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info)
+	irqs=$(stat_loc irqs)
+	ntb_teardown ntb_dbtest
+	tap_eq "$name: $RTT_N round trips (driver mode $mode, $irqs interrupts here)" "$RTT_N" "$n"
+	us() { awk -v n="$1" 'BEGIN { printf "%.1f", n / 1000 }'; }
+	echo "# figure rtt $name p50_us $(us "$p50")"
+	echo "# figure rtt $name p99_us $(us "$p99")"
+	echo "# figure rtt $name idle1s_p50_us $(us "$idle_med")"
+	echo "# figure rtt $name idle1s_max_us $(us "$idle_max")"
+done
+tap_check "no kernel warnings" dmesg_clean
+peer_halt "$RH"
+tap_done
