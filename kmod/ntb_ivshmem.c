@@ -202,6 +202,7 @@ struct ivshm_ntb {
 	bool link_enabled;	/* our side, as set by link_enable/disable */
 	u64 link_mask;		/* peers (pidx bits) whose link is up */
 	bool lost;		/* our port was taken over: act no more */
+	bool region_bad;	/* live header differs from ours; poller only */
 
 	/* poller */
 	enum ivshm_poll_mode mode;
@@ -337,7 +338,8 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	u64 mask = 0;
 	u32 pidx;
 
-	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost)) {
+	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost) &&
+	    !ndev->region_bad) {
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			struct ivshm_peer *p = &ndev->peer[pidx];
 
@@ -384,7 +386,19 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 
 static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 {
+	bool intact = ivntb_region_intact(&ndev->region);
 	int ret;
+
+	/* we keep using our validated copy; a changed header is a warning */
+	if (intact == ndev->region_bad) {
+		WRITE_ONCE(ndev->region_bad, !intact);
+		if (!intact)
+			dev_warn(&ndev->pdev->dev,
+				 "the region header changed in shared memory (magic, version or geometry): links down until it is restored\n");
+		else
+			dev_info(&ndev->pdev->dev,
+				 "the region header is intact again\n");
+	}
 
 	if (!READ_ONCE(ndev->lost)) {
 		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
@@ -1228,6 +1242,8 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 		   IVNTB_VERSION_MINOR);
 	seq_printf(s, "bar2:\t\t%pa+%#llx\n", &ndev->shm_phys, ndev->shm_size);
 	seq_printf(s, "region_size:\t%#llx\n", g->region_size);
+	seq_printf(s, "region:\t\t%s\n",
+		   READ_ONCE(ndev->region_bad) ? "header changed: links down" : "intact");
 	seq_printf(s, "ports:\t\t%u\n", g->nr_ports);
 	seq_printf(s, "port:\t\t%u%s\n", ndev->me.port,
 		   READ_ONCE(ndev->lost) ? " (taken over)" : "");

@@ -323,6 +323,20 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me);
 int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
 		   bool enable);
 
+/**
+ * ivntb_region_intact() - is the live header still the one we validated?
+ * @r:		validated region.
+ *
+ * Compares the control header in shared memory (magic, versions, ready,
+ * sizes, offsets, counts, alignment, nonce) with the validated copy. A
+ * party that finds it changed (a hostile or broken writer, or a
+ * re-initialisation) should keep its links down until it is intact
+ * again; it keeps using its own copy of the geometry, never the live one.
+ *
+ * Return: true if every field matches.
+ */
+bool ivntb_region_intact(const struct ivntb_region *r);
+
 /* ivshmem-doorbell peer IDs are 16 bits: irq_id is 1 + that ID. */
 #define IVNTB_IRQ_ID_MAX	0x10000
 

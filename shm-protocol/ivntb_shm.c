@@ -702,6 +702,31 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
 	return 0;
 }
 
+bool ivntb_region_intact(const struct ivntb_region *r)
+{
+	const struct ivntb_ctrl *c;
+	const struct ivntb_geom *g = &r->geom;
+
+	if (!r->valid)
+		return false;
+	c = &r->shm->ctrl;
+	return READ_ONCE(c->magic) == IVNTB_MAGIC &&
+	       READ_ONCE(c->version_major) == g->ver_major &&
+	       READ_ONCE(c->version_minor) == g->ver_minor &&
+	       READ_ONCE(c->ready) == IVNTB_READY &&
+	       READ_ONCE(c->region_size) == g->region_size &&
+	       READ_ONCE(c->layout_size) == g->layout_size &&
+	       READ_ONCE(c->ports_offset) == IVNTB_PORTS_OFFSET &&
+	       READ_ONCE(c->port_slot_size) == IVNTB_PORT_SLOT_SIZE &&
+	       READ_ONCE(c->wintab_offset) == IVNTB_WINTAB_OFFSET &&
+	       READ_ONCE(c->nr_ports) == g->nr_ports &&
+	       READ_ONCE(c->nr_spads) == g->nr_spads &&
+	       READ_ONCE(c->nr_msgs) == g->nr_msgs &&
+	       READ_ONCE(c->nr_mws) == g->nr_mws &&
+	       READ_ONCE(c->mw_align) == g->mw_align &&
+	       READ_ONCE(c->nonce) == g->nonce;
+}
+
 int ivntb_irq_id_set(struct ivntb_region *r, const struct ivntb_port *me,
 		     u32 irq_id)
 {

@@ -33,6 +33,8 @@ for topo in loopback pair; do
 	done
 done
 run pass "host host-peer" "$L" -t host -T host-peer
+# a hostile host: valid peer, then lies and garbage, then a lying header
+run pass "host hostile" "$L" -t host -T hostile
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev

@@ -699,6 +699,29 @@ static void test_irq_id(void)
 	CHECK_EQ(id, 0);
 }
 
+static void test_region_intact(void)
+{
+	u64 nonce;
+
+	fresh(2, 16, 4, 2);
+	CHECK(ivntb_region_intact(&R));
+	nonce = shm()->ctrl.nonce;
+	shm()->ctrl.nonce ^= 1;			/* re-initialised */
+	CHECK(!ivntb_region_intact(&R));
+	shm()->ctrl.nonce = nonce;
+	CHECK(ivntb_region_intact(&R));
+	shm()->ctrl.nr_ports = 8;		/* lying geometry */
+	CHECK(!ivntb_region_intact(&R));
+	shm()->ctrl.nr_ports = 2;
+	shm()->ctrl.magic = 0;
+	CHECK(!ivntb_region_intact(&R));
+	shm()->ctrl.magic = IVNTB_MAGIC;
+	CHECK(ivntb_region_intact(&R));
+	/* slots and windows are not the header: scribbles there are fine */
+	shm()->port[1].claim = ~0ULL;
+	CHECK(ivntb_region_intact(&R));
+}
+
 static void test_dump(void)
 {
 	struct ivntb_port a, b;
@@ -752,6 +775,7 @@ int main(void)
 	RUN(test_spads);
 	RUN(test_messages);
 	RUN(test_irq_id);
+	RUN(test_region_intact);
 	RUN(test_dump);
 	free(buf);
 	free(before);

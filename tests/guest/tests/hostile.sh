@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: GPL-2.0
+# A hostile host on the region (hostile.host): the driver and a client
+# (ntb_dbtest echoing every doorbell) keep running; no oops or warning;
+# the link comes up with the valid peer, goes down while the control
+# header lies, and comes back once it is restored.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+tap_plan 7
+
+modprobe ntb_hw_ivshmem && modprobe ntb_dbtest timeout_ms=1000
+tap_result $? "ntb_hw_ivshmem and ntb_dbtest load"
+LOC=$(ls /sys/bus/ntb/devices | head -1)
+I=$DBG/ntb_hw_ivshmem/$LOC/info
+echo "echo 0xffffffffffffffff" >$DBG/ntb_dbtest/$LOC/cmd
+up() { grep -q '^link_mask:.*0x1$' $I; }
+bad() { grep -q '^region:.*header changed' $I; }
+intact() { grep -q '^region:.*intact' $I; }
+tap_check "phase 1: link up with the valid host peer" wait_for 60 up
+# phase 2 is garbage and lies: just survive it
+tap_check "phase 3: the lying header is noticed" wait_for 60 bad
+tap_check "phase 3: link down while the header lies" wait_for 2 eval 'bad && ! up'
+tap_check "phase 4: header intact again and link back up" wait_for 60 eval 'intact && up'
+sed 's/^/# /' $DBG/ntb_hw_ivshmem/$LOC/stats
+dmesg | grep 'ntb_hw_ivshmem' | tail -8 | sed 's/^/# dmesg: /'
+modprobe -r ntb_dbtest && modprobe -r ntb_hw_ivshmem
+tap_result $? "both unload"
+tap_check "no oops, BUG or WARNING" dmesg_clean
+tap_done
