@@ -35,6 +35,8 @@ done
 run pass "host host-peer" "$L" -t host -T host-peer
 # a hostile host: valid peer, then lies and garbage, then a lying header
 run pass "host hostile" "$L" -t host -T hostile
+# 20 unload/reload cycles of this end while the other keeps pinging
+run pass "pair reload" "$L" -t pair -T reload
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev

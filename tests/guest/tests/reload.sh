@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# Unload/reload under traffic, link flapping (issue 8, fast subset): the
+# other end keeps ntb_pingpong running (a ping every ms whenever the link
+# is up) while this end unloads and reloads ntb_hw_ivshmem and its own
+# ntb_pingpong IVNTB_RELOAD_N times. Every cycle must bring the link up;
+# the other end sees every down and up, its client keeps working after.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+N=${IVNTB_RELOAD_N:-20}
+tap_plan 6
+if [ -z "$RH" ]; then
+	for i in 1 2 3 4 5 6; do tap_skip "reload $i" "needs two kernels (pair)"; done
+	tap_done
+	exit 0
+fi
+
+R "modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1"
+tap_result $? "the other end runs ntb_pingpong"
+REM=$(R ls /sys/bus/ntb/devices | head -1)
+rcount() { R cat $DBG/ntb_pingpong/$REM/count; }
+up() { grep -q '^link_mask:.*0x1$' $DBG/ntb_hw_ivshmem/$LOC/info 2>/dev/null; }
+
+ok=0
+for i in $(seq "$N"); do
+	modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1 || break
+	LOC=$(ls /sys/bus/ntb/devices | head -1)
+	wait_for 10 up && ok=$((ok + 1))
+	sleep 0.1
+	modprobe -r ntb_pingpong && modprobe -r ntb_hw_ivshmem || break
+done
+tap_eq "$N unload/reload cycles under traffic, link up in each" "$N" "$ok"
+changes=$(stat_rem link_changes)
+echo "# the other end saw $changes link changes"
+tap_check "the other end saw every down and up (>= $((2 * N)) changes)" test "$changes" -ge $((2 * N))
+
+modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1
+LOC=$(ls /sys/bus/ntb/devices | head -1)
+wait_for 10 up
+c0=$(rcount); sleep 2; c1=$(rcount)
+tap_check "the other end's pingpong still counts after all that ($c0 -> $c1)" test $((c1 - c0)) -ge 20
+ntb_teardown ntb_pingpong
+tap_check "no kernel warnings here" dmesg_clean
+tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
+peer_halt "$RH"
+tap_done
