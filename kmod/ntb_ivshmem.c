@@ -80,9 +80,9 @@ static unsigned int heartbeat_ms = 10;
 module_param(heartbeat_ms, uint, 0644);
 MODULE_PARM_DESC(heartbeat_ms, "Heartbeat and peer liveness check period, in ms (default 10)");
 
-static unsigned int link_timeout_ms = 100;
+static unsigned int link_timeout_ms = 80;
 module_param(link_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 100)");
+MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 80)");
 
 static bool use_irq = true;
 module_param(use_irq, bool, 0444);
@@ -165,6 +165,7 @@ struct ivshm_stats {
 	u64 db_events;
 	u64 msg_events;
 	u64 link_changes;
+	u64 down_after_hb_ns;	/* last link loss: time since the peer's last heartbeat */
 	u64 heartbeats;
 };
 
@@ -377,6 +378,10 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 
 	if (mask == ndev->link_mask)
 		return;
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		if ((ndev->link_mask & ~mask) & BIT_ULL(pidx))
+			WRITE_ONCE(ndev->stats.down_after_hb_ns,
+				   now - ndev->peer[pidx].hb_stamp);
 
 	WRITE_ONCE(ndev->link_mask, mask);
 	ndev->stats.link_changes++;
@@ -1308,6 +1313,8 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
+	seq_printf(s, "down_after_hb_us:\t%llu\n",
+		   READ_ONCE(st->down_after_hb_ns) / NSEC_PER_USEC);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ivshm_stats);

@@ -37,6 +37,9 @@ run pass "host host-peer" "$L" -t host -T host-peer
 run pass "host hostile" "$L" -t host -T hostile
 # 20 unload/reload cycles of this end while the other keeps pinging
 run pass "pair reload" "$L" -t pair -T reload
+# kill -9 of the other guest's QEMU, 3 times: link down in bound, it boots
+# again, link and traffic come back
+run pass "pair crash" "$L" -t pair -T crash
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev

@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make soak: the reliability scenarios of issue 8 at full counts (make
+# test runs them small). Prints a summary table and writes it to
+# build/soak/soak.md. Counts can be lowered for a quick look:
+#   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+L=$IVNTB_TOP/scripts/launch.sh
+OUT=$IVNTB_BUILD/soak
+mkdir -p "$OUT"
+FIG=$OUT/figures.txt
+: >"$FIG"
+KST=${SOAK_KST:-20} RELOAD=${SOAK_RELOAD:-200} CRASH=${SOAK_CRASH:-50}
+HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3}
+rows=()
+
+# row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
+row() {
+	local name=$1 runs=$2 fail=0 i t0
+	shift 2
+	t0=$(date +%s)
+	for ((i = 1; i <= runs; i++)); do
+		step "soak: $name, run $i of $runs"
+		IVNTB_FIGURES=$FIG "$@" >"$OUT/last.log" 2>&1 || {
+			fail=$((fail + 1))
+			tail -15 "$OUT/last.log"
+		}
+	done
+	rows+=("| $name | $runs | $fail | $(( $(date +%s) - t0 )) s |")
+}
+
+row "ntb_test.sh, pair, full" "$KST" "$L" -t pair -T ntb-kselftest
+row "ntb_test.sh, pair, interrupt mode" 2 "$L" -t pair --doorbell -T ntb-kselftest
+row "unload/reload x $RELOAD under traffic" 1 "$L" -t pair -T reload --timeout 3000 \
+	--append "ivntb.reload_n=$RELOAD"
+row "peer crash (kill -9) and restart x $CRASH" 1 "$L" -t pair -T crash --timeout 3000 \
+	--append "ivntb.crash_n=$CRASH"
+row "hostile host" "$HOSTILE" "$L" -t host -T hostile
+row "netdev 64 MiB checksummed" "$NETDEV" "$L" -t pair --region 32M --mem 512 -T netdev
+
+p50=$(awk '$3 == "crash_detect_ms_p50" { v = $4 } END { print v }' "$FIG")
+max=$(awk '$3 == "crash_detect_ms_max" { v = $4 } END { print v }' "$FIG")
+{
+	echo "# Soak, $(date -u +%Y-%m-%d)"
+	echo
+	echo "riscv64 Linux $IVNTB_KVER guests, $(${QEMU_DEFAULT} --version | head -1 | sed 's/ (.*//'), TCG, $(nproc) host cores."
+	echo
+	echo "| scenario | runs | failed | time |"
+	echo "|---|---|---|---|"
+	printf '%s\n' "${rows[@]}"
+	echo
+	echo "Link-down detection after a peer crash (driver's own: time since the"
+	echo "peer's last heartbeat, defaults heartbeat_ms=10 link_timeout_ms=80):"
+	echo "p50 ${p50:-?} ms, max ${max:-?} ms over $CRASH crashes."
+	echo
+	echo "Command: make soak (scripts/soak.sh)"
+} | tee "$OUT/soak.md"
+! grep -q '| [1-9][0-9]* | [0-9]* s |$' "$OUT/soak.md"

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-2.0
+# Peer crash (issue 8, fast subset; crash.host does the killing): both
+# guests run ntb_pingpong (a ping every ms each way); the host kills -9
+# guest b's QEMU; this end must see the link go down within a bound and
+# its client keep working; b boots again, its driver and client come
+# back, the link returns and traffic resumes. IVNTB_CRASH_N cycles. The
+# detection time is the driver's own: from b's last heartbeat seen to
+# link down (debugfs stats down_after_hb_us).
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+N=${IVNTB_CRASH_N:-3}
+BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
+tap_plan $(( 4 * N + 2 ))
+if [ -z "$RH" ]; then
+	for i in $(seq $(( 4 * N + 2 ))); do tap_skip "crash $i" "needs two guests (pair)"; done
+	tap_done
+	exit 0
+fi
+
+ntb_setup "ntb_pingpong delay_ms=1"
+tap_result $? "ntb_hw_ivshmem and ntb_pingpong on both ends"
+up() { grep -q '^link_mask:.*0x1$' $DBG/ntb_hw_ivshmem/$LOC/info; }
+down() { grep -q '^link_mask:.*0x0$' $DBG/ntb_hw_ivshmem/$LOC/info; }
+count() { cat $DBG/ntb_pingpong/$LOC/count; }
+ssh_ok() { ssh "$RH" true 2>/dev/null; }
+: >/tmp/detect
+for i in $(seq 0 $((N - 1))); do
+	wait_for 30 up
+	c0=$(count)
+	echo "IVNTB-MARK crash $i"
+	wait_for 30 down
+	d=$(awk '$1 == "down_after_hb_us:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/stats)
+	echo "$d" >>/tmp/detect
+	tap_check "crash $i: link down $((d / 1000)) ms after b's last heartbeat (bound $BOUND_MS ms)" \
+		test "$d" -le $((BOUND_MS * 1000))
+	# b boots again: bring its end back
+	wait_for 60 ssh_ok
+	R "modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1"
+	tap_result $? "crash $i: b rebooted, its driver and client back"
+	tap_check "crash $i: link up again" wait_for 30 up
+	c1=$(count); sleep 1; c2=$(count)
+	tap_check "crash $i: traffic resumed ($c0 before, $c1 -> $c2)" test $((c2 - c1)) -ge 10
+done
+sort -n /tmp/detect | awk '{ a[NR] = $1 } END {
+	printf "# figure crash_detect_ms_p50 %.1f\n", a[int((NR + 1) / 2)] / 1000
+	printf "# figure crash_detect_ms_max %.1f\n", a[NR] / 1000 }'
+ntb_teardown ntb_pingpong
+tap_check "no kernel warnings here" dmesg_clean
+peer_halt "$RH"
+tap_done
