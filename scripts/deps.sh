@@ -20,6 +20,8 @@ BASE_PKGS=(
 )
 # Pulled from bookworm-backports.
 BPO_PKGS=(linux-source-6.12 qemu-system-misc qemu-system-common)
+# x86_64 guests (IVNTB_ARCH=x86_64) need the x86 system emulator too.
+[ "${IVNTB_ARCH:-riscv64}" != x86_64 ] || BPO_PKGS+=(qemu-system-x86)
 
 SRC_FILE=/etc/apt/sources.list.d/ivntb-extra.sources
 

@@ -141,6 +141,8 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	# anything a host hook started for this run (crash.host reboots a guest)
+	pkill -KILL -f -- "-name ivntb-$RUNID-" 2>/dev/null || true
 	rm -f "$SHM"
 	[ -z "$SOCKDIR" ] || rm -rf "$SOCKDIR"
 }

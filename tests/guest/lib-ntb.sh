@@ -91,3 +91,16 @@ mode_params()
 	*) return 1 ;;
 	esac
 }
+
+# The end of a two-kernel test: two TAP results (no failure-list line in
+# either kernel's log; one kernel in loopback), halt the other guest.
+tap_dmesg_both()
+{
+	tap_check "no kernel warnings here" dmesg_clean
+	if [ -n "$RH" ]; then
+		tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
+		peer_halt "$RH"
+	else
+		tap_skip "no kernel warnings on the remote" "loopback: one kernel"
+	fi
+}

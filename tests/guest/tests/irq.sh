@@ -65,11 +65,5 @@ tap_eq "2000 round trips by polling" 2000 "$(val samples /tmp/rtt.poll)"
 tap_eq "no interrupt taken while polling" "0 0" "$(stat_loc irqs) $(stat_rem irqs)"
 ntb_teardown ntb_dbtest
 
-tap_check "no kernel warnings here" dmesg_clean
-if [ -n "$RH" ]; then
-	tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
-	peer_halt "$RH"
-else
-	tap_skip "no kernel warnings on the remote" "loopback: one kernel"
-fi
+tap_dmesg_both
 tap_done

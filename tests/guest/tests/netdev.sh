@@ -131,7 +131,5 @@ echo "# figure socket_nic_tcp_mbs $(( MB * 1048576 / (t1 - t0) )) (same data ove
 ip link set $IF down
 R ip link set $RIF down
 ntb_teardown ntb_netdev ntb_transport
-tap_check "no kernel warnings here" dmesg_clean
-tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
-peer_halt "$RH"
+tap_dmesg_both
 tap_done

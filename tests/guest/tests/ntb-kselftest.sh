@@ -63,11 +63,5 @@ else
 	done
 fi
 
-tap_check "no kernel warnings here" dmesg_clean
-if [ -n "$RH" ]; then
-	tap_check "no kernel warnings on the remote" R "$(declare -f dmesg_clean); dmesg_clean"
-	peer_halt "$RH"
-else
-	tap_skip "no kernel warnings on the remote" "loopback: one kernel"
-fi
+tap_dmesg_both
 tap_done
