@@ -3,7 +3,8 @@
 # ivshmem-ntb: an NTB hardware driver over QEMU's ivshmem shared memory.
 #
 #   make test       test-user (userspace, no guests) + check (checkpatch,
-#                   sparse, W=1) + test-guest (QEMU guests)
+#                   sparse, W=1) + test-guest (riscv64 QEMU guests) +
+#                   test-guest-x86_64 (x86_64 q35 guests)
 #   make demo       two riscv64 guests linked by the NTB: doorbell RTT,
 #                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
 #   make bench      benchmarks, tables under build/bench/: the protocol in
@@ -23,6 +24,7 @@ STAGE := $(S)/stage.sh
 
 
 .PHONY: all deps kernel userland initramfs module tools test test-user test-guest \
+	test-guest-x86_64 \
 	bench soak demo check clean distclean
 
 all: module
@@ -42,7 +44,7 @@ module: kernel
 initramfs: module userland
 	@$(STAGE) initramfs $(S)/initramfs.sh >/dev/null
 
-test: test-user check test-guest
+test: test-user check test-guest test-guest-x86_64
 
 test-user: deps
 	@$(STAGE) test-user $(TOP)/tests/run-user-tests.sh
@@ -53,6 +55,11 @@ tools: deps
 
 test-guest: initramfs tools
 	@$(STAGE) test-guest $(TOP)/tests/run-guest-tests.sh
+
+# the x86_64 q35 guests (Linux 6.12): their own kernel, userland and module
+test-guest-x86_64:
+	@IVNTB_ARCH=x86_64 $(MAKE) -s initramfs tools
+	@IVNTB_ARCH=x86_64 $(STAGE) test-guest-x86_64 $(TOP)/tests/run-guest-tests.sh
 
 # userspace protocol benchmark, then polled vs interrupt doorbells in
 # guests (bench/doorbell.sh: RTT per mode, idle cost per mode, table + plot)
