@@ -27,6 +27,22 @@ run() {
 	fi
 }
 
+# finish NAME: nothing of any run may outlive it; the summary; the status.
+finish() {
+	local left
+	left=$(pgrep -af 'qemu-system.* -name ivntb-' || true; ls /dev/shm/ivntb-run-* 2>/dev/null || true)
+	if [ -z "$left" ]; then
+		pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
+	else
+		fail=$((fail + 1)); failed+=("leftovers")
+		echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
+	fi
+	[ $fail = 0 ] || printf 'failed: %s\n' "${failed[@]}"
+	echo "$1: $pass passed, $fail failed"
+	[ $fail = 0 ]
+	exit
+}
+
 if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	# x86_64 q35 (issue 7): no device tree, so no DMA pool over the windows
 	# (docs/windows.md): everything but the window clients (ntb_test.sh's
@@ -41,17 +57,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	run pass "x86_64 host hostile" "$L" -t host -T hostile
 	run pass "x86_64 pair reload" "$L" -t pair -T reload
 	run pass "x86_64 pair crash" "$L" -t pair -T crash
-	left=$(pgrep -af 'qemu-system.* -name ivntb-' || true; ls /dev/shm/ivntb-run-* 2>/dev/null || true)
-	if [ -z "$left" ]; then
-		pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
-	else
-		fail=$((fail + 1)); failed+=("leftovers")
-		echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
-	fi
-	[ $fail = 0 ] || printf 'failed: %s\n' "${failed[@]}"
-	echo "test-guest (x86_64): $pass passed, $fail failed"
-	[ $fail = 0 ]
-	exit
+	finish "test-guest (x86_64)"
 fi
 
 for topo in loopback pair; do
@@ -83,14 +89,4 @@ echo "==> harness self-test: the next two runs must FAIL"
 run fail "harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
 run fail "harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
 
-left=$(pgrep -af 'qemu-system.* -name ivntb-' || true; ls /dev/shm/ivntb-run-* 2>/dev/null || true)
-if [ -z "$left" ]; then
-	pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
-else
-	fail=$((fail + 1)); failed+=("leftovers")
-	echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
-fi
-
-[ $fail = 0 ] || printf 'failed: %s\n' "${failed[@]}"
-echo "test-guest: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish test-guest
