@@ -18,6 +18,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
 MODES="irq adaptive hrtimer-100us hrtimer-1ms kthread"
+# riscv64 results are doorbell.*; other arches get a suffix
+SUF=
+[ "$IVNTB_ARCH" = riscv64 ] || SUF=-$IVNTB_ARCH
 export IDLE=${IDLE:-30}
 
 step "doorbell bench 1/2: round trips per mode (one boot of two guests)"
@@ -40,14 +43,14 @@ irq_cpu=$(idle irq 4)
 	for m in $MODES; do
 		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu")"
 	done
-} >"$OUT/doorbell.csv"
+} >"$OUT/doorbell$SUF.csv"
 
 {
 	echo "# Doorbells: interrupts versus polling"
 	echo
 	echo "$(date -u +%Y-%m-%d); host $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-	echo "$("${QEMU_DEFAULT}" --version | head -1 | sed 's/ (.*//'), TCG; two riscv64 guests (Linux $IVNTB_KVER, 2 vCPUs),"
-	echo "ivshmem-doorbell devices on tools/ivshmem-server, -M virt,aia=aplic-imsic."
+	echo "$("${QEMU_DEFAULT}" --version | head -1 | sed 's/ (.*//'), TCG; two $IVNTB_ARCH guests (Linux $IVNTB_KVER, 2 vCPUs),"
+	echo "ivshmem-doorbell devices on tools/ivshmem-server, QEMU machine $([ "$IVNTB_ARCH" = riscv64 ] && echo 'virt,aia=aplic-imsic' || echo q35)."
 	echo "Round trips: ntb_dbtest, ktime in the initiator, both ends in the same mode."
 	echo "Idle: ${IDLE} s with the link up; host CPU = user+system of both QEMU processes"
 	echo "(100 = one host core); the no-driver baseline is $(idle none 4) %."
@@ -55,7 +58,7 @@ irq_cpu=$(idle irq 4)
 	echo
 	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | guest busy % | p50 / irq | idle CPU / irq |"
 	echo "|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy r1 r2; do
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy r1 r2; do
 		echo "| $m | $p50 | $p99 | $i50 / $imax | $cpu | $busy | $r1 | $r2 |"
 	done
 	echo
@@ -66,30 +69,30 @@ irq_cpu=$(idle irq 4)
 	echo "scheduled on the host first. Interrupt mode still wakes each poller thread"
 	echo "every heartbeat (heartbeat_ms=10), which is most of its idle cost."
 	echo
-	echo "Command: bench/doorbell.sh (IDLE=$IDLE), also \`make bench\`."
-} >"$OUT/doorbell.md"
-cat "$OUT/doorbell.md"
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE)${SUF:-, also \`make bench\`}."
+} >"$OUT/doorbell$SUF.md"
+cat "$OUT/doorbell$SUF.md"
 
 if command -v gnuplot >/dev/null; then
-	tail -n +2 "$OUT/doorbell.csv" | awk -F, '$2 != "" && $6 != "" { print $1, $2, $6 }' >"$OUT/doorbell.dat"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | awk -F, '$2 != "" && $6 != "" { print $1, $2, $6 }' >"$OUT/doorbell$SUF.dat"
 	gnuplot <<-EOF
 	set terminal pngcairo size 800,500 noenhanced
-	set output "$OUT/doorbell.png"
-	set title "Doorbell round trip vs idle cost (riscv64 TCG guests, $(date -u +%Y-%m-%d))"
+	set output "$OUT/doorbell$SUF.png"
+	set title "Doorbell round trip vs idle cost ($IVNTB_ARCH TCG guests, $(date -u +%Y-%m-%d))"
 	set xlabel "idle host CPU, both guests (% of one core)"
 	set ylabel "round trip p50 (us, log)"
 	set logscale y
 	set grid
 	set key off
 	set offsets graph 0.05, graph 0.15, graph 0.1, graph 0.1
-	plot "$OUT/doorbell.dat" using 3:2 with points pt 7 ps 1.5, \
+	plot "$OUT/doorbell$SUF.dat" using 3:2 with points pt 7 ps 1.5, \
 	     "" using 3:2:1 with labels offset 0,1.2
 	EOF
-	step "plot: $OUT/doorbell.png"
+	step "plot: $OUT/doorbell$SUF.png"
 fi
 if [ "${DOCS:-0}" = 1 ]; then
 	mkdir -p "$TOP/docs/bench"
-	cp "$OUT/doorbell.md" "$OUT/doorbell.csv" "$TOP/docs/bench/"
-	[ ! -f "$OUT/doorbell.png" ] || cp "$OUT/doorbell.png" "$TOP/docs/bench/"
+	cp "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$TOP/docs/bench/"
+	[ ! -f "$OUT/doorbell$SUF.png" ] || cp "$OUT/doorbell$SUF.png" "$TOP/docs/bench/"
 	step "copied to docs/bench/"
 fi

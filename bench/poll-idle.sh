@@ -61,7 +61,7 @@ done
 	echo "# Idle cost of the doorbell modes"
 	echo
 	echo "$(date -u +%Y-%m-%d), $(uname -m) host, $(nproc) cores, $(${QEMU_DEFAULT} --version | head -1 | sed 's/ (.*//'),"
-	echo "riscv64 guests (Linux $IVNTB_KVER, TCG, smp 2), pair topology on ivshmem-doorbell, link up, ${IDLE} s idle."
+	echo "$IVNTB_ARCH guests (Linux $IVNTB_KVER, TCG, smp 2), pair topology on ivshmem-doorbell, link up, ${IDLE} s idle."
 	echo "Host CPU: user+system time of each QEMU process over the idle window."
 	echo
 	echo "| poll mode | host CPU % guest a | host CPU % guest b | host CPU % both | guest busy % (a) | window s | run |"
