@@ -744,6 +744,16 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
 	}
 }
 
+/* The client placed its buffer (or gave it up): free the placeholders. */
+static void ivshm_mw_release(struct ivshm_ntb *ndev)
+{
+	if (!ndev->mw_pool)
+		return;
+	mutex_lock(&ndev->mw_lock);
+	ivshm_mw_unhold(ndev);
+	mutex_unlock(&ndev->mw_lock);
+}
+
 /*
  * Leave the pool's free space only inside inbound window [off, off + size),
  * so that the client's next dma_alloc_coherent() lands there: the pool
@@ -823,11 +833,7 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &wsize);
 	if (ret)
 		return ret;
-	if (ndev->mw_pool) {
-		mutex_lock(&ndev->mw_lock);
-		ivshm_mw_unhold(ndev);
-		mutex_unlock(&ndev->mw_lock);
-	}
+	ivshm_mw_release(ndev);
 	/*
 	 * Nothing translates: what the peer writes through its window lands
 	 * in BAR2 at the window's offset, so the client's buffer must be
@@ -852,11 +858,7 @@ static int ntb_ivshm_mw_clear_trans(struct ntb_dev *ntb, int pidx, int widx)
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	u64 off, size;
 
-	if (ndev->mw_pool) {
-		mutex_lock(&ndev->mw_lock);
-		ivshm_mw_unhold(ndev);
-		mutex_unlock(&ndev->mw_lock);
-	}
+	ivshm_mw_release(ndev);
 	return ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
 }
 
@@ -1558,9 +1560,7 @@ static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
 {
 	if (!ndev->mw_pool)
 		return;
-	mutex_lock(&ndev->mw_lock);
-	ivshm_mw_unhold(ndev);
-	mutex_unlock(&ndev->mw_lock);
+	ivshm_mw_release(ndev);
 	of_reserved_mem_device_release(&ndev->pdev->dev);
 	ndev->mw_pool = false;
 }

@@ -68,6 +68,9 @@ wait_for()
 	return 1
 }
 
+# Is our driver's link to peer 0 up (LOC's debugfs info)? 2-port regions.
+up() { grep -q '^link_mask:.*0x1$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
+
 # Our driver's stats counter NAME on the local or remote end.
 stat_loc() { awk -v k="$1:" '$1 == k { print $2 }' "$DBG/ntb_hw_ivshmem/$LOC/stats"; }
 stat_rem() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/stats"; }

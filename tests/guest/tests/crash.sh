@@ -19,7 +19,6 @@ fi
 
 ntb_setup "ntb_pingpong delay_ms=1"
 tap_result $? "ntb_hw_ivshmem and ntb_pingpong on both ends"
-up() { grep -q '^link_mask:.*0x1$' $DBG/ntb_hw_ivshmem/$LOC/info; }
 down() { grep -q '^link_mask:.*0x0$' $DBG/ntb_hw_ivshmem/$LOC/info; }
 count() { cat $DBG/ntb_pingpong/$LOC/count; }
 ssh_ok() { ssh "$RH" true 2>/dev/null; }

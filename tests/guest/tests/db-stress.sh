@@ -15,7 +15,6 @@ ntb_setup "ntb_dbtest timeout_ms=120000"
 tap_result $? "ntb_hw_ivshmem and ntb_dbtest load on both ends"
 D=$DBG/ntb_dbtest/$LOC
 RD=$DBG/ntb_dbtest/$REM
-up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
 tap_check "link up" wait_for 10 up
 
 echo "echo $HI" >$D/cmd

@@ -12,7 +12,6 @@ tap_plan 11
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 info() { awk -v k="$1:" '$1 == k { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info; }
 rinfo() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/info"; }
-up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
 
 # rtt_run LABEL: 2000 timed round trips of bit 0, the peer echoing it
 rtt_run()

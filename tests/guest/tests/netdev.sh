@@ -25,7 +25,6 @@ fi
 # 0. (demo.sh) doorbell round trip with our ntb_dbtest client
 if [ "${DEMO:-0}" = 1 ]; then
 	ntb_setup ntb_dbtest
-	up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
 	wait_for 10 up
 	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"	# MASK: echo bit 0
 	echo "rtt 5000 0" >$DBG/ntb_dbtest/$LOC/cmd
@@ -40,7 +39,6 @@ fi
 # 1. memcpy into the peer's window: ntb_perf (memcpy_toio, no DMA), 4 MiB
 ntb_setup "ntb_perf total_order=22"
 tap_result $? "ntb_hw_ivshmem and ntb_perf load on both ends"
-up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
 wait_for 10 up
 # ntb_perf answers -ENOLINK until both ends swapped their buffers
 perfrun() { timeout 20 sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null; }

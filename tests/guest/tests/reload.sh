@@ -18,7 +18,6 @@ R "modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1"
 tap_result $? "the other end runs ntb_pingpong"
 REM=$(R ls /sys/bus/ntb/devices | head -1)
 rcount() { R cat $DBG/ntb_pingpong/$REM/count; }
-up() { grep -q '^link_mask:.*0x1$' $DBG/ntb_hw_ivshmem/$LOC/info 2>/dev/null; }
 
 ok=0
 for i in $(seq "$N"); do

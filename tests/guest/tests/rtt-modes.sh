@@ -13,7 +13,6 @@ MODES=(irq adaptive hrtimer-100us hrtimer-1ms kthread)
 tap_plan $(( ${#MODES[@]} + 1 ))
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
-up() { grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info; }
 for name in "${MODES[@]}"; do
 	params=$(mode_params "$name")
 	# shellcheck disable=SC2086
