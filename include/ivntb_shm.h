@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * Layout of the ivshmem-ntb shared region (protocol v1.0)
+ * Layout of the ivshmem-ntb shared region (protocol v1.1)
  *
  * This header is the specification in code of the memory that emulates an
  * NTB device on top of a plain shared-memory region (QEMU ivshmem BAR2, or
@@ -142,7 +142,7 @@
  * @region_size:	bytes of the region; the mapping must be at least
  *			this large.
  * @layout_size:	bytes of control + port slots + window table; no
- *			window starts below it. IVNTB_LAYOUT_SIZE in v1.0.
+ *			window starts below it. IVNTB_LAYOUT_SIZE in v1.x.
  * @ports_offset:	IVNTB_PORTS_OFFSET.
  * @port_slot_size:	IVNTB_PORT_SLOT_SIZE.
  * @wintab_offset:	IVNTB_WINTAB_OFFSET.
@@ -247,9 +247,9 @@ struct ivntb_port_slot {
  * @size:	bytes; non-zero multiple of mw_align; offset + size <=
  *		region_size. Windows never overlap.
  *
- * wintab[dst][src][w] is inbound window @w of port @dst, written by port
- * @src: @src's peer_mw_get_addr(dst, w) and @dst's local inbound window
- * (mw_set_trans) for peer @src. Entries with dst == src or outside
+ * wintab[dst][src][w] is inbound window w of port dst, written by port
+ * src: src's peer_mw_get_addr(dst, w) and dst's local inbound window
+ * (mw_set_trans) for peer src. Entries with dst == src or outside
  * nr_ports/nr_mws are unused and zero. Writer: the initialiser.
  */
 struct ivntb_win {

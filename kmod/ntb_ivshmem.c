@@ -41,7 +41,11 @@
 
 #include "ivntb_proto.h"
 
+#define CREATE_TRACE_POINTS
+#include "ntb_ivshmem_trace.h"
+
 #define DRV_NAME	"ntb_hw_ivshmem"
+#define DRV_VERSION	"0.9.0"	/* = PACKAGE_VERSION in dkms.conf */
 
 #define PCI_VENDOR_ID_IVSHMEM	0x1af4
 #define PCI_DEVICE_ID_IVSHMEM	0x1110
@@ -257,12 +261,18 @@ static void ivshm_kick(struct ivshm_ntb *ndev)
 		wake_up_process(t);
 }
 
-/*
- * Interrupt the owner of @pport if it takes interrupts (irq_id, protocol
- * 1.1) and we are on an ivshmem-doorbell device of the same server: after
- * the event was published in shared memory, which is where the owner reads
- * it. irq_id is untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer
- * ID, and QEMU drops a Doorbell write to a peer ID it does not know.
+/**
+ * ivshm_ring() - interrupt a port's owner, if it takes interrupts
+ * @ndev:	our device.
+ * @pport:	the port whose owner gets the interrupt.
+ *
+ * Rings when the owner published an irq_id (protocol 1.1) and we are on an
+ * ivshmem-doorbell device of the same server. Call it after the event was
+ * published in shared memory, which is where the owner reads it. irq_id is
+ * untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer ID, and QEMU
+ * drops a Doorbell write to a peer ID it does not know.
+ *
+ * Context: any; does not sleep.
  */
 static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 {
@@ -274,7 +284,20 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 	atomic64_inc(&ndev->stats.irq_rings);
 }
 
-/* Is the peer at @pidx up, judged from a fresh snapshot? Poller only. */
+/**
+ * ivshm_peer_eval() - judge a peer's liveness from a fresh snapshot
+ * @ndev:	our device.
+ * @pidx:	peer index.
+ * @now:	ktime_get_ns() of this poll.
+ *
+ * A peer is up when its port is claimed, its link enabled, its protocol
+ * compatible with ours, and its heartbeat (or a message or doorbell from
+ * it) seen in its current epoch within the link timeout. A new epoch while
+ * up is a restart: it reads as down once.
+ *
+ * Context: the poller only.
+ * Return: true if the peer looks up.
+ */
 static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 {
 	struct ivshm_peer *p = &ndev->peer[pidx];
@@ -333,7 +356,16 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 	return true;
 }
 
-/* Re-evaluate every peer's link; deliver one event if anything changed. */
+/**
+ * ivshm_link_update() - re-evaluate every peer's link
+ * @ndev:	our device.
+ * @now:	ktime_get_ns() of this poll.
+ *
+ * Delivers one ntb_link_event() if the set of peers whose link is up
+ * changed, after link training (link_train_ms) for a peer coming up.
+ *
+ * Context: the poller only; no driver lock held (calls into clients).
+ */
 static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
 	u64 mask = 0;
@@ -383,6 +415,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 			WRITE_ONCE(ndev->stats.down_after_hb_ns,
 				   now - ndev->peer[pidx].hb_stamp);
 
+	trace_ivntb_link(ndev->me.port, ndev->link_mask, mask);
 	WRITE_ONCE(ndev->link_mask, mask);
 	ndev->stats.link_changes++;
 	dev_dbg(&ndev->pdev->dev, "link mask %#llx\n", mask);
@@ -421,10 +454,17 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 
 static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port);
 
-/*
- * Inbound message status from validated copies: a FULL register is copied
- * once; one whose sender is not a peer of ours (a malformed or hostile
- * write) is acknowledged and dropped, never reported. lock held.
+/**
+ * ivshm_msg_sts_locked() - inbound message status from validated copies
+ * @ndev:	our device.
+ *
+ * A FULL register is copied once; one whose sender is not a peer of ours
+ * (a malformed or hostile write) is acknowledged and dropped, never
+ * reported.
+ *
+ * Context: @ndev->lock held.
+ * Return: msg_read_sts() bits: inbound FULL registers in the low half,
+ * failed sends from IVSHM_MSG_OUT_SHIFT up.
  */
 static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
 {
@@ -442,9 +482,13 @@ static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
 		if (!(full & BIT_ULL(midx)))
 			continue;
 		pidx = -EINVAL;
+		data = 0;
+		src = U32_MAX;
 		if (!ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src) &&
 		    src != ndev->me.port)
 			pidx = ntb_ivshm_peer_port_idx(&ndev->ntb, src);
+		trace_ivntb_msg_recv(ndev->me.port, src, midx, data,
+				     pidx < 0 ? -EINVAL : 0);
 		if (pidx < 0) {
 			ivntb_msg_ack(&ndev->region, &ndev->me, midx);
 			continue;
@@ -457,7 +501,16 @@ static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
 	return sts | ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
 }
 
-/* Deliver doorbell and message events that are due. Poller only. */
+/**
+ * ivshm_deliver() - deliver the doorbell and message events that are due
+ * @ndev:	our device.
+ *
+ * An event is due for unmasked bits (registers) not yet signalled since
+ * they were last cleared: at most one ntb_db_event() and one
+ * ntb_msg_event() per call.
+ *
+ * Context: the poller only; no driver lock held (calls into clients).
+ */
 static void ivshm_deliver(struct ivshm_ntb *ndev)
 {
 	u64 db_new, msg_new, sts;
@@ -477,6 +530,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	spin_unlock_irqrestore(&ndev->lock, flags);
 
 	if (db_new) {
+		trace_ivntb_db_recv(ndev->me.port, db_new);
 		ndev->stats.db_events++;
 		ntb_db_event(&ndev->ntb, 0);
 	}
@@ -513,7 +567,16 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 	spin_unlock_irqrestore(&ndev->lock, flags);
 }
 
-/* One poll. Return: true if anything happened. */
+/**
+ * ivshm_poll() - one poll of our port
+ * @ndev:	our device.
+ *
+ * Housekeeping (heartbeat, header check, link) when due; then one load of
+ * our event counter, and the full work only if it moved or we were kicked.
+ *
+ * Context: the poller (kthread or hrtimer) only.
+ * Return: true if anything happened.
+ */
 static bool ivshm_poll(struct ivshm_ntb *ndev)
 {
 	u64 now = ktime_get_ns();
@@ -754,13 +817,20 @@ static void ivshm_mw_release(struct ivshm_ntb *ndev)
 	mutex_unlock(&ndev->mw_lock);
 }
 
-/*
- * Leave the pool's free space only inside inbound window [off, off + size),
- * so that the client's next dma_alloc_coherent() lands there: the pool
- * hands out first-fit blocks, so fill all free space with blocks no larger
- * than a window (windows are equal, naturally aligned and contiguous from
- * the pool's base, so no block straddles two), then give back those inside
- * the target window. mw_lock held.
+/**
+ * ivshm_mw_steer() - make the next DMA allocation land in one window
+ * @ndev:	our device.
+ * @off:	the inbound window's offset in the region.
+ * @size:	its size.
+ *
+ * Leaves the pool's free space only inside [@off, @off + @size), so that
+ * the client's next dma_alloc_coherent() lands there: the pool hands out
+ * first-fit blocks, so fill all free space with blocks no larger than a
+ * window (windows are equal, naturally aligned and contiguous from the
+ * pool's base, so no block straddles two), then give back those inside
+ * the target window.
+ *
+ * Context: @ndev->mw_lock held.
  */
 static void ivshm_mw_steer(struct ivshm_ntb *ndev, u64 off, u64 size)
 {
@@ -823,6 +893,23 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 	return 0;
 }
 
+/**
+ * ntb_ivshm_mw_set_trans() - accept a client's buffer for an inbound window
+ * @ntb:	NTB device.
+ * @pidx:	peer index.
+ * @widx:	window index.
+ * @addr:	DMA address of the buffer.
+ * @size:	its size.
+ *
+ * Nothing translates addresses: what the peer writes through its window
+ * lands in BAR2 at the window's offset. The buffer is accepted only if it
+ * is that memory, which the DMA pool makes it (ntb_ivshm_mw_get_align()).
+ * A guest IOMMU makes @addr an IOVA, never equal to the BAR's physical
+ * address: such buffers are refused.
+ *
+ * Return: 0, or -EINVAL (with one rate-limited dmesg line) for any other
+ * buffer.
+ */
 static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 				  dma_addr_t addr, resource_size_t size)
 {
@@ -834,11 +921,6 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 	if (ret)
 		return ret;
 	ivshm_mw_release(ndev);
-	/*
-	 * Nothing translates: what the peer writes through its window lands
-	 * in BAR2 at the window's offset, so the client's buffer must be
-	 * that memory.
-	 */
 	if (addr != ndev->shm_phys + off || size > wsize) {
 		dev_err_ratelimited(&ndev->pdev->dev,
 				    "mw %d for peer %d: buffer %pad+%#llx is not inbound window %#llx+%#llx in BAR2%s\n",
@@ -999,6 +1081,8 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 		err = ivntb_db_ring(&ndev->region, ndev->peer[pidx].port,
 				    db_bits);
+		trace_ivntb_db_send(ndev->me.port, ndev->peer[pidx].port,
+				    db_bits, err);
 		if (err && !ret)
 			ret = err;
 		if (!err)
@@ -1180,6 +1264,8 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
 	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
+	trace_ivntb_msg_send(ndev->me.port, pport, midx, msg,
+			     ret == -EAGAIN ? -EBUSY : ret);
 	if (ret == -EBUSY || ret == -EAGAIN) {
 		/* IDT-style: the failure shows in msg_read_sts() outbits */
 		spin_lock_irqsave(&ndev->lock, flags);
@@ -1456,7 +1542,18 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 	return ret == -ENODATA ? -ENODEV : ret;
 }
 
-/* Claim a port: a free one, or one whose owner stopped its heartbeat. */
+/**
+ * ivshm_claim_port() - claim our port in the region
+ * @ndev:	our device.
+ *
+ * The port named by the port parameter, or the first free one. When every
+ * candidate is claimed, one is taken over only if neither its claim nor
+ * its heartbeat moved in twice the link timeout (a crashed guest).
+ *
+ * Context: process; sleeps.
+ * Return: 0, -EBUSY if every candidate has a live owner, or the error of
+ * ivntb_port_claim().
+ */
 static int ivshm_claim_port(struct ivshm_ntb *ndev)
 {
 	struct ivntb_region *r = &ndev->region;
@@ -1606,11 +1703,6 @@ static int ivshm_init_region(struct ivshm_ntb *ndev)
 	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
 
 	ivshm_init_mw_pool(ndev);
-
-	dev_info(dev, "port %u of %u (epoch %u), %u spads, %u msgs, %u mws per peer, poll %s\n",
-		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
-		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
-		 ndev->region.geom.nr_mws, ivshm_poll_names[ndev->mode]);
 	return 0;
 }
 
@@ -1745,6 +1837,12 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_deinit_pci;
 
 	ivshm_init_irq(ndev);
+	dev_info(&pdev->dev, "port %u of %u (epoch %u), %u spads, %u msgs, %u mws per peer, %s %s\n",
+		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
+		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
+		 ndev->region.geom.nr_mws,
+		 ndev->mode == IVSHM_POLL_IRQ ? "events by" : "poll",
+		 ivshm_poll_names[ndev->mode]);
 
 	/*
 	 * A 2-port region is a crosslink without port operations, as Intel
@@ -1841,3 +1939,4 @@ module_exit(ivshm_exit);
 
 MODULE_DESCRIPTION("NTB over QEMU ivshmem shared memory");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(DRV_VERSION);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Tracepoints of ntb_hw_ivshmem: doorbells and messages sent and received,
+ * link changes. In the guest:
+ *
+ *   echo 1 > /sys/kernel/tracing/events/ntb_hw_ivshmem/enable
+ *   cat /sys/kernel/tracing/trace_pipe
+ *
+ * Every event names the local port: two devices of one guest (loopback)
+ * are told apart by it. "Received" events fire where the poller (or the
+ * interrupt handler) hands the event to the NTB core, so their timestamps
+ * minus the sender's are the notification latency.
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM ntb_hw_ivshmem
+
+#if !defined(_NTB_IVSHMEM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _NTB_IVSHMEM_TRACE_H
+
+#include <linux/tracepoint.h>
+
+TRACE_EVENT(ivntb_db_send,
+	    TP_PROTO(u32 port, u32 peer_port, u64 bits, int ret),
+	    TP_ARGS(port, peer_port, bits, ret),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u32, peer_port)
+			     __field(u64, bits)
+			     __field(int, ret)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->peer_port = peer_port;
+			   __entry->bits = bits;
+			   __entry->ret = ret;),
+	    TP_printk("port=%u peer_port=%u bits=%#llx ret=%d",
+		      __entry->port, __entry->peer_port,
+		      (unsigned long long)__entry->bits, __entry->ret)
+);
+
+/* unmasked bits newly pending, handed to the NTB core as one db event */
+TRACE_EVENT(ivntb_db_recv,
+	    TP_PROTO(u32 port, u64 bits),
+	    TP_ARGS(port, bits),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u64, bits)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->bits = bits;),
+	    TP_printk("port=%u bits=%#llx", __entry->port,
+		      (unsigned long long)__entry->bits)
+);
+
+/* the set of peers (pidx bits) whose link is up changed */
+TRACE_EVENT(ivntb_link,
+	    TP_PROTO(u32 port, u64 old_mask, u64 new_mask),
+	    TP_ARGS(port, old_mask, new_mask),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u64, old_mask)
+			     __field(u64, new_mask)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->old_mask = old_mask;
+			   __entry->new_mask = new_mask;),
+	    TP_printk("port=%u peers_up=%#llx was=%#llx %s", __entry->port,
+		      (unsigned long long)__entry->new_mask,
+		      (unsigned long long)__entry->old_mask,
+		      __entry->new_mask & ~__entry->old_mask ? "up" : "down")
+);
+
+DECLARE_EVENT_CLASS(ivntb_msg,
+		    TP_PROTO(u32 port, u32 peer_port, int midx, u32 data,
+			     int ret),
+		    TP_ARGS(port, peer_port, midx, data, ret),
+		    TP_STRUCT__entry(__field(u32, port)
+				     __field(u32, peer_port)
+				     __field(int, midx)
+				     __field(u32, data)
+				     __field(int, ret)),
+		    TP_fast_assign(__entry->port = port;
+				   __entry->peer_port = peer_port;
+				   __entry->midx = midx;
+				   __entry->data = data;
+				   __entry->ret = ret;),
+		    TP_printk("port=%u peer_port=%u msg=%d data=%#x ret=%d",
+			      __entry->port, __entry->peer_port, __entry->midx,
+			      __entry->data, __entry->ret)
+);
+
+/* peer_msg_write(): ret is its return value (-EBUSY: register still full) */
+DEFINE_EVENT(ivntb_msg, ivntb_msg_send,
+	     TP_PROTO(u32 port, u32 peer_port, int midx, u32 data, int ret),
+	     TP_ARGS(port, peer_port, midx, data, ret)
+);
+
+/*
+ * A FULL inbound register copied from a known peer (ret 0), or dropped
+ * because its sender is no peer of ours (ret -EINVAL; peer_port is then
+ * whatever the writer put there).
+ */
+DEFINE_EVENT(ivntb_msg, ivntb_msg_recv,
+	     TP_PROTO(u32 port, u32 peer_port, int midx, u32 data, int ret),
+	     TP_ARGS(port, peer_port, midx, data, ret)
+);
+
+#endif /* _NTB_IVSHMEM_TRACE_H */
+
+/* out of tree and in drivers/ntb/hw/ivshmem/ alike: next to the source */
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE ntb_ivshmem_trace
+#include <trace/define_trace.h>

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# The driver's tracepoints (kmod/ntb_ivshmem_trace.h) read through tracefs
+# on both ends: link up and down, a doorbell sent here and received there,
+# a message sent here and received there, with the values the test used
+# and as many events as operations. Pair (role a) or loopback.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+
+tap_plan 13
+TR=/sys/kernel/tracing
+EV=events/ntb_hw_ivshmem
+
+# tracefs on both ends; the driver's events exist once it is loaded
+trace_on()
+{
+	R "mountpoint -q $TR || mount -t tracefs nodev $TR" || return 1
+	mountpoint -q $TR || mount -t tracefs nodev $TR || return 1
+	local e
+	for e in ivntb_db_send ivntb_db_recv ivntb_link ivntb_msg_send ivntb_msg_recv; do
+		[ -d $TR/$EV/$e ] || { echo "no $EV/$e"; return 1; }
+		R "test -d $TR/$EV/$e" || { echo "remote: no $EV/$e"; return 1; }
+	done
+	R "echo > $TR/trace; echo 1 > $TR/$EV/enable"
+	echo >$TR/trace
+	echo 1 >$TR/$EV/enable
+}
+ntb_setup && trace_on
+tap_result $? "driver loaded on both ends, its 5 events in tracefs, enabled"
+
+modprobe ntb_tool && R modprobe ntb_tool
+T=$DBG/ntb_tool/$LOC
+RT=$DBG/ntb_tool/$REM
+# region ports (ntb_tool shows 0 for both ends of a 2-port region)
+info_port() { awk '$1 == "port:" { print $2 }' $DBG/ntb_hw_ivshmem/$1/info; }
+lport=$(info_port $LOC)
+rport=$(R "$(declare -f info_port); DBG=$DBG; info_port $REM")
+echo "# local $LOC port $lport, remote ${RH:+$RH:}$REM port $rport"
+
+# trace lines here (L) or there (R) of EVENT matching the regex
+L() { bash -c "$*"; }
+ev() { $1 "cat $TR/trace" | grep -E " $2: $3"; }
+nev() { ev "$@" | wc -l; }
+has() { ev "$@" >/dev/null; }
+
+echo Y >$T/link
+R "echo Y > $RT/link"
+wait_for 10 up
+tap_result $? "link up"
+tap_check "ivntb_link 'up' traced on both ends, each naming its own port" \
+	wait_for 5 eval "has L ivntb_link 'port=$lport peers_up=0x1 was=0x0 up' &&
+		has R ivntb_link 'port=$rport peers_up=0x1 was=0x0 up'"
+
+rang() { [ $(( $(R cat $RT/db) & $1 )) != 0 ]; }
+# the driver starts with every doorbell bit masked, as hardware does
+R "echo 'c -1' > $RT/db; echo 'c -1' > $RT/db_mask"
+for b in 0x4 0x4 0x100; do
+	echo "s $b" >$T/peer_db
+	# the next ring only after this one arrived: each one an event
+	wait_for 5 rang $b
+	R "echo 'c -1' > $RT/db"
+done
+tap_eq "ivntb_db_send here: 3 rings with their bits, to the peer's port, ret=0" \
+	"2 1" "$(nev L ivntb_db_send "port=$lport peer_port=$rport bits=0x4 ret=0") \
+$(nev L ivntb_db_send "port=$lport peer_port=$rport bits=0x100 ret=0")"
+tap_eq "ivntb_db_recv there: the same 3, with their bits" "2 1" \
+	"$(nev R ivntb_db_recv "port=$rport bits=0x4$") $(nev R ivntb_db_recv "port=$rport bits=0x100$")"
+tap_eq "no doorbell traced the other way" "0 0" \
+	"$(nev R ivntb_db_send "port=$rport ") $(nev L ivntb_db_recv "port=$lport ")"
+
+R "echo 'c -1' > $RT/msg_sts"
+echo 0x1234abcd >$T/peer0/msg1
+tap_eq "ivntb_msg_send here: register 1, the value, ret=0" 1 \
+	"$(nev L ivntb_msg_send "port=$lport peer_port=$rport msg=1 data=0x1234abcd ret=0")"
+tap_check "ivntb_msg_recv there: from our port, register 1, the value" \
+	wait_for 5 has R ivntb_msg_recv "port=$rport peer_port=$lport msg=1 data=0x1234abcd ret=0"
+# a second send into the unread register fails, and the trace says so
+echo 0x55 >$T/peer0/msg1 2>/dev/null
+tap_eq "a send into the full register: ivntb_msg_send ret=-16 (EBUSY)" 1 \
+	"$(nev L ivntb_msg_send "port=$lport peer_port=$rport msg=1 data=0x55 ret=-16")"
+R "echo 'c -1' > $RT/msg_sts"
+
+R "echo N > $RT/link"
+tap_check "the remote disables: ivntb_link 'down' here" \
+	wait_for 5 has L ivntb_link "port=$lport peers_up=0x0 was=0x1 down"
+tap_eq "link events here: exactly one up, one down" "1 1" \
+	"$(nev L ivntb_link "port=$lport .* up$") $(nev L ivntb_link "port=$lport .* down$")"
+{ L "cat $TR/trace" | grep ivntb_ | sed 's/^/# here: /'
+  R "cat $TR/trace" | grep ivntb_ | sed 's/^/# there: /'; } | head -40
+
+R "echo 0 > $TR/$EV/enable"
+echo 0 >$TR/$EV/enable
+ntb_teardown ntb_tool
+tap_dmesg_both
+tap_done
