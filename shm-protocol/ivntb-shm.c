@@ -435,7 +435,7 @@ static int cmd_peer(int argc, char **argv)
 	static struct peer_ctx c;
 	struct action act[MAX_ACTIONS];
 	int nact = 0, port = -1, opt, err, ret = EX_OK;
-	u64 tag = getpid(), hb_ns = 100000000ULL, takeover_ns = 0;
+	u64 tag = getpid(), hb_ns = 10000000ULL, takeover_ns = 0;	/* = heartbeat_ms */
 	u64 wait_link_ns = 0, duration_ns = 0, count = 0, ping = 0;
 	u64 map_size, now, next_hb, end;
 	bool link = true, crash = false, loop = false;

@@ -4,7 +4,7 @@
 # link goes down when the host peer detaches.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
-tap_plan 10
+tap_plan 11
 
 modprobe ntb_hw_ivshmem && modprobe ntb_tool
 LOC=$(ls /sys/bus/ntb/devices | head -1)
@@ -14,6 +14,12 @@ echo 'c -1' >$T/db_mask
 echo Y >$T/link
 lk() { [ "$(cat $T/peer0/link)" = "$1" ]; }
 tap_check "link up with the host peer" wait_for 60 lk Y
+# its heartbeat keeps the link up: no flap in a second (the tool's
+# default period must sit well inside our link_timeout_ms)
+lc() { awk '$1 == "link_changes:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/stats; }
+lc0=$(lc)
+sleep 1
+tap_eq "the link stays up for 1 s: link_changes unchanged" "$lc0" "$(lc)"
 # A 2-port region is a crosslink, as on Intel NTB: no port ops, so both
 # ends (and ntb_tool) see port 0; the region's own port number is in info.
 tap_eq "the peer is the region's port 1 (ntb port 0: crosslink)" "0 1" \
