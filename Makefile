@@ -4,12 +4,16 @@
 #
 #   make test       test-user (userspace, no guests) + check (checkpatch,
 #                   sparse, W=1) + test-guest (riscv64 QEMU guests) +
-#                   test-guest-x86_64 (x86_64 q35 guests)
+#                   test-guest-x86_64 (x86_64 q35 guests, Linux 6.12) +
+#                   test-guest-6.1 (riscv64 guests on Linux 6.1)
 #   make demo       two riscv64 guests linked by the NTB: doorbell RTT,
 #                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
 #   make bench      benchmarks, tables under build/bench/: the protocol in
 #                   userspace; doorbells by interrupt vs polling in guests
 #   make soak       issue 8 scenarios at full counts (scripts/soak.sh)
+#   make intree     the in-tree patch (drivers/ntb/hw/ivshmem), checked
+#                   and built =y and =m against Linux 6.12
+#   make dkms-check dkms build/install of dkms.conf (part of make test)
 #   make deps kernel initramfs module    the stages, each cached
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
@@ -24,7 +28,7 @@ STAGE := $(S)/stage.sh
 
 
 .PHONY: all deps kernel userland initramfs module tools test test-user test-guest \
-	test-guest-x86_64 \
+	test-guest-x86_64 test-guest-6.1 dkms-check intree \
 	bench soak demo check clean distclean
 
 all: module
@@ -44,7 +48,7 @@ module: kernel
 initramfs: module userland
 	@$(STAGE) initramfs $(S)/initramfs.sh >/dev/null
 
-test: test-user check test-guest test-guest-x86_64
+test: test-user check test-guest test-guest-x86_64 test-guest-6.1 dkms-check
 
 test-user: deps
 	@$(STAGE) test-user $(TOP)/tests/run-user-tests.sh
@@ -60,6 +64,23 @@ test-guest: initramfs tools
 test-guest-x86_64:
 	@IVNTB_ARCH=x86_64 $(MAKE) -s initramfs tools
 	@IVNTB_ARCH=x86_64 $(STAGE) test-guest-x86_64 $(TOP)/tests/run-guest-tests.sh
+
+# riscv64 guests on Linux 6.1 (bookworm's kernel; no AIA: polling only)
+test-guest-6.1:
+	@IVNTB_KVER=6.1 $(MAKE) -s initramfs tools
+	@IVNTB_KVER=6.1 $(STAGE) test-guest-6.1 $(TOP)/tests/run-guest-tests.sh
+
+# dkms.conf built and installed by DKMS against the x86_64 guest kernel
+# tree; the module compiled against any installed kernel headers
+dkms-check: deps
+	@IVNTB_ARCH=x86_64 $(MAKE) -s kernel
+	@$(STAGE) dkms-check $(S)/dkms-check.sh
+
+# the in-tree variant: build/intree/ntb-hw-ivshmem.patch for Linux 6.12,
+# checkpatch/kernel-doc clean, applied and built =y and =m (a full kernel
+# build, ~5 min: not part of make test)
+intree: kernel
+	@$(STAGE) intree $(S)/intree.sh
 
 # userspace protocol benchmark, then polled vs interrupt doorbells in
 # guests (bench/doorbell.sh: RTT per mode, idle cost per mode, table + plot)

@@ -12,6 +12,10 @@
  *                               a lost doorbell leaves its bit outstanding
  *             "rtt N BIT"       N round trips of one bit, timed with ktime
  *                               (the peer echoes BIT)
+ *             "rate N HZ"       N rings of bit 0 at a fixed rate of HZ per
+ *                               second from an hrtimer, whatever came back
+ *                               (the peer echoes bit 0): the load under
+ *                               which bench/poll-idle.sh measures CPU cost
  *   result  the last stress or rtt result, one "key: value" per line;
  *           reading blocks until the run ends (or timeout_ms passes)
  *
@@ -20,6 +24,7 @@
  * from the peer and clears from the owner.
  */
 #include <linux/debugfs.h>
+#include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/ntb.h>
@@ -33,9 +38,16 @@ static unsigned int timeout_ms = 10000;
 module_param(timeout_ms, uint, 0644);
 MODULE_PARM_DESC(timeout_ms, "A run that has not finished by then is reported (default 10000)");
 
+static int hello_db = -1;
+module_param(hello_db, int, 0444);
+MODULE_PARM_DESC(hello_db, "Ring this doorbell bit to the peer each time the link comes up (default -1: never); tests/guest/tests/flap.sh");
+
 #define DBT_MAX_SAMPLES	1000000
 
-enum dbt_run { DBT_IDLE, DBT_STRESS, DBT_RTT };
+enum dbt_run { DBT_IDLE, DBT_STRESS, DBT_RTT, DBT_RATE };
+
+/* rate: after the last ring, echoes still in flight get this long */
+#define DBT_RATE_GRACE_NS	(100 * NSEC_PER_MSEC)
 
 struct dbt_ctx {
 	struct ntb_dev *ntb;
@@ -58,6 +70,8 @@ struct dbt_ctx {
 	u64 t_sent;			/* rtt: ktime of the last ring */
 	u64 *samples;
 	u32 nr_samples;
+	struct hrtimer rate_timer;	/* rate: one ring per period */
+	u64 rate_period_ns;
 	bool done;
 	u64 t_start, t_end;
 };
@@ -109,6 +123,10 @@ static void dbt_db_event(void *data, int vector)
 		}
 		break;
 	}
+	case DBT_RATE:
+		/* rings that found the bit still pending coalesce: count events */
+		atomic64_inc(&ctx->returned);
+		break;
 	case DBT_RTT: {
 		u64 now = ktime_get_ns();
 		unsigned long flags;
@@ -137,8 +155,28 @@ static void dbt_db_event(void *data, int vector)
 	}
 }
 
+static enum hrtimer_restart dbt_rate_timer(struct hrtimer *t)
+{
+	struct dbt_ctx *ctx = container_of(t, struct dbt_ctx, rate_timer);
+
+	if (READ_ONCE(ctx->run) != DBT_RATE || READ_ONCE(ctx->done))
+		return HRTIMER_NORESTART;
+	if (atomic64_read(&ctx->rung) >= ctx->target) {
+		dbt_finish(ctx);	/* the grace period after the last ring */
+		return HRTIMER_NORESTART;
+	}
+	dbt_ring(ctx, BIT_ULL(0));
+	hrtimer_forward_now(t, ns_to_ktime(atomic64_read(&ctx->rung) < ctx->target ?
+					   ctx->rate_period_ns : DBT_RATE_GRACE_NS));
+	return HRTIMER_RESTART;
+}
+
 static void dbt_link_event(void *data)
 {
+	struct dbt_ctx *ctx = data;
+
+	if (hello_db >= 0 && hello_db < 64 && ntb_link_is_up(ctx->ntb, NULL, NULL))
+		ntb_peer_db_set(ctx->ntb, BIT_ULL(hello_db));
 }
 
 static const struct ntb_ctx_ops dbt_ops = {
@@ -160,6 +198,7 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask)
 
 	if (!mask || (mask & ctx->echo_mask) || !n)
 		return -EINVAL;
+	hrtimer_cancel(&ctx->rate_timer);	/* a rate run this replaces */
 	if (run == DBT_RTT) {
 		if (n > DBT_MAX_SAMPLES || hweight64(mask) != 1)
 			return -EINVAL;
@@ -189,9 +228,12 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask)
 		while (hweight64(mask) > n)
 			mask &= mask - 1;
 		atomic64_set(&ctx->outstanding, hweight64(mask));
-	} else {
-		ctx->t_sent = ktime_get_ns();
+	} else if (run == DBT_RATE) {
+		/* the timer rings, the first time right away */
+		hrtimer_start(&ctx->rate_timer, 0, HRTIMER_MODE_REL_SOFT);
+		return 0;
 	}
+	ctx->t_sent = ktime_get_ns();
 	dbt_ring(ctx, mask);
 	return 0;
 }
@@ -222,6 +264,9 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 		ret = dbt_start(ctx, DBT_STRESS, a, b);
 	} else if (!strcmp(word, "rtt") && n == 3) {
 		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63));
+	} else if (!strcmp(word, "rate") && n == 3 && b > 0 && b <= 100000) {
+		ctx->rate_period_ns = div64_u64(NSEC_PER_SEC, b);
+		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0));
 	} else {
 		ret = -EINVAL;
 	}
@@ -258,7 +303,8 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 	returned = atomic64_read(&ctx->returned);
 	rung = atomic64_read(&ctx->rung);
 	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "run: %s\n",
-			 run == DBT_STRESS ? "stress" : run == DBT_RTT ? "rtt" : "none");
+			 run == DBT_STRESS ? "stress" : run == DBT_RTT ? "rtt" :
+			 run == DBT_RATE ? "rate" : "none");
 	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "done: %d\n", done);
 	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "rung: %llu\n", rung);
 	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "returned: %llu\n", returned);
@@ -271,6 +317,9 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "lost: %llu\n",
 				 rung - returned);
 	}
+	if (run == DBT_RATE && ctx->rate_period_ns)
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "rate_hz: %llu\n",
+				 div64_u64(NSEC_PER_SEC, ctx->rate_period_ns));
 	if (run == DBT_RTT && ctx->samples && ctx->nr_samples) {
 		u32 n = ctx->nr_samples;
 
@@ -306,6 +355,8 @@ static int dbt_probe(struct ntb_client *client, struct ntb_dev *ntb)
 	mutex_init(&ctx->cmd_lock);
 	spin_lock_init(&ctx->run_lock);
 	init_waitqueue_head(&ctx->done_wq);
+	hrtimer_init(&ctx->rate_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
+	ctx->rate_timer.function = dbt_rate_timer;
 
 	ret = ntb_set_ctx(ntb, ctx, &dbt_ops);
 	if (ret) {
@@ -324,6 +375,8 @@ static void dbt_remove(struct ntb_client *client, struct ntb_dev *ntb)
 	struct dbt_ctx *ctx = ntb->ctx;
 
 	debugfs_remove_recursive(ctx->dir);
+	WRITE_ONCE(ctx->run, DBT_IDLE);
+	hrtimer_cancel(&ctx->rate_timer);
 	ntb_db_set_mask(ntb, ntb_db_valid_mask(ntb));
 	ntb_clear_ctx(ntb);
 	ntb_link_disable(ntb);

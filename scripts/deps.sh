@@ -17,11 +17,14 @@ BASE_PKGS=(
 	flex bison bc libelf-dev libssl-dev cpio kmod xz-utils zstd
 	sparse device-tree-compiler clang libclang-rt-14-dev valgrind
 	gnuplot-nox iproute2 procps psmisc spin
+	dkms unifdef
 )
 # Pulled from bookworm-backports.
 BPO_PKGS=(linux-source-6.12 qemu-system-misc qemu-system-common)
 # x86_64 guests (IVNTB_ARCH=x86_64) need the x86 system emulator too.
 [ "${IVNTB_ARCH:-riscv64}" != x86_64 ] || BPO_PKGS+=(qemu-system-x86)
+# Linux 6.1 guests (IVNTB_KVER=6.1) are built from bookworm's own source.
+[ "${IVNTB_KVER:-6.12}" != 6.1 ] || BASE_PKGS+=(linux-source-6.1)
 
 SRC_FILE=/etc/apt/sources.list.d/ivntb-extra.sources
 

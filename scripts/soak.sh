@@ -5,6 +5,7 @@
 # test runs them small). Prints a summary table and writes it to
 # build/soak/soak.md. Counts can be lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
+#   SOAK_FLAPS=1000
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 L=$IVNTB_TOP/scripts/launch.sh
@@ -13,7 +14,7 @@ mkdir -p "$OUT"
 FIG=$OUT/figures.txt
 : >"$FIG"
 KST=${SOAK_KST:-20} RELOAD=${SOAK_RELOAD:-200} CRASH=${SOAK_CRASH:-50}
-HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3}
+HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3} FLAPS=${SOAK_FLAPS:-1000}
 rows=()
 
 # row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
@@ -38,6 +39,9 @@ row "unload/reload x $RELOAD under traffic" 1 "$L" -t pair -T reload --timeout 3
 row "peer crash (kill -9) and restart x $CRASH" 1 "$L" -t pair -T crash --timeout 3000 \
 	--append "ivntb.crash_n=$CRASH"
 row "hostile host" "$HOSTILE" "$L" -t host -T hostile
+# the host hook reads IVNTB_FLAPS, the guest ivntb.flaps
+row "link flaps: host peer attaches/detaches x $FLAPS" 1 env IVNTB_FLAPS="$FLAPS" \
+	"$L" -t host -T flap --timeout $((FLAPS + 600)) --append "ivntb.flaps=$FLAPS"
 row "netdev 64 MiB checksummed" "$NETDEV" "$L" -t pair --region 32M --mem 512 -T netdev
 
 p50=$(awk '$3 == "crash_detect_ms_p50" { v = $4 } END { print v }' "$FIG")

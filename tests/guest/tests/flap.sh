@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# Link flapping (issue 8): the host peer (flap.host) attaches and detaches
+# ivntb.flaps times (default 30; make soak: 1000), waiting each time for
+# the hello doorbell our ntb_dbtest rings when the link comes up. Here:
+# exactly one link-up and one link-down event per cycle, strictly
+# alternating (the driver's ivntb_link tracepoint), link_changes = 2 per
+# cycle, and the link down (not stuck up) at the end.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+n=${IVNTB_FLAPS:-30}
+TR=/sys/kernel/tracing
+tap_plan 8
+
+dev=$(ivshmem_devs | head -1)
+modprobe ntb_hw_ivshmem &&
+	{ mountpoint -q $TR || mount -t tracefs nodev $TR; } &&
+	echo 1 >$TR/events/ntb_hw_ivshmem/ivntb_link/enable &&
+	echo >$TR/trace &&
+	modprobe ntb_dbtest hello_db=63
+tap_result $? "driver, tracing of ivntb_link, ntb_dbtest hello_db=63"
+LOC=$(ls /sys/bus/ntb/devices | head -1)
+
+marker() { printf '%d' "$(( $(shmpoke "$dev/resource2" 0x10b8) >> 32 & 0xffffffff ))"; }
+done_=0
+for _ in $(seq $((n * 2 + 600))); do
+	[ $(( $(marker) >> 16 )) = $((0xf1a9)) ] && { done_=1; break; }
+	sleep 0.5
+done
+tap_result $((1 - done_)) "the host finished its $n cycles"
+tap_eq "the host saw the link come up in every cycle" $n $(( $(marker) & 0xffff ))
+sleep 0.5	# the last release is seen within a heartbeat
+
+seq_=$(grep -o 'ivntb_link: .* \(up\|down\)$' $TR/trace | awk '{ print $NF }' | tr '\n' ' ')
+ups=$(echo "$seq_" | tr ' ' '\n' | grep -c '^up$')
+downs=$(echo "$seq_" | tr ' ' '\n' | grep -c '^down$')
+tap_eq "link-up events: one per cycle" $n $ups
+tap_eq "link-down events: one per cycle" $n $downs
+alt() { echo "$seq_" | awk '{ for (i = 1; i <= NF; i++) if ($i != (i % 2 ? "up" : "down")) { print "event " i ": " $i; exit 1 } }'; }
+tap_check "events strictly alternate, up first" alt
+tap_eq "link_changes = 2 per cycle; the link is down at the end" "$((2 * n)) down" \
+	"$(stat_loc link_changes) $(up && echo up || echo down)"
+echo 0 >$TR/events/ntb_hw_ivshmem/ivntb_link/enable
+modprobe -r ntb_dbtest && modprobe -r ntb_hw_ivshmem
+tap_check "no kernel warnings" dmesg_clean
+tap_done
