@@ -20,6 +20,9 @@
 #                                   max(2, smp))
 #     --mem MB                      guest memory (256)
 #     --region SIZE                 ivshmem region size, e.g. 4M (4M)
+#     --region-b SIZE               pair: guest b's device maps only SIZE of
+#                                   the file (a mismatched configuration)
+#     --ndev N                      loopback: ivshmem devices in the guest (2)
 #     --ports N                     initialise the region for N ports with the
 #                                   host tool before boot (2); 0: leave it blank
 #     --init-args ARGS              more `ivntb-shm init` arguments
@@ -60,6 +63,8 @@ SMP=2
 MAXCPUS=
 MEM=256
 REGION=4M
+REGION_B=
+NDEV=2
 PORTS=2
 INIT_ARGS=
 MW_POOLS=on
@@ -78,6 +83,8 @@ while [ $# -gt 0 ]; do
 	--maxcpus) MAXCPUS=$2; shift ;;
 	--mem) MEM=$2; shift ;;
 	--region) REGION=$2; shift ;;
+	--region-b) REGION_B=$2; shift ;;
+	--ndev) NDEV=$2; shift ;;
 	--append) APPEND=$2; shift ;;
 	--ports) PORTS=$2; shift ;;
 	--init-args) INIT_ARGS=$2; shift ;;
@@ -100,10 +107,11 @@ MAXCPUS=${MAXCPUS:-$SMP}
 [ "$MAXCPUS" -ge "$SMP" ] || MAXCPUS=$SMP
 
 REGION_BYTES=$(numfmt --from=iec "$REGION")
+REGION_B_BYTES=$(numfmt --from=iec "${REGION_B:-$REGION}")
 KDIR=$(kobj_dir)
 [ -f "$KDIR/.ivntb-done" ] || die "launch: no kernel built for $(kernel_key) (run: make kernel)"
 IMAGE=$KDIR/$KIMAGE_REL
-INITRD=$IVNTB_BUILD/$IVNTB_ARCH-$IVNTB_KVER/initrd.gz
+INITRD=$(guest_dir)/initrd.gz
 [ -f "$INITRD" ] || die "launch: no initramfs at $INITRD (run: make initramfs)"
 
 case "$IVNTB_ARCH" in
@@ -195,13 +203,13 @@ start_guest() {
 	PIDS+=("$GPID")
 }
 
-shm_dev() {
+shm_dev() {	# shm_dev INDEX [BYTES]
 	if [ "$DOORBELL" = 1 ]; then
 		echo -chardev "socket,path=$SOCKDIR/sock,id=ivsh$1" \
 			-device "ivshmem-doorbell,chardev=ivsh$1,vectors=1"
 		return
 	fi
-	echo -object "memory-backend-file,id=shm$1,mem-path=$SHM,size=$REGION_BYTES,share=on" \
+	echo -object "memory-backend-file,id=shm$1,mem-path=$SHM,size=${2:-$REGION_BYTES},share=on" \
 		-device "ivshmem-plain,memdev=shm$1"
 }
 
@@ -245,7 +253,7 @@ gen_pool_dtb() {
 	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
 }
 if [ "$IVNTB_ARCH" = riscv64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
-	case "$TOPO" in loopback) gen_pool_dtb 2 ;; *) gen_pool_dtb 1 ;; esac
+	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac
 fi
 
 HOOK=$IVNTB_TOP/tests/guest/tests/$TEST.host
@@ -261,7 +269,7 @@ step "run $TOPO/$TEST on $IVNTB_ARCH $IVNTB_KVER ($(basename "$QEMU"), -M $MACHI
 if [ "$TOPO" = loopback ]; then
 	ROLES=(solo)
 	# shellcheck disable=SC2046
-	start_guest solo "$TEST" 2 $(shm_dev 0) $(shm_dev 1)
+	start_guest solo "$TEST" "$NDEV" $(for ((i = 0; i < NDEV; i++)); do shm_dev $i; done)
 	PID_MAIN=$GPID
 elif [ "$TOPO" = host ]; then
 	ROLES=(solo)
@@ -276,7 +284,7 @@ else
 			-device "virtio-net-pci,netdev=n0,mac=52:54:00:4e:54:$3,romfile="
 	}
 	# shellcheck disable=SC2046
-	start_guest b serve 1 $(shm_dev 0) $(net b a 02)
+	start_guest b serve 1 $(shm_dev 0 "$REGION_B_BYTES") $(net b a 02)
 	PID_B=$GPID
 	# shellcheck disable=SC2046
 	start_guest a "$TEST" 1 $(shm_dev 0) $(net a b 01)

@@ -43,6 +43,24 @@ finish() {
 	exit
 }
 
+if [ -n "${IVNTB_VARIANT:-}" ]; then
+	# make test-debug (issue 8): the debug kernels, built on demand and
+	# cached: riscv64 with KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak;
+	# x86_64 with KCSAN and lockdep. Any report fails the run (launch.sh
+	# fails on KASAN, lockdep, BUG:, WARNING: lines in either guest log).
+	echo "==> $IVNTB_ARCH $IVNTB_VARIANT kernel guests"
+	run pass "$IVNTB_VARIANT pair ntb-kselftest" "$L" -t pair -T ntb-kselftest --timeout 900
+	run pass "$IVNTB_VARIANT pair db-stress" "$L" -t pair -T db-stress --timeout 900
+	run pass "$IVNTB_VARIANT host hostile" "$L" -t host -T hostile --timeout 900
+	run pass "$IVNTB_VARIANT pair reload (kmemleak)" "$L" -t pair -T reload --timeout 900
+	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
+	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
+	run pass "$IVNTB_VARIANT pair trace" "$L" -t pair -T trace --timeout 900
+	[ "${IVNTB_ARCH:-riscv64}" != riscv64 ] ||
+		run pass "$IVNTB_VARIANT pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev --timeout 900
+	finish "test-guest ($IVNTB_ARCH $IVNTB_VARIANT)"
+fi
+
 if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	# x86_64 q35 (issue 7): no device tree, so no DMA pool over the windows
 	# (docs/windows.md): everything but the window clients (ntb_test.sh's
@@ -90,6 +108,15 @@ run pass "loopback trace" "$L" -t loopback -T trace
 run pass "host host-peer" "$L" -t host -T host-peer
 # the host peer attaches and detaches 30 times (make soak: 1000)
 run pass "host flap" "$L" -t host -T flap
+# bad configurations: each ends in a clear dmesg line or a recovery
+run pass "badcfg: BAR2 of 8 KiB" env IVNTB_CASE=small "$L" -t loopback -T badcfg \
+	--mw-pools off --region 8K --ports 0 --append ivntb.case=small
+run pass "badcfg: guest b maps 2 of 4 MiB" env IVNTB_CASE=mismatch "$L" -t pair -T badcfg \
+	--mw-pools off --region-b 2M --append ivntb.case=mismatch
+run pass "badcfg: 3 devices, 2 ports" env IVNTB_CASE=ports "$L" -t loopback -T badcfg \
+	--mw-pools off --ndev 3 --append ivntb.case=ports
+run pass "badcfg: stale claims from a crashed run" env IVNTB_CASE=stale "$L" -t pair -T badcfg \
+	--mw-pools off --append ivntb.case=stale
 # a hostile host: valid peer, then lies and garbage, then a lying header
 run pass "host hostile" "$L" -t host -T hostile
 # 20 unload/reload cycles of this end while the other keeps pinging
