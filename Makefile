@@ -14,6 +14,8 @@
 #   make intree     the in-tree patch (drivers/ntb/hw/ivshmem), checked
 #                   and built =y and =m against Linux 6.12
 #   make dkms-check dkms build/install of dkms.conf (part of make test)
+#   make test-debug guests on debug kernels: riscv64 KASAN + lockdep +
+#                   kmemleak, x86_64 KCSAN (built on demand, cached)
 #   make deps kernel initramfs module    the stages, each cached
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
@@ -28,7 +30,7 @@ STAGE := $(S)/stage.sh
 
 
 .PHONY: all deps kernel userland initramfs module tools test test-user test-guest \
-	test-guest-x86_64 test-guest-6.1 dkms-check intree \
+	test-guest-x86_64 test-guest-6.1 dkms-check intree test-debug \
 	bench soak demo check clean distclean
 
 all: module
@@ -69,6 +71,14 @@ test-guest-x86_64:
 test-guest-6.1:
 	@IVNTB_KVER=6.1 $(MAKE) -s initramfs tools
 	@IVNTB_KVER=6.1 $(STAGE) test-guest-6.1 $(TOP)/tests/run-guest-tests.sh
+
+# issue 8's debug kernels (not in make test: two more kernel builds, and
+# slow guests): riscv64 KASAN + lockdep + kmemleak, x86_64 KCSAN
+test-debug:
+	@IVNTB_VARIANT=debug $(MAKE) -s initramfs tools
+	@IVNTB_VARIANT=debug $(STAGE) test-debug-riscv64 $(TOP)/tests/run-guest-tests.sh
+	@IVNTB_VARIANT=debug IVNTB_ARCH=x86_64 $(MAKE) -s initramfs tools
+	@IVNTB_VARIANT=debug IVNTB_ARCH=x86_64 $(STAGE) test-debug-x86_64 $(TOP)/tests/run-guest-tests.sh
 
 # dkms.conf built and installed by DKMS against the x86_64 guest kernel
 # tree; the module compiled against any installed kernel headers

@@ -12,7 +12,7 @@ KDIR=$("$IVNTB_TOP/scripts/kernel.sh" | tail -1)
 UL=$("$IVNTB_TOP/scripts/userland.sh" | tail -1)
 KREL=$(cat "$KDIR/include/config/kernel.release")
 KSRC=$(ksrc_dir)
-OUTDIR=$IVNTB_BUILD/$IVNTB_ARCH-$IVNTB_KVER
+OUTDIR=$(guest_dir)
 ROOT=$OUTDIR/initramfs
 GT=$IVNTB_TOP/tests/guest
 

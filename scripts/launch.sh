@@ -321,7 +321,7 @@ fi
 # ---- verdict --------------------------------------------------------------
 FAIL=()
 # Guest-log lines that mean failure (../shared/README.md).
-PATTERNS='BUG:|WARNING:|Oops|Unable to handle kernel|KASAN|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|lockdep|possible circular locking|general protection fault'
+PATTERNS='BUG:|WARNING:|Oops|Unable to handle kernel|KASAN:|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|DEBUG_LOCKS_WARN_ON|lockdep is turned off|possible circular locking|suspicious RCU usage|general protection fault|kmemleak: [0-9]+ new suspected'
 
 if [ "$rc_main" = 124 ] || [ "$rc_main" = 137 ]; then
 	FAIL+=("timeout after ${TIMEOUT}s")

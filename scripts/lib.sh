@@ -6,6 +6,8 @@
 #   IVNTB_KVER   guest kernel series from Debian's linux-source-X.Y: 6.12 (default)
 #   IVNTB_CACHE  cache outside the clone (kernels, cross-built userland)
 #   IVNTB_BUILD  per-clone build folder (initramfs, logs); default <clone>/build
+#   IVNTB_VARIANT  "debug": the kernel with scripts/kconfig/debug-ARCH.config
+#                (KASAN, lockdep, kmemleak on riscv64; KCSAN on x86_64)
 
 IVNTB_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IVNTB_ARCH=${IVNTB_ARCH:-riscv64}
@@ -13,6 +15,12 @@ IVNTB_KVER=${IVNTB_KVER:-6.12}
 IVNTB_CACHE=${IVNTB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ivshmem-ntb}
 IVNTB_BUILD=${IVNTB_BUILD:-$IVNTB_TOP/build}
 JOBS=${JOBS:-$(($(nproc) + 1))}
+IVNTB_VARIANT=${IVNTB_VARIANT:-}
+case "$IVNTB_VARIANT" in
+"") ;;
+debug) IVNTB_KCONFIG_EXTRA=$IVNTB_TOP/scripts/kconfig/debug-$IVNTB_ARCH.config ;;
+*) echo "unsupported IVNTB_VARIANT=$IVNTB_VARIANT (debug)" >&2; exit 2 ;;
+esac
 
 case "$IVNTB_ARCH" in
 riscv64)
@@ -62,6 +70,9 @@ kernel_key() {
 		sha256sum | cut -c1-12)
 	echo "$IVNTB_ARCH-$(ksrc_pkgver)-$h"
 }
+
+# Per-kernel build outputs (initramfs): arch, series, variant.
+guest_dir() { echo "$IVNTB_BUILD/$IVNTB_ARCH-$IVNTB_KVER${IVNTB_VARIANT:+-$IVNTB_VARIANT}"; }
 
 ksrc_dir() { echo "$IVNTB_CACHE/src/linux-$(ksrc_pkgver)"; }
 kobj_dir() { echo "$IVNTB_CACHE/kernel/$(kernel_key)"; }

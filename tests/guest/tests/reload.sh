@@ -4,12 +4,15 @@
 # is up) while this end unloads and reloads ntb_hw_ivshmem and its own
 # ntb_pingpong IVNTB_RELOAD_N times. Every cycle must bring the link up;
 # the other end sees every down and up, its client keeps working after.
+# With kmemleak (IVNTB_VARIANT=debug kernels) no object allocated during
+# the cycles by the NTB code may be left unreferenced.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 N=${IVNTB_RELOAD_N:-20}
-tap_plan 6
+tap_plan 7
+KML=$DBG/kmemleak
 if [ -z "$RH" ]; then
-	for i in 1 2 3 4 5 6; do tap_skip "reload $i" "needs two kernels (pair)"; done
+	for i in 1 2 3 4 5 6 7; do tap_skip "reload $i" "needs two kernels (pair)"; done
 	tap_done
 	exit 0
 fi
@@ -19,6 +22,7 @@ tap_result $? "the other end runs ntb_pingpong"
 REM=$(R ls /sys/bus/ntb/devices | head -1)
 rcount() { R cat $DBG/ntb_pingpong/$REM/count; }
 
+[ ! -e $KML ] || echo clear >$KML	# only what the cycles leave counts
 ok=0
 for i in $(seq "$N"); do
 	modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1 || break
@@ -38,5 +42,17 @@ wait_for 10 up
 c0=$(rcount); sleep 2; c1=$(rcount)
 tap_check "the other end's pingpong still counts after all that ($c0 -> $c1)" test $((c1 - c0)) -ge 20
 ntb_teardown ntb_pingpong
+if [ -e $KML ]; then
+	# two scans: kmemleak reports an object unreferenced in both
+	echo scan >$KML; sleep 6; echo scan >$KML
+	cat $KML >/tmp/kmemleak
+	all=$(grep -c '^unreferenced object' /tmp/kmemleak)
+	ours=$(awk '/^unreferenced object/ { if (o) n++; o = 0 } /ntb|ivshm|ivntb/ { o = 1 } END { if (o) n++; print n + 0 }' /tmp/kmemleak)
+	echo "# figure kmemleak_unreferenced $all after $N reloads, $ours from NTB code"
+	head -40 /tmp/kmemleak | sed 's/^/# /'
+	tap_eq "kmemleak: no leak from the NTB code after $N reloads" 0 "$ours"
+else
+	tap_skip "kmemleak: no leak from the NTB code" "kernel without CONFIG_DEBUG_KMEMLEAK (IVNTB_VARIANT=debug has it)"
+fi
 tap_dmesg_both
 tap_done
