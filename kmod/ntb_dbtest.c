@@ -72,6 +72,8 @@ struct dbt_ctx {
 	u32 nr_samples;
 	struct hrtimer rate_timer;	/* rate: one ring per period */
 	u64 rate_period_ns;
+	u64 rate_hz;			/* as asked */
+	bool was_up;			/* hello_db: the link was up */
 	bool done;
 	u64 t_start, t_end;
 };
@@ -85,7 +87,8 @@ static void dbt_ring(struct dbt_ctx *ctx, u64 bits)
 static void dbt_finish(struct dbt_ctx *ctx)
 {
 	ctx->t_end = ktime_get_ns();
-	WRITE_ONCE(ctx->done, true);
+	/* Barrier A (pairs with B in dbt_result_read): t_end before done */
+	smp_store_release(&ctx->done, true);
 	wake_up_all(&ctx->done_wq);
 }
 
@@ -133,7 +136,7 @@ static void dbt_db_event(void *data, int vector)
 		bool more;
 
 		spin_lock_irqsave(&ctx->run_lock, flags);
-		if (ctx->run != DBT_RTT || !ctx->samples) {
+		if (READ_ONCE(ctx->run) != DBT_RTT || !ctx->samples) {
 			spin_unlock_irqrestore(&ctx->run_lock, flags);
 			break;	/* a late echo of a run that was replaced */
 		}
@@ -174,9 +177,12 @@ static enum hrtimer_restart dbt_rate_timer(struct hrtimer *t)
 static void dbt_link_event(void *data)
 {
 	struct dbt_ctx *ctx = data;
+	bool up = ntb_link_is_up(ctx->ntb, NULL, NULL);
 
-	if (hello_db >= 0 && hello_db < 64 && ntb_link_is_up(ctx->ntb, NULL, NULL))
+	/* link events are serialised by the NTB core's ctx_lock */
+	if (hello_db >= 0 && hello_db < 64 && up && !ctx->was_up)
 		ntb_peer_db_set(ctx->ntb, BIT_ULL(hello_db));
+	ctx->was_up = up;
 }
 
 static const struct ntb_ctx_ops dbt_ops = {
@@ -191,20 +197,26 @@ static int dbt_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask)
+static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
+		     u64 hz)
 {
 	u64 *samples = NULL, *old;
 	unsigned long flags;
 
 	if (!mask || (mask & ctx->echo_mask) || !n)
 		return -EINVAL;
-	hrtimer_cancel(&ctx->rate_timer);	/* a rate run this replaces */
 	if (run == DBT_RTT) {
 		if (n > DBT_MAX_SAMPLES || hweight64(mask) != 1)
 			return -EINVAL;
 		samples = vmalloc_array(n, sizeof(u64));
 		if (!samples)
 			return -ENOMEM;
+	}
+	/* nothing can fail from here: stop a rate run this replaces */
+	hrtimer_cancel(&ctx->rate_timer);
+	if (run == DBT_RATE) {
+		ctx->rate_hz = hz;
+		ctx->rate_period_ns = div64_u64(NSEC_PER_SEC, hz);
 	}
 	/* the handler of an earlier run may still be running: swap under lock */
 	spin_lock_irqsave(&ctx->run_lock, flags);
@@ -261,12 +273,11 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 		ntb_db_clear(ctx->ntb, a);
 		ret = ntb_db_clear_mask(ctx->ntb, a);
 	} else if (!strcmp(word, "stress") && n == 3) {
-		ret = dbt_start(ctx, DBT_STRESS, a, b);
+		ret = dbt_start(ctx, DBT_STRESS, a, b, 0);
 	} else if (!strcmp(word, "rtt") && n == 3) {
-		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63));
+		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63), 0);
 	} else if (!strcmp(word, "rate") && n == 3 && b > 0 && b <= 100000) {
-		ctx->rate_period_ns = div64_u64(NSEC_PER_SEC, b);
-		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0));
+		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0), b);
 	} else {
 		ret = -EINVAL;
 	}
@@ -298,7 +309,7 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 		return -ENOMEM;
 
 	mutex_lock(&ctx->cmd_lock);
-	done = READ_ONCE(ctx->done);
+	done = smp_load_acquire(&ctx->done);	/* Barrier B (pairs with A) */
 	ns = (done ? ctx->t_end : ktime_get_ns()) - ctx->t_start;
 	returned = atomic64_read(&ctx->returned);
 	rung = atomic64_read(&ctx->rung);
@@ -317,9 +328,11 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "lost: %llu\n",
 				 rung - returned);
 	}
-	if (run == DBT_RATE && ctx->rate_period_ns)
-		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "rate_hz: %llu\n",
-				 div64_u64(NSEC_PER_SEC, ctx->rate_period_ns));
+	if (run == DBT_RATE && ns)
+		/* the soft hrtimer skips periods it was late for: say so */
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos,
+				 "rate_hz: %llu\nachieved_hz: %llu\n", ctx->rate_hz,
+				 div64_u64(rung * NSEC_PER_SEC, ns));
 	if (run == DBT_RTT && ctx->samples && ctx->nr_samples) {
 		u32 n = ctx->nr_samples;
 

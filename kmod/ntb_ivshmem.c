@@ -291,8 +291,9 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
  * @now:	ktime_get_ns() of this poll.
  *
  * A peer is up when its port is claimed, its link enabled, its protocol
- * compatible with ours, and its heartbeat (or a message or doorbell from
- * it) seen in its current epoch within the link timeout. A new epoch while
+ * compatible with ours, its heartbeat seen moving in its current epoch (a
+ * message from it, or with a single peer a doorbell, counts as that first
+ * movement) and last changed within the link timeout. A new epoch while
  * up is a restart: it reads as down once.
  *
  * Context: the poller only.
@@ -828,7 +829,8 @@ static void ivshm_mw_release(struct ivshm_ntb *ndev)
  * first-fit blocks, so fill all free space with blocks no larger than a
  * window (windows are equal, naturally aligned and contiguous from the
  * pool's base, so no block straddles two), then give back those inside
- * the target window.
+ * the target window. Best effort: at most IVSHM_MAX_HOLDS placeholders
+ * of at least a page; mw_set_trans() checks where the buffer landed.
  *
  * Context: @ndev->mw_lock held.
  */
@@ -902,13 +904,14 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
  * @size:	its size.
  *
  * Nothing translates addresses: what the peer writes through its window
- * lands in BAR2 at the window's offset. The buffer is accepted only if it
- * is that memory, which the DMA pool makes it (ntb_ivshm_mw_get_align()).
- * A guest IOMMU makes @addr an IOVA, never equal to the BAR's physical
- * address: such buffers are refused.
+ * lands in BAR2 at the window's offset. The buffer is accepted only if its
+ * DMA address is that memory's physical address, which buffers from the
+ * DMA pool have (ntb_ivshm_mw_get_align()). Under a translating guest
+ * IOMMU @addr is an IOVA, so such buffers are refused.
  *
- * Return: 0, or -EINVAL (with one rate-limited dmesg line) for any other
- * buffer.
+ * Context: process; may sleep (mw_lock).
+ * Return: 0; -EINVAL for a bad @pidx/@widx, or (with one rate-limited
+ * dmesg line) for any other buffer.
  */
 static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 				  dma_addr_t addr, resource_size_t size)
@@ -1551,8 +1554,8 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
  * its heartbeat moved in twice the link timeout (a crashed guest).
  *
  * Context: process; sleeps.
- * Return: 0, -EBUSY if every candidate has a live owner, or the error of
- * ivntb_port_claim().
+ * Return: 0; the error of the first ivntb_port_claim() unless it was
+ * -EBUSY; else -EBUSY (every candidate alive, or its takeover lost).
  */
 static int ivshm_claim_port(struct ivshm_ntb *ndev)
 {

@@ -7,9 +7,12 @@
  *   cat /sys/kernel/tracing/trace_pipe
  *
  * Every event names the local port: two devices of one guest (loopback)
- * are told apart by it. "Received" events fire where the poller (or the
- * interrupt handler) hands the event to the NTB core, so their timestamps
- * minus the sender's are the notification latency.
+ * are told apart by it. ivntb_db_recv fires where the poller (woken by
+ * the interrupt handler in interrupt mode) hands the doorbell to the NTB
+ * core: its timestamp minus the sender's is the notification latency.
+ * ivntb_msg_recv fires when the driver first copies a FULL register,
+ * which may also happen in a client's msg_read_sts()/msg_read() call, or
+ * for a masked register.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM ntb_hw_ivshmem
@@ -90,8 +93,9 @@ DEFINE_EVENT(ivntb_msg, ivntb_msg_send,
 
 /*
  * A FULL inbound register copied from a known peer (ret 0), or dropped
- * because its sender is no peer of ours (ret -EINVAL; peer_port is then
- * whatever the writer put there).
+ * (ret -EINVAL) because its sender is no peer of ours (peer_port: the
+ * sender field the writer put there) or it could not be read (peer_port
+ * 0xffffffff).
  */
 DEFINE_EVENT(ivntb_msg, ivntb_msg_recv,
 	     TP_PROTO(u32 port, u32 peer_port, int midx, u32 data, int ret),
