@@ -5,7 +5,7 @@
 # test runs them small). Prints a summary table and writes it to
 # build/soak/soak.md. Counts can be lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
-#   SOAK_FLAPS=1000
+#   SOAK_FLAPS=1000 SOAK_CRASH_NETDEV=10 SOAK_NETDEV_SECS=600
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 L=$IVNTB_TOP/scripts/launch.sh
@@ -15,6 +15,7 @@ FIG=$OUT/figures.txt
 : >"$FIG"
 KST=${SOAK_KST:-20} RELOAD=${SOAK_RELOAD:-200} CRASH=${SOAK_CRASH:-50}
 HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3} FLAPS=${SOAK_FLAPS:-1000}
+CRASH_NETDEV=${SOAK_CRASH_NETDEV:-10} NETDEV_SECS=${SOAK_NETDEV_SECS:-600}
 rows=()
 
 # row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
@@ -43,9 +44,16 @@ row "hostile host" "$HOSTILE" "$L" -t host -T hostile
 row "link flaps: host peer attaches/detaches x $FLAPS" 1 env IVNTB_FLAPS="$FLAPS" \
 	"$L" -t host -T flap --timeout $((FLAPS + 600)) --append "ivntb.flaps=$FLAPS"
 row "netdev 64 MiB checksummed" "$NETDEV" "$L" -t pair --region 32M --mem 512 -T netdev
+row "peer crash during netdev TCP + ping, restart x $CRASH_NETDEV" 1 "$L" -t pair --region 32M \
+	--mem 512 -T crash-netdev --timeout 3000 --append "ivntb.crash_n=$CRASH_NETDEV"
+row "netdev TCP for $NETDEV_SECS s, md5 per 64 MiB round" 1 "$L" -t pair --region 32M --mem 512 \
+	-T netdev-long --timeout $((NETDEV_SECS + 600)) --append "ivntb.netdev_secs=$NETDEV_SECS"
 
 p50=$(awk '$3 == "crash_detect_ms_p50" { v = $4 } END { print v }' "$FIG")
 max=$(awk '$3 == "crash_detect_ms_max" { v = $4 } END { print v }' "$FIG")
+p99=$(awk '$3 == "crash_detect_ms_p99" { v = $4 } END { print v }' "$FIG")
+nmax=$(awk '$3 == "crash_netdev_detect_ms_max" { v = $4 } END { print v }' "$FIG")
+long=$(awk '$3 ~ /^netdev_long_/ { printf "%s %s ", $3, $4 } END { print "" }' "$FIG")
 {
 	echo "# Soak, $(date -u +%Y-%m-%d)"
 	echo
@@ -57,7 +65,9 @@ max=$(awk '$3 == "crash_detect_ms_max" { v = $4 } END { print v }' "$FIG")
 	echo
 	echo "Link-down detection after a peer crash (driver's own: time since the"
 	echo "peer's last heartbeat, defaults heartbeat_ms=10 link_timeout_ms=80):"
-	echo "p50 ${p50:-?} ms, max ${max:-?} ms over $CRASH crashes."
+	echo "p50 ${p50:-?} ms, p99 ${p99:-?} ms, max ${max:-?} ms over $CRASH crashes;"
+	echo "max ${nmax:-?} ms over $CRASH_NETDEV crashes during netdev traffic."
+	echo "Long transfer: ${long:-?}"
 	echo
 	echo "Command: make soak (scripts/soak.sh)"
 } | tee "$OUT/soak.md"

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+# Peer crash under ntb_netdev traffic (issue 8; crash-netdev.host does the
+# killing, as crash.host): ntb_transport + ntb_netdev on both guests, a
+# TCP transfer to b and a ping stream running when the host kills -9
+# guest b's QEMU. Here: the link goes down within the bound, the netdev's
+# carrier drops, the transport tears down without a warning; b boots
+# again and reloads its end; the carrier comes back and a fresh 8 MiB
+# transfer arrives with the right md5. IVNTB_CRASH_N cycles (2).
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+N=${IVNTB_CRASH_N:-2}
+BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
+TP="transport_mtu=65536"
+LA=169.254.200.1
+RA=169.254.200.2
+PORT=5001
+tap_plan $(( 6 * N + 2 ))
+if [ -z "$RH" ]; then
+	for i in $(seq $(( 6 * N + 2 ))); do tap_skip "crash-netdev $i" "needs two guests (pair)"; done
+	tap_done
+	exit 0
+fi
+
+ntbif()
+{
+	local n
+	for n in /sys/class/net/*; do
+		case "$(readlink -f $n/device 2>/dev/null)" in
+		*ntb*) basename $n; return 0 ;;
+		esac
+	done
+	return 1
+}
+b_addr() { R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"; }
+# b's end after each reboot: driver, transport, netdev, address
+b_up() { R "modprobe ntb_hw_ivshmem && modprobe ntb_transport $TP && modprobe ntb_netdev" && b_addr; }
+ntb_setup "ntb_transport $TP" ntb_netdev && b_addr
+IF=$(ntbif)
+ip addr add $LA/24 dev $IF && ip link set $IF up
+carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
+nocarrier() { ! carrier; }
+wait_for 30 carrier
+tap_result $? "ntb_netdev on both guests, carrier up ($IF)"
+down() { grep -q '^link_mask:.*0x0$' $DBG/ntb_hw_ivshmem/$LOC/info; }
+ssh_ok() { ssh "$RH" true 2>/dev/null; }
+dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
+head -c 8388608 /tmp/data >/tmp/data8
+sum8=$(md5sum </tmp/data8 | cut -d' ' -f1)
+: >/tmp/detect
+for i in $(seq 0 $((N - 1))); do
+	tap_check "cycle $i: ping there before the crash" ping -c 3 -W 2 $RA
+	# traffic in flight: a 64 MiB TCP stream to b and a ping stream
+	R "timeout 120 nc -l -p $PORT >/dev/null" &
+	sleep 0.5
+	timeout 120 nc $RA $PORT </tmp/data &
+	ncpid=$!
+	ping -q -i 0.05 -W 1 $RA >/dev/null 2>&1 &
+	pingpid=$!
+	sleep 1
+	echo "IVNTB-MARK crash $i"
+	wait_for 30 down
+	d=$(awk '$1 == "down_after_hb_us:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/stats)
+	echo "$d" >>/tmp/detect
+	tap_check "cycle $i: link down $((d / 1000)) ms after b's last heartbeat, mid-transfer (bound $BOUND_MS ms)" \
+		test "$d" -le $((BOUND_MS * 1000))
+	tap_check "cycle $i: the netdev's carrier drops here" wait_for 10 nocarrier
+	kill $ncpid $pingpid 2>/dev/null
+	wait $ncpid $pingpid 2>/dev/null
+	wait_for 90 ssh_ok && b_up
+	tap_result $? "cycle $i: b rebooted; its driver, transport and netdev back"
+	tap_check "cycle $i: carrier up again here" wait_for 30 carrier
+	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
+	rpid=$!
+	sleep 0.5
+	timeout 120 nc $RA $PORT </tmp/data8
+	wait $rpid
+	tap_eq "cycle $i: 8 MiB over TCP after the restart, md5 matches" "$sum8" "$(cut -d' ' -f1 /tmp/recv.md5)"
+done
+sort -n /tmp/detect | awk '{ a[NR] = $1 } END {
+	printf "# figure crash_netdev_detect_ms_max %.1f\n", a[NR] / 1000 }'
+ip link set $IF down
+ntb_teardown ntb_netdev ntb_transport
+tap_check "no kernel warnings here" dmesg_clean
+peer_halt "$RH"
+tap_done

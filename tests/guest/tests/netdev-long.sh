@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+# A long ntb_netdev transfer with checksums (issue 8, make soak): TCP from
+# here to the other guest for ivntb.netdev_secs seconds (default 600), as
+# consecutive 64 MiB rounds of fresh random data, each hashed on the
+# receiver and compared with the sender's md5. Every round must match.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+SECS=${IVNTB_NETDEV_SECS:-600}
+TP="transport_mtu=65536"
+LA=169.254.200.1
+RA=169.254.200.2
+PORT=5001
+tap_plan 5
+if [ -z "$RH" ]; then
+	for i in 1 2 3 4 5; do tap_skip "netdev-long $i" "needs two guests (pair)"; done
+	tap_done
+	exit 0
+fi
+ntbif()
+{
+	local n
+	for n in /sys/class/net/*; do
+		case "$(readlink -f $n/device 2>/dev/null)" in
+		*ntb*) basename $n; return 0 ;;
+		esac
+	done
+	return 1
+}
+ntb_setup "ntb_transport $TP" ntb_netdev &&
+	R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"
+IF=$(ntbif)
+ip addr add $LA/24 dev $IF && ip link set $IF up
+carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
+wait_for 30 carrier
+tap_result $? "ntb_netdev up on both guests"
+
+t0=$(date +%s)
+rounds=0 bad=0 bytes=0
+while [ $(( $(date +%s) - t0 )) -lt "$SECS" ]; do
+	dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
+	sent=$(md5sum </tmp/data | cut -d' ' -f1)
+	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
+	rpid=$!
+	sleep 0.3
+	timeout 120 nc $RA $PORT </tmp/data
+	wait $rpid
+	got=$(cut -d' ' -f1 /tmp/recv.md5)
+	rounds=$((rounds + 1))
+	if [ "$got" = "$sent" ]; then
+		bytes=$((bytes + 67108864))
+	else
+		bad=$((bad + 1))
+		echo "# round $rounds: sent $sent, received ${got:-nothing}"
+	fi
+done
+el=$(( $(date +%s) - t0 ))
+echo "# figure netdev_long_secs $el"
+echo "# figure netdev_long_mib $((bytes / 1048576)) in $rounds rounds"
+echo "# figure netdev_long_mbs $((bytes / el / 1000000))"
+tap_check "ran $el s (>= $SECS s), $rounds rounds of 64 MiB" test "$el" -ge "$SECS" -a "$rounds" -gt 0
+tap_eq "every round's md5 matched on the receiver" "0 of $rounds" "$bad of $rounds"
+ip link set $IF down
+ntb_teardown ntb_netdev ntb_transport
+tap_dmesg_both
+tap_done
