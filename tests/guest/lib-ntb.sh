@@ -26,8 +26,11 @@ R()
 ntb_setup()
 {
 	# each argument: a module name, optionally followed by its parameters
-	local m
-	for m in ntb_hw_ivshmem "$@"; do
+	# IVNTB_MODE (launch --append ivntb.mode=M): the driver in mode M
+	local m hw=ntb_hw_ivshmem
+	[ -z "${IVNTB_MODE:-}" ] || [ "$IVNTB_MODE" = none ] ||
+		hw="ntb_hw_ivshmem $(mode_params "$IVNTB_MODE")"
+	for m in "$hw" "$@"; do
 		modprobe $m || return 1
 		if [ -n "$RH" ]; then
 			R modprobe $m || return 1
@@ -64,6 +67,19 @@ wait_for()
 		"$@" && return 0
 		sleep 0.1
 		t=$((t - 1))
+	done
+	return 1
+}
+
+# The ntb_netdev interface here: the one whose parent is on the ntb bus.
+# (Remotely: R "$(declare -f ntbif); ntbif".)
+ntbif()
+{
+	local n
+	for n in /sys/class/net/*; do
+		case "$(readlink -f $n/device 2>/dev/null)" in
+		*ntb*) basename $n; return 0 ;;
+		esac
 	done
 	return 1
 }

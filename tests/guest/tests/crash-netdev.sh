@@ -21,16 +21,6 @@ if [ -z "$RH" ]; then
 	exit 0
 fi
 
-ntbif()
-{
-	local n
-	for n in /sys/class/net/*; do
-		case "$(readlink -f $n/device 2>/dev/null)" in
-		*ntb*) basename $n; return 0 ;;
-		esac
-	done
-	return 1
-}
 b_addr() { R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"; }
 # b's end after each reboot: driver, transport, netdev, address
 b_up() { R "modprobe ntb_hw_ivshmem && modprobe ntb_transport $TP && modprobe ntb_netdev" && b_addr; }

@@ -16,16 +16,6 @@ if [ -z "$RH" ]; then
 	tap_done
 	exit 0
 fi
-ntbif()
-{
-	local n
-	for n in /sys/class/net/*; do
-		case "$(readlink -f $n/device 2>/dev/null)" in
-		*ntb*) basename $n; return 0 ;;
-		esac
-	done
-	return 1
-}
 ntb_setup "ntb_transport $TP" ntb_netdev &&
 	R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"
 IF=$(ntbif)

@@ -54,17 +54,6 @@ modprobe ntb_transport $TP && R modprobe ntb_transport $TP &&
 	modprobe ntb_netdev && R modprobe ntb_netdev
 tap_result $? "ntb_transport ($TP) and ntb_netdev load on both ends"
 
-# the netdev is the interface whose parent is on the ntb bus
-ntbif()
-{
-	local n
-	for n in /sys/class/net/*; do
-		case "$(readlink -f $n/device 2>/dev/null)" in
-		*ntb*) basename $n; return 0 ;;
-		esac
-	done
-	return 1
-}
 IF=$(ntbif)
 RIF=$(R "$(declare -f ntbif); ntbif")
 tap_check "an ntb_netdev interface on both ends ($IF, $RIF)" test -n "$IF" -a -n "$RIF"
