@@ -24,6 +24,10 @@ fi
 b_addr() { R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"; }
 # b's end after each reboot: driver, transport, netdev, address
 b_up() { R "modprobe ntb_hw_ivshmem && modprobe ntb_transport $TP && modprobe ntb_netdev" && b_addr; }
+# data first: see netdev.sh
+dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
+head -c 8388608 /tmp/data >/tmp/data8
+sum8=$(md5sum </tmp/data8 | cut -d' ' -f1)
 ntb_setup "ntb_transport $TP" ntb_netdev && b_addr
 IF=$(ntbif)
 ip addr add $LA/24 dev $IF && ip link set $IF up
@@ -33,9 +37,6 @@ wait_for 30 carrier
 tap_result $? "ntb_netdev on both guests, carrier up ($IF)"
 down() { grep -q '^link_mask:.*0x0$' $DBG/ntb_hw_ivshmem/$LOC/info; }
 ssh_ok() { ssh "$RH" true 2>/dev/null; }
-dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
-head -c 8388608 /tmp/data >/tmp/data8
-sum8=$(md5sum </tmp/data8 | cut -d' ' -f1)
 : >/tmp/detect
 for i in $(seq 0 $((N - 1))); do
 	tap_check "cycle $i: ping there before the crash" ping -c 3 -W 2 $RA

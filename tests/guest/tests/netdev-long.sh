@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # A long ntb_netdev transfer with checksums (issue 8, make soak): TCP from
 # here to the other guest for ivntb.netdev_secs seconds (default 600), as
-# consecutive 64 MiB rounds of fresh random data, each hashed on the
-# receiver and compared with the sender's md5. Every round must match.
+# consecutive rounds of the same 64 MiB of random data (made before the
+# link is up: see netdev.sh), each hashed on the receiver and compared
+# with the sender's md5. Every round must match.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 SECS=${IVNTB_NETDEV_SECS:-600}
@@ -16,6 +17,8 @@ if [ -z "$RH" ]; then
 	tap_done
 	exit 0
 fi
+dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
+sent=$(md5sum </tmp/data | cut -d' ' -f1)
 ntb_setup "ntb_transport $TP" ntb_netdev &&
 	R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"
 IF=$(ntbif)
@@ -27,8 +30,6 @@ tap_result $? "ntb_netdev up on both guests"
 t0=$(date +%s)
 rounds=0 bad=0 bytes=0
 while [ $(( $(date +%s) - t0 )) -lt "$SECS" ]; do
-	dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
-	sent=$(md5sum </tmp/data | cut -d' ' -f1)
 	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
 	rpid=$!
 	sleep 0.3
