@@ -40,7 +40,8 @@
 #   A test may come with a host hook, tests/guest/tests/NAME.host, run as
 #   `NAME.host start SHM RUNDIR TOOL` in the background before boot and
 #   `NAME.host check SHM RUNDIR TOOL` after the guests stopped (TOOL: the
-#   host's ivntb-shm); a failing check fails the run.
+#   host's ivntb-shm); a failing check fails the run. The hook sees the
+#   --append parameters ivntb.KEY=VALUE as IVNTB_KEY, as the guests do.
 #   Environment: IVNTB_ARCH, IVNTB_KVER, IVNTB_BUILD (see lib.sh),
 #   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail),
 #   IVNTB_RUNID (name of the run: QEMU processes are "ivntb-RUNID-ROLE",
@@ -258,8 +259,15 @@ fi
 
 HOOK=$IVNTB_TOP/tests/guest/tests/$TEST.host
 SHMTOOL=$IVNTB_BUILD/user/ivntb-shm
+# the test's parameters, for the hook as tests/guest/init does for guests
+HOOK_ENV=()
+for arg in $APPEND; do
+	case "$arg" in
+	ivntb.*=*) k=${arg#ivntb.}; k=${k%%=*}; HOOK_ENV+=("IVNTB_${k^^}=${arg#*=}") ;;
+	esac
+done
 if [ -f "$HOOK" ]; then
-	bash "$HOOK" start "$SHM" "$RUNDIR" "$SHMTOOL" >"$RUNDIR/host.log" 2>&1 &
+	env "${HOOK_ENV[@]}" bash "$HOOK" start "$SHM" "$RUNDIR" "$SHMTOOL" >"$RUNDIR/host.log" 2>&1 &
 	HOOK_PID=$!
 	PIDS+=("$HOOK_PID")
 fi
@@ -315,7 +323,7 @@ if [ -f "$HOOK" ]; then
 	done
 	kill -TERM "$HOOK_PID" 2>/dev/null || true
 	wait "$HOOK_PID" 2>/dev/null || true
-	bash "$HOOK" check "$SHM" "$RUNDIR" "$SHMTOOL" >>"$RUNDIR/host.log" 2>&1 || hook_rc=$?
+	env "${HOOK_ENV[@]}" bash "$HOOK" check "$SHM" "$RUNDIR" "$SHMTOOL" >>"$RUNDIR/host.log" 2>&1 || hook_rc=$?
 fi
 
 # ---- verdict --------------------------------------------------------------

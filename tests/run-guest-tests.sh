@@ -60,7 +60,7 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
 	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
 	run pass "$IVNTB_VARIANT pair trace" "$L" -t pair -T trace --timeout 900
-	run pass "$IVNTB_VARIANT loopback badcfg: 3 devices, 2 ports" env IVNTB_CASE=ports "$L" \
+	run pass "$IVNTB_VARIANT loopback badcfg: 3 devices, 2 ports" "$L" \
 		-t loopback -T badcfg --mw-pools off --ndev 3 --append ivntb.case=ports --timeout 900
 	finish "test-guest (${IVNTB_ARCH:-riscv64} $IVNTB_VARIANT)"
 fi
@@ -113,13 +113,13 @@ run pass "host host-peer" "$L" -t host -T host-peer
 # the host peer attaches and detaches 30 times (make soak: 1000)
 run pass "host flap" "$L" -t host -T flap
 # bad configurations: each ends in a clear dmesg line or a recovery
-run pass "badcfg: BAR2 of 8 KiB" env IVNTB_CASE=small "$L" -t loopback -T badcfg \
+run pass "badcfg: BAR2 of 8 KiB" "$L" -t loopback -T badcfg \
 	--mw-pools off --region 8K --ports 0 --append ivntb.case=small
-run pass "badcfg: guest b maps 2 of 4 MiB" env IVNTB_CASE=mismatch "$L" -t pair -T badcfg \
+run pass "badcfg: guest b maps 2 of 4 MiB" "$L" -t pair -T badcfg \
 	--mw-pools off --region-b 2M --append ivntb.case=mismatch
-run pass "badcfg: 3 devices, 2 ports" env IVNTB_CASE=ports "$L" -t loopback -T badcfg \
+run pass "badcfg: 3 devices, 2 ports" "$L" -t loopback -T badcfg \
 	--mw-pools off --ndev 3 --append ivntb.case=ports
-run pass "badcfg: stale claims from a crashed run" env IVNTB_CASE=stale "$L" -t pair -T badcfg \
+run pass "badcfg: stale claims from a crashed run" "$L" -t pair -T badcfg \
 	--mw-pools off --append ivntb.case=stale
 # a hostile host: valid peer, then lies and garbage, then a lying header
 run pass "host hostile" "$L" -t host -T hostile

@@ -86,6 +86,32 @@ ntbif()
 
 # Is our driver's link to peer 0 up (LOC's debugfs info)? 2-port regions.
 up() { grep -q '^link_mask:.*0x1$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
+down() { grep -q '^link_mask:.*0x0$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
+
+# ntb_netdev over the link (pair): addresses here and there, and helpers
+# that address each end's interface and bring it up (net_addr_here sets
+# IF); carrier: the transport link as this end's netdev sees it.
+NET_LA=169.254.200.1
+NET_RA=169.254.200.2
+net_addr_here() { IF=$(ntbif) && ip addr add $NET_LA/24 dev $IF && ip link set $IF up; }
+net_addr_there() { R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $NET_RA/24 dev \$i && ip link set \$i up"; }
+carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
+
+# Crash tests (crash.host kills the other guest's QEMU): is it back?
+ssh_ok() { ssh "$RH" true 2>/dev/null; }
+# crash_detected LABEL [NOTE]: after the kill, wait for our link to go
+# down, then one TAP result on the driver's own detection time (stats
+# down_after_hb_us: since the peer's last heartbeat) against BOUND_MS;
+# the time is also appended to /tmp/detect.
+crash_detected()
+{
+	local d
+	wait_for 30 down
+	d=$(stat_loc down_after_hb_us)
+	echo "$d" >>/tmp/detect
+	tap_check "$1: link down $((d / 1000)) ms after b's last heartbeat${2:-} (bound $BOUND_MS ms)" \
+		test "$d" -le $((BOUND_MS * 1000))
+}
 
 # Our driver's stats counter NAME on the local or remote end.
 stat_loc() { awk -v k="$1:" '$1 == k { print $2 }' "$DBG/ntb_hw_ivshmem/$LOC/stats"; }

@@ -19,19 +19,13 @@ fi
 
 ntb_setup "ntb_pingpong delay_ms=1"
 tap_result $? "ntb_hw_ivshmem and ntb_pingpong on both ends"
-down() { grep -q '^link_mask:.*0x0$' $DBG/ntb_hw_ivshmem/$LOC/info; }
 count() { cat $DBG/ntb_pingpong/$LOC/count; }
-ssh_ok() { ssh "$RH" true 2>/dev/null; }
 : >/tmp/detect
 for i in $(seq 0 $((N - 1))); do
 	wait_for 30 up
 	c0=$(count)
 	echo "IVNTB-MARK crash $i"
-	wait_for 30 down
-	d=$(awk '$1 == "down_after_hb_us:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/stats)
-	echo "$d" >>/tmp/detect
-	tap_check "crash $i: link down $((d / 1000)) ms after b's last heartbeat (bound $BOUND_MS ms)" \
-		test "$d" -le $((BOUND_MS * 1000))
+	crash_detected "crash $i"
 	# b boots again: bring its end back
 	wait_for 60 ssh_ok
 	R "modprobe ntb_hw_ivshmem && modprobe ntb_pingpong delay_ms=1"

@@ -8,8 +8,6 @@
 . /ivntb/lib-ntb.sh
 SECS=${IVNTB_NETDEV_SECS:-600}
 TP="transport_mtu=65536"
-LA=169.254.200.1
-RA=169.254.200.2
 PORT=5001
 tap_plan 5
 if [ -z "$RH" ]; then
@@ -19,11 +17,7 @@ if [ -z "$RH" ]; then
 fi
 dd if=/dev/urandom of=/tmp/data bs=1M count=64 2>/dev/null
 sent=$(md5sum </tmp/data | cut -d' ' -f1)
-ntb_setup "ntb_transport $TP" ntb_netdev &&
-	R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $RA/24 dev \$i && ip link set \$i up"
-IF=$(ntbif)
-ip addr add $LA/24 dev $IF && ip link set $IF up
-carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
+ntb_setup "ntb_transport $TP" ntb_netdev && net_addr_there && net_addr_here
 wait_for 30 carrier
 tap_result $? "ntb_netdev up on both guests"
 
@@ -33,7 +27,7 @@ while [ $(( $(date +%s) - t0 )) -lt "$SECS" ]; do
 	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
 	rpid=$!
 	sleep 0.3
-	timeout 120 nc $RA $PORT </tmp/data
+	timeout 120 nc $NET_RA $PORT </tmp/data
 	wait $rpid
 	got=$(cut -d' ' -f1 /tmp/recv.md5)
 	rounds=$((rounds + 1))

@@ -9,8 +9,6 @@
 . /ivntb/lib-ntb.sh
 MB=${IVNTB_NETDEV_MB:-64}
 TP=${IVNTB_TRANSPORT:-"transport_mtu=65536"}
-LA=169.254.200.1
-RA=169.254.200.2
 PORT=5001
 
 tap_plan $((9 + ${DEMO:-0}))
@@ -65,10 +63,9 @@ IF=$(ntbif)
 RIF=$(R "$(declare -f ntbif); ntbif")
 tap_check "an ntb_netdev interface on both ends ($IF, $RIF)" test -n "$IF" -a -n "$RIF"
 echo "# mtu here $(cat /sys/class/net/$IF/mtu), there $(R cat /sys/class/net/$RIF/mtu)"
-ip addr add $LA/24 dev $IF && ip link set $IF up
-R "ip addr add $RA/24 dev $RIF && ip link set $RIF up"
+ip addr add $NET_LA/24 dev $IF && ip link set $IF up
+R "ip addr add $NET_RA/24 dev $RIF && ip link set $RIF up"
 
-carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
 tap_check "carrier up here (transport link)" wait_for 30 carrier
 diag()
 {
@@ -81,8 +78,8 @@ if ! carrier; then
 	R "DBG=$DBG; $(declare -f diag); diag there"
 fi
 
-tap_check "ping there (5 of 5)" ping -c 5 -W 2 $RA
-tap_check "ping back here (5 of 5)" R ping -c 5 -W 2 $LA
+tap_check "ping there (5 of 5)" ping -c 5 -W 2 $NET_RA
+tap_check "ping back here (5 of 5)" R ping -c 5 -W 2 $NET_LA
 
 # 3. checksummed TCP transfer; the receiver hashes what arrives.
 R "timeout 300 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
@@ -93,7 +90,7 @@ c0=$(busy)
 t0=${EPOCHREALTIME/./}
 # at EOF on stdin nc shuts down its sending side; the receiver's nc then
 # exits, which ends ours: the time includes the last byte's arrival
-timeout 300 nc $RA $PORT </tmp/data
+timeout 300 nc $NET_RA $PORT </tmp/data
 t1=${EPOCHREALTIME/./}
 wait $rpid
 c1=$(busy)
