@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * Layout of the ivshmem-ntb shared region (protocol v1.1)
+ * Layout of the ivshmem-ntb shared region (protocol v1.2)
  *
  * This header is the specification in code of the memory that emulates an
  * NTB device on top of a plain shared-memory region (QEMU ivshmem BAR2, or
@@ -24,7 +24,8 @@
  *
  * Port slot (512 bytes, 8 cache lines of 64 bytes):
  *
- *   +0x000  owner line      claim, heartbeat, link, db_mask, version, tag
+ *   +0x000  owner line      claim, heartbeat, link, db_mask, version, tag,
+ *                           link generations
  *                           (written by the port's owner; claim also by
  *                           claimers, by compare-and-exchange only)
  *   +0x040  doorbell line   db (senders set bits, owner clears bits),
@@ -53,7 +54,7 @@
 
 /* Major: incompatible layout changes. Minor: compatible additions. */
 #define IVNTB_VERSION_MAJOR	1
-#define IVNTB_VERSION_MINOR	1
+#define IVNTB_VERSION_MINOR	2
 
 #define IVNTB_CACHELINE		64
 
@@ -209,7 +210,16 @@ struct ivntb_msg_reg {
  *		always in shared memory. Owner. (Since 1.1; 1.0 owners
  *		leave it zero.)
  * @owner_tag:	free-form identification of the owner (dump only). Owner.
- * @rsvd1:	zero.
+ * @link_gen:	link generation toward each port: the owner increments
+ *		@link_gen[p] (modulo 2^16) when it takes its link to port p
+ *		down for a reason p may not see in this slot (p's
+ *		heartbeat stopped for the owner's timeout, the owner
+ *		disabled its link, the header changed). A port p whose link
+ *		to the owner is up and sees @link_gen[p] differ from the
+ *		value it saw when the link came up takes the link down once,
+ *		then up again: a link flap is seen by both ends. Reset to
+ *		zero by a claim. Owner. (Since 1.2; 1.0 and 1.1 owners leave
+ *		it zero, and ignore it.)
  * @db:		64 doorbell bits. Senders set bits (atomic OR),
  *		the owner clears bits (atomic AND).
  * @seq:	event counter; incremented by any party after it published
@@ -230,7 +240,7 @@ struct ivntb_port_slot {
 	__u16 ver_minor;		/* +0x022 */
 	__u32 irq_id;			/* +0x024 */
 	__u64 owner_tag;		/* +0x028 */
-	__u8 rsvd1[0x10];		/* +0x030 */
+	__u16 link_gen[IVNTB_MAX_PORTS];	/* +0x030 */
 	/* cache line 1: sender-written doorbell line */
 	__u64 db;			/* +0x040 */
 	__u64 seq;			/* +0x048 */

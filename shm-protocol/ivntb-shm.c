@@ -55,7 +55,7 @@ static void usage(void)
 "                 [--takeover-ms MS] [--wait-link SEC] [--peer-timeout-ms MS]\n"
 "                 [--ring PORT:BITS]... [--spad PORT:IDX=VAL]... [--msg PORT:IDX=VAL]...\n"
 "                 [--ping N] [--echo] [--listen] [--duration SEC] [--count N]\n"
-"                 [--crash] [--quiet]\n"
+"                 [--bounce N] [--bounce-ms MS] [--crash] [--quiet]\n"
 "       ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |\n"
 "                 --random N [--seed S] [--from OFF] [--to OFF])\n"
 "exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
@@ -285,12 +285,68 @@ static void peer_update_links(struct peer_ctx *c, u64 now)
 				printf("link %u down (peer restarted)\n", p);
 			c->up[p] = false;
 		}
+		if (up && c->up[p] &&
+		    s.link_gen[c->me.port] != c->ps[p].link_gen[c->me.port]) {
+			/* Protocol 1.2: the peer took the link down. */
+			if (!c->quiet)
+				printf("link %u down (peer link generation %u)\n",
+				       p, s.link_gen[c->me.port]);
+			c->up[p] = false;
+		}
+		/* We time it out: tell it (protocol 1.2, docs/protocol.md 3.3). */
+		if (!up && c->up[p] && ivntb_peer_link_ok(&s))
+			ivntb_link_gen_bump(&c->r, &c->me, p);
 		if (up != c->up[p] && !c->quiet)
 			printf("link %u %s epoch %u\n", p, up ? "up" : "down",
 			       s.epoch);
 		c->up[p] = up;
 		c->ps[p] = s;
 	}
+}
+
+/* Heartbeat and watch the links for @ns. */
+static int peer_idle(struct peer_ctx *c, u64 ns, u64 hb_ns, u64 *next_hb)
+{
+	u64 end = now_ns() + ns, now;
+
+	while ((now = now_ns()) < end && !stop) {
+		if (now >= *next_hb) {
+			if (ivntb_heartbeat(&c->r, &c->me))
+				return EX_LOST;
+			*next_hb = now + hb_ns;
+		}
+		peer_update_links(c, now);
+		usleep(1000);
+	}
+	return EX_OK;
+}
+
+/*
+ * --bounce: disable our link, announce it with a new link generation
+ * toward every port, enable it again, all within microseconds: a peer
+ * polls too rarely to see the disable itself, so only the generation
+ * tells it (protocol 1.2). Each bounce comes after @gap_ns of quiet.
+ */
+static int do_bounce(struct peer_ctx *c, u64 n, u64 gap_ns, u64 hb_ns,
+		     u64 *next_hb)
+{
+	u64 i;
+	u32 p;
+
+	for (i = 0; i < n && !stop; i++) {
+		/* first a gap: the peer's link must be up to see a flap */
+		if (peer_idle(c, gap_ns, hb_ns, next_hb))
+			return EX_LOST;
+		if (ivntb_link_set(&c->r, &c->me, false))
+			return EX_LOST;
+		for (p = 0; p < c->r.geom.nr_ports; p++)
+			if (p != c->me.port)
+				ivntb_link_gen_bump(&c->r, &c->me, p);
+		if (ivntb_link_set(&c->r, &c->me, true))
+			return EX_LOST;
+		printf("bounce %llu\n", i + 1);
+	}
+	return EX_OK;
 }
 
 static int peer_default_target(struct peer_ctx *c)
@@ -429,6 +485,8 @@ static int cmd_peer(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "crash", no_argument, NULL, 'C' },
+		{ "bounce", required_argument, NULL, 'b' },
+		{ "bounce-ms", required_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -437,6 +495,7 @@ static int cmd_peer(int argc, char **argv)
 	int nact = 0, port = -1, opt, err, ret = EX_OK;
 	u64 tag = getpid(), hb_ns = 10000000ULL, takeover_ns = 0;	/* = heartbeat_ms */
 	u64 wait_link_ns = 0, duration_ns = 0, count = 0, ping = 0;
+	u64 bounce = 0, bounce_ns = 500000000ULL;
 	u64 map_size, now, next_hb, end;
 	bool link = true, crash = false, loop = false;
 	void *base;
@@ -463,6 +522,8 @@ static int cmd_peer(int argc, char **argv)
 		case 'd': duration_ns = parse_num(optarg) * 1000000000ULL; loop = true; break;
 		case 'c': count = parse_num(optarg); loop = true; break;
 		case 'C': crash = true; break;
+		case 'b': bounce = parse_num(optarg); break;
+		case 'B': bounce_ns = parse_num(optarg) * 1000000ULL; break;
 		case 'q': c.quiet = true; break;
 		default: usage();
 		}
@@ -557,6 +618,11 @@ static int cmd_peer(int argc, char **argv)
 	}
 	if (ping) {
 		ret = do_ping(&c, ping);
+		if (ret)
+			goto out;
+	}
+	if (bounce) {
+		ret = do_bounce(&c, bounce, bounce_ns, hb_ns, &next_hb);
 		if (ret)
 			goto out;
 	}

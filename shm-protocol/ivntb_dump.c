@@ -76,6 +76,15 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	if (irq)
 		fprintf(f, " irq_id %u (doorbell peer %u)", irq, irq - 1);
 	fprintf(f, "\n");
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		if (READ_ONCE(s->link_gen[i]))
+			break;
+	if (i < IVNTB_MAX_PORTS) {
+		fprintf(f, "  link_gen:");
+		for (i = 0; i < IVNTB_MAX_PORTS; i++)
+			fprintf(f, " %u", READ_ONCE(s->link_gen[i]));
+		fprintf(f, "\n");
+	}
 	fprintf(f, "  spads:");
 	for (i = 0; i < nspads && i < IVNTB_MAX_SPADS; i++) {
 		if (i && !(i % 8))

@@ -119,6 +119,8 @@ struct ivntb_port {
  * @ver_minor:	protocol minor version the owner speaks.
  * @link_enabled: claimed, and the owner enabled its link in this epoch.
  * @compatible:	@ver_major equals IVNTB_VERSION_MAJOR.
+ * @link_gen:	the owner's link generation toward each port (1.2; zero
+ *		from older owners): see struct ivntb_port_slot.
  *
  * @ver_major/@ver_minor are meaningful only when @link_enabled: the owner
  * writes them before it enables the link (release), the snapshot reads
@@ -136,6 +138,7 @@ struct ivntb_peer_state {
 	u16 ver_minor;
 	bool link_enabled;
 	bool compatible;
+	u16 link_gen[IVNTB_MAX_PORTS];
 };
 
 /* ivntb_init_params.flags */
@@ -322,6 +325,24 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me);
  */
 int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
 		   bool enable);
+
+/**
+ * ivntb_link_gen_bump() - tell a peer we took our link to it down (1.2)
+ * @r:		validated region.
+ * @me:		our port.
+ * @port:	the peer's port.
+ *
+ * Increments our link_gen[@port] and bumps @port's event counter. Call it
+ * when our link to @port goes down for a reason @port may not see in our
+ * slot: its heartbeat timed out, we disabled our link, the header
+ * changed. Not when the reason is in @port's own slot (its link
+ * disabled, a new epoch, its link_gen changed): @port knows, and a bump
+ * would make it flap again.
+ *
+ * Return: 0; -ESTALE taken over; -EINVAL bad @me or @port.
+ */
+int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
+			u32 port);
 
 /**
  * ivntb_region_intact() - is the live header still the one we validated?

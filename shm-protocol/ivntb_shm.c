@@ -77,7 +77,9 @@ static void ivntb_layout_check(void)
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, db_mask) != 0x018);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, ver_major) != 0x020);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, ver_minor) != 0x022);
+	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, irq_id) != 0x024);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, owner_tag) != 0x028);
+	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, link_gen) != 0x030);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, db) != 0x040);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, seq) != 0x048);
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, spad) != 0x080);
@@ -566,6 +568,7 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 	struct ivntb_port_slot *s = ivntb_slot(r, port);
 	u32 epoch = ivntb_next_epoch(IVNTB_CLAIM_EPOCH(observed));
 	u64 claim = IVNTB_CLAIM(IVNTB_PORT_CLAIMED, epoch);
+	u32 i;
 
 	if (cmpxchg64(&s->claim, observed, claim) != observed)
 		return -EAGAIN;
@@ -582,6 +585,8 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 	WRITE_ONCE(s->ver_minor, IVNTB_VERSION_MINOR);
 	WRITE_ONCE(s->owner_tag, tag);
 	WRITE_ONCE(s->irq_id, 0);
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		WRITE_ONCE(s->link_gen[i], 0);
 	ivntb_port_wipe(r, port);
 	ivntb_event_bump_others(r, port);
 	return 0;
@@ -702,6 +707,25 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
 	return 0;
 }
 
+/*
+ * Only the owner writes its link_gen[]: a plain increment of a 16-bit word
+ * is enough. The event bump after it (E1) wakes the peer's poller.
+ */
+int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
+			u32 port)
+{
+	struct ivntb_port_slot *s;
+	int err = ivntb_port_check(r, me);
+
+	if (err)
+		return err;
+	if (!ivntb_port_ok(r, port) || port == me->port)
+		return -EINVAL;
+	s = ivntb_slot(r, me->port);
+	WRITE_ONCE(s->link_gen[port], (u16)(READ_ONCE(s->link_gen[port]) + 1));
+	return ivntb_event_bump(r, port);
+}
+
 bool ivntb_region_intact(const struct ivntb_region *r)
 {
 	const struct ivntb_ctrl *c;
@@ -757,6 +781,7 @@ int ivntb_peer_snapshot(const struct ivntb_region *r, u32 port,
 	struct ivntb_port_slot *slot;
 	u64 c1, c2, link;
 	int tries;
+	u32 i;
 
 	memset(s, 0, sizeof(*s));
 	s->port = port;
@@ -774,6 +799,8 @@ int ivntb_peer_snapshot(const struct ivntb_region *r, u32 port,
 		s->heartbeat = READ_ONCE(slot->heartbeat);
 		s->db_mask = READ_ONCE(slot->db_mask);
 		s->owner_tag = READ_ONCE(slot->owner_tag);
+		for (i = 0; i < IVNTB_MAX_PORTS; i++)
+			s->link_gen[i] = READ_ONCE(slot->link_gen[i]);
 		/* Barrier C2 (for pairing with C1): fields before claim. */
 		smp_rmb();
 		c2 = READ_ONCE(slot->claim);

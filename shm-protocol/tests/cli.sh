@@ -127,4 +127,24 @@ for seed in 1 2 3 4 5 6 7 8; do
 done
 check "hostile port slots: dump and peer never crash or hang" test "$crashes" = 0
 
+# Protocol 1.2 link generations (a fresh region): a peer that bounces its
+# link within microseconds is seen going down (and up) through its
+# link_gen alone.
+"$C" init "$D/gen" --size 1M >/dev/null
+"$C" peer "$D/gen" --port 1 --listen --duration 10 >"$D/watch.log" 2>&1 &
+watch_pid=$!
+pids+=("$watch_pid")
+check "bouncing peer: 3 bounces" \
+	bash -c "'$C' peer '$D/gen' --port 0 --wait-link 5 --bounce 3 --bounce-ms 100 --duration 1 | grep -q '^bounce 3\$'"
+kill -TERM "$watch_pid"
+wait "$watch_pid"
+# (a bouncer descheduled between its disable and enable shows as a plain
+# down: count every down, 3 bounces and the final release)
+check "the watcher saw each bounce as a link down and up" \
+	test "$(grep -c '^link 0 down' "$D/watch.log") $(grep -c '^link 0 up' "$D/watch.log")" = "4 4"
+check "the watcher saw link generations" \
+	grep -q '^link 0 down (peer link generation [123])$' "$D/watch.log"
+check "the bouncer's generation toward port 1 is 3 in the dump" \
+	bash -c "'$C' dump '$D/gen' | grep -A3 '^port 0:' | grep -q '^  link_gen: 0 3 '"
+
 exit $failed

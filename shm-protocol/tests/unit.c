@@ -509,6 +509,56 @@ static void test_heartbeat_link_snapshot(void)
 	CHECK(!s.link_enabled);
 }
 
+/* Protocol 1.2 link generations: owner-written, per peer, reset by a claim. */
+static void test_link_gen(void)
+{
+	struct ivntb_port a, b, c, b2;
+	struct ivntb_peer_state s;
+	u64 seq_b, seq_c;
+	u32 i;
+
+	fresh(3, 16, 4, 2);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 2, 0, &c), 0);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		CHECK_EQ(s.link_gen[i], 0);
+
+	/* a bumps toward b only; b's event counter moves, c's does not */
+	seq_b = ivntb_event_seq(&R, &b);
+	seq_c = ivntb_event_seq(&R, &c);
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_event_seq(&R, &b), seq_b + 2);
+	CHECK_EQ(ivntb_event_seq(&R, &c), seq_c);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
+	CHECK_EQ(s.link_gen[1], 2);
+	CHECK_EQ(s.link_gen[2], 0);
+	CHECK_EQ(shm()->port[0].link_gen[1], 2);
+
+	/* bad arguments: ourselves, out of range, not our port */
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 0), -EINVAL);
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 3), -EINVAL);
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 0xffffffffU), -EINVAL);
+
+	/* wraps modulo 2^16 */
+	shm()->port[0].link_gen[2] = 0xffff;
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 2), 0);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
+	CHECK_EQ(s.link_gen[2], 0);
+
+	/* a takeover resets the generations with the new epoch */
+	CHECK_EQ(ivntb_link_gen_bump(&R, &b, 0), 0);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 1, &s), 0);
+	CHECK_EQ(s.link_gen[0], 1);
+	CHECK_EQ(ivntb_port_takeover(&R, 1, s.claim, 0, &b2), 0);
+	CHECK_EQ(ivntb_link_gen_bump(&R, &b, 0), -ESTALE);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 1, &s), 0);
+	CHECK_EQ(s.link_gen[0], 0);
+	CHECK_EQ(s.epoch, b2.epoch);
+}
+
 static void test_doorbells(void)
 {
 	struct ivntb_port a, b;
@@ -771,6 +821,7 @@ int main(void)
 	RUN(test_claim_release);
 	RUN(test_takeover);
 	RUN(test_heartbeat_link_snapshot);
+	RUN(test_link_gen);
 	RUN(test_doorbells);
 	RUN(test_spads);
 	RUN(test_messages);
