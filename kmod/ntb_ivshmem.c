@@ -14,7 +14,8 @@
  *             sleeps, doubling the sleep up to poll_interval_us (default)
  *   kthread   a kthread that busy-polls (lowest latency, one CPU busy)
  *   hrtimer   a soft hrtimer every poll_interval_us
- * An idle poll is one load: this port's event counter.
+ * An idle poll is one load: this port's event counter. The heartbeat
+ * beats from its own hard-irq hrtimer, whatever the mode.
  *
  * Events: ntb_link_event(), ntb_db_event() and ntb_msg_event() are only
  * ever called from the poller, never from an op and never under a driver
@@ -136,6 +137,7 @@ static const char * const ivshm_poll_names[] = {
 struct ivshm_peer {
 	u32 port;
 	u32 epoch;		/* epoch the link came up with */
+	u16 gen;		/* its link_gen[our port] the link came up with */
 	u64 hb;			/* last heartbeat seen */
 	u64 hb_stamp;		/* ktime (ns) it last changed */
 	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
@@ -170,7 +172,8 @@ struct ivshm_stats {
 	u64 msg_events;
 	u64 link_changes;
 	u64 down_after_hb_ns;	/* last link loss: time since the peer's last heartbeat */
-	u64 heartbeats;
+	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
+	u64 heartbeats;		/* heartbeat timer only */
 };
 
 struct ivshm_ntb {
@@ -213,6 +216,7 @@ struct ivshm_ntb {
 	enum ivshm_poll_mode mode;
 	struct task_struct *task;
 	struct hrtimer timer;
+	struct hrtimer hb_timer;	/* our heartbeat, hard irq */
 	atomic_t kick;		/* force a full poll (unmask, link change) */
 	u64 last_seq;
 	u64 next_housekeeping;
@@ -284,6 +288,13 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 	atomic64_inc(&ndev->stats.irq_rings);
 }
 
+/* Why ivshm_peer_eval() finds a peer's link up or down. */
+enum ivshm_peer_verdict {
+	IVSHM_PEER_UP,
+	IVSHM_PEER_GONE,	/* the reason is in the peer's slot: it knows */
+	IVSHM_PEER_SILENT,	/* its heartbeat stopped: it may not know */
+};
+
 /**
  * ivshm_peer_eval() - judge a peer's liveness from a fresh snapshot
  * @ndev:	our device.
@@ -294,12 +305,14 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
  * compatible with ours, its heartbeat seen moving in its current epoch (a
  * message from it, or with a single peer a doorbell, counts as that first
  * movement) and last changed within the link timeout. A new epoch while
- * up is a restart: it reads as down once.
+ * up is a restart, and a new link generation toward us (protocol 1.2) is
+ * the peer telling us it took the link down: either reads as down once.
  *
  * Context: the poller only.
- * Return: true if the peer looks up.
+ * Return: IVSHM_PEER_UP if the peer looks up; else why not.
  */
-static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
+static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
+					       u32 pidx, u64 now)
 {
 	struct ivshm_peer *p = &ndev->peer[pidx];
 	struct ivntb_peer_state s;
@@ -308,10 +321,10 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 
 	ret = ivntb_peer_snapshot(&ndev->region, p->port, &s);
 	if (ret)
-		return false;
+		return IVSHM_PEER_GONE;
 
 	if (s.state != IVNTB_PORT_CLAIMED)
-		return false;
+		return IVSHM_PEER_GONE;
 
 	if (s.epoch != p->seen_epoch) {
 		/*
@@ -332,7 +345,7 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 		p->hb_moved = true;	/* it wrote to us: not a dead claim */
 
 	if (!s.link_enabled)
-		return false;
+		return IVSHM_PEER_GONE;
 
 	if (!s.compatible) {
 		if (!p->warned)
@@ -341,20 +354,30 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
 				 p->port, s.ver_major, s.ver_minor,
 				 IVNTB_VERSION_MAJOR, IVNTB_VERSION_MINOR);
 		p->warned = true;
-		return false;
+		return IVSHM_PEER_GONE;
 	}
-
-	if (!p->hb_moved ||
-	    now - p->hb_stamp > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
-		return false;	/* heartbeat stopped: crashed or hung */
 
 	/* a new epoch while up is a restart: go down once, then up again */
 	if (up && s.epoch != p->epoch)
-		return false;
-	if (!up)
-		p->epoch = s.epoch;
+		return IVSHM_PEER_GONE;
 
-	return true;
+	if (!p->hb_moved ||
+	    now - p->hb_stamp > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
+		return IVSHM_PEER_SILENT;	/* crashed, hung or starved */
+
+	/*
+	 * A new link generation while up is a link down the peer saw and we
+	 * may not have (it timed us out): go down once, then up again, so
+	 * that both ends' clients start over.
+	 */
+	if (up && s.link_gen[ndev->me.port] != p->gen)
+		return IVSHM_PEER_GONE;
+	if (!up) {
+		p->epoch = s.epoch;
+		p->gen = s.link_gen[ndev->me.port];
+	}
+
+	return IVSHM_PEER_UP;
 }
 
 /**
@@ -363,13 +386,19 @@ static bool ivshm_peer_eval(struct ivshm_ntb *ndev, u32 pidx, u64 now)
  * @now:	ktime_get_ns() of this poll.
  *
  * Delivers one ntb_link_event() if the set of peers whose link is up
- * changed, after link training (link_train_ms) for a peer coming up.
+ * changed, after link training (link_train_ms) for a peer coming up. A
+ * link we take down for a reason the peer cannot see in its own slot (its
+ * heartbeat stopped, the header changed) is also announced to the peer
+ * with a new link generation (protocol 1.2), so that a flap is always
+ * seen by both ends: ntb_transport recovers from a link down only if its
+ * peer goes through one as well.
  *
  * Context: the poller only; no driver lock held (calls into clients).
  */
 static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
-	u64 mask = 0;
+	u64 mask = 0, tell = 0;
+	enum ivshm_peer_verdict v;
 	u32 pidx;
 
 	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost) &&
@@ -377,7 +406,10 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			struct ivshm_peer *p = &ndev->peer[pidx];
 
-			if (!ivshm_peer_eval(ndev, pidx, now)) {
+			v = ivshm_peer_eval(ndev, pidx, now);
+			if (v != IVSHM_PEER_UP) {
+				if (v == IVSHM_PEER_SILENT)
+					tell |= BIT_ULL(pidx);
 				p->ready_since = 0;
 				p->sign_of_life = false;
 				continue;
@@ -401,7 +433,13 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 			p->sign_of_life = false;
 		}
 	} else {
-		/* not watching: liveness must be seen again when we resume */
+		/*
+		 * Not watching: liveness must be seen again when we resume.
+		 * A bad header may be transient: tell the peers. (Our link
+		 * disabled: ntb_ivshm_link_set() told them.)
+		 */
+		if (ndev->region_bad)
+			tell = ~0ULL;
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			ndev->peer[pidx].hb_moved = false;
 			ndev->peer[pidx].sign_of_life = false;
@@ -411,10 +449,18 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 
 	if (mask == ndev->link_mask)
 		return;
-	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-		if ((ndev->link_mask & ~mask) & BIT_ULL(pidx))
-			WRITE_ONCE(ndev->stats.down_after_hb_ns,
-				   now - ndev->peer[pidx].hb_stamp);
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		if (!((ndev->link_mask & ~mask) & BIT_ULL(pidx)))
+			continue;
+		WRITE_ONCE(ndev->stats.down_after_hb_ns,
+			   now - ndev->peer[pidx].hb_stamp);
+		if ((tell & BIT_ULL(pidx)) && !READ_ONCE(ndev->lost) &&
+		    !ivntb_link_gen_bump(&ndev->region, &ndev->me,
+					 ndev->peer[pidx].port)) {
+			ivshm_ring(ndev, ndev->peer[pidx].port);
+			atomic64_inc(&ndev->stats.link_gens);
+		}
+	}
 
 	trace_ivntb_link(ndev->me.port, ndev->link_mask, mask);
 	WRITE_ONCE(ndev->link_mask, mask);
@@ -440,14 +486,13 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 	}
 
 	if (!READ_ONCE(ndev->lost)) {
-		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
+		ret = ivntb_port_check(&ndev->region, &ndev->me);
 		if (ret == -ESTALE) {
 			dev_err(&ndev->pdev->dev,
 				"port %u was taken over by another party: link down, device idle until reloaded\n",
 				ndev->me.port);
 			WRITE_ONCE(ndev->lost, true);
 		}
-		ndev->stats.heartbeats++;
 		ivntb_msg_reap(&ndev->region, &ndev->me);
 	}
 	ivshm_link_update(ndev, now);
@@ -659,9 +704,31 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 	return HRTIMER_RESTART;
 }
 
+/*
+ * The heartbeat beats from a hard-irq hrtimer, not from the poller: a
+ * poller starved by a busy guest (softirq network work, a CPU hog) must
+ * not look like a dead guest to its peers. Only a guest whose CPUs stop
+ * (crash, hang with interrupts off, a stopped VM) stops beating. Writes
+ * one word of our own slot, if the port is still ours.
+ */
+static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
+{
+	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, hb_timer);
+
+	if (!READ_ONCE(ndev->lost) &&
+	    !ivntb_heartbeat(&ndev->region, &ndev->me))
+		WRITE_ONCE(ndev->stats.heartbeats, ndev->stats.heartbeats + 1);
+	hrtimer_forward_now(t, ms_to_ktime(max(READ_ONCE(heartbeat_ms), 1U)));
+	return HRTIMER_RESTART;
+}
+
 static int ivshm_start_poller(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
+
+	hrtimer_init(&ndev->hb_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	ndev->hb_timer.function = ivshm_hb_timer;
+	hrtimer_start(&ndev->hb_timer, 0, HRTIMER_MODE_REL_HARD);
 
 	if (ndev->mode == IVSHM_POLL_HRTIMER) {
 		hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
@@ -672,8 +739,10 @@ static int ivshm_start_poller(struct ivshm_ntb *ndev)
 
 	t = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
 			pci_name(ndev->pdev));
-	if (IS_ERR(t))
+	if (IS_ERR(t)) {
+		hrtimer_cancel(&ndev->hb_timer);
 		return PTR_ERR(t);
+	}
 	/* ops on other CPUs may kick already (clients are bound) */
 	WRITE_ONCE(ndev->task, t);
 	return 0;
@@ -685,11 +754,12 @@ static void ivshm_stop_poller(struct ivshm_ntb *ndev)
 
 	if (ndev->mode == IVSHM_POLL_HRTIMER) {
 		hrtimer_cancel(&ndev->timer);
-		return;
+	} else {
+		t = ndev->task;
+		WRITE_ONCE(ndev->task, NULL);
+		kthread_stop(t);
 	}
-	t = ndev->task;
-	WRITE_ONCE(ndev->task, NULL);
-	kthread_stop(t);
+	hrtimer_cancel(&ndev->hb_timer);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,20 +815,30 @@ static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
 static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 {
 	unsigned long flags;
+	u32 pidx, gens = 0;
+	bool was;
 	int ret;
 
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
 	spin_lock_irqsave(&ndev->link_lock, flags);
+	was = ndev->link_enabled;
 	WRITE_ONCE(ndev->link_enabled, enable);
 	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
+	/*
+	 * A disable followed by an enable may both fall between two polls
+	 * of a peer: a new link generation makes it see the link down anyway.
+	 */
+	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
+		if (!ivntb_link_gen_bump(&ndev->region, &ndev->me,
+					 ndev->peer[pidx].port))
+			gens++;
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	if (!ret) {
-		u32 pidx;
-
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
+	atomic64_add(gens, &ndev->stats.link_gens);
 	ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
@@ -1403,6 +1483,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "polls:\t\t%llu\n", READ_ONCE(st->polls));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
+	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
 	seq_printf(s, "down_after_hb_us:\t%llu\n",
 		   READ_ONCE(st->down_after_hb_ns) / NSEC_PER_USEC);
