@@ -5,7 +5,8 @@
 # test runs them small). Prints a summary table and writes it to
 # build/soak/soak.md. Counts can be lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
-#   SOAK_FLAPS=1000 SOAK_CRASH_NETDEV=10 SOAK_NETDEV_SECS=600
+#   SOAK_FLAPS=1000 SOAK_CRASH_NETDEV=10 SOAK_NETDEV_SECS=600 SOAK_FREEZE=20
+#   SOAK_BOUNCES=100
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 L=$IVNTB_TOP/scripts/launch.sh
@@ -16,6 +17,7 @@ FIG=$OUT/figures.txt
 KST=${SOAK_KST:-20} RELOAD=${SOAK_RELOAD:-200} CRASH=${SOAK_CRASH:-50}
 HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3} FLAPS=${SOAK_FLAPS:-1000}
 CRASH_NETDEV=${SOAK_CRASH_NETDEV:-10} NETDEV_SECS=${SOAK_NETDEV_SECS:-600}
+FREEZE=${SOAK_FREEZE:-20} BOUNCES=${SOAK_BOUNCES:-100}
 rows=()
 
 # row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
@@ -42,9 +44,13 @@ row "peer crash (kill -9) and restart x $CRASH" 1 "$L" -t pair -T crash --timeou
 row "hostile host" "$HOSTILE" "$L" -t host -T hostile
 row "link flaps: host peer attaches/detaches x $FLAPS" 1 \
 	"$L" -t host -T flap --timeout $((FLAPS + 600)) --append "ivntb.flaps=$FLAPS"
+row "host peer bounces its link between two polls x $BOUNCES" 1 \
+	"$L" -t host -T bounce --timeout $((BOUNCES + 600)) --append "ivntb.bounces=$BOUNCES"
 row "netdev 64 MiB checksummed" "$NETDEV" "$L" -t pair --region 32M --mem 512 -T netdev
 row "peer crash during netdev TCP + ping, restart x $CRASH_NETDEV" 1 "$L" -t pair --region 32M \
 	--mem 512 -T crash-netdev --timeout 3000 --append "ivntb.crash_n=$CRASH_NETDEV"
+row "peer paused (SIGSTOP 300 ms) mid-transfer x $FREEZE" 1 "$L" -t pair --region 32M \
+	--mem 512 -T freeze --timeout 3000 --append "ivntb.freeze_n=$FREEZE"
 row "netdev TCP for $NETDEV_SECS s, md5 per 64 MiB round" 1 "$L" -t pair --region 32M --mem 512 \
 	-T netdev-long --timeout $((NETDEV_SECS + 600)) --append "ivntb.netdev_secs=$NETDEV_SECS"
 

@@ -59,6 +59,10 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 	run pass "$IVNTB_VARIANT pair reload (kmemleak)" "$L" -t pair -T reload --timeout 900
 	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
 	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
+	run pass "$IVNTB_VARIANT host bounce" "$L" -t host -T bounce --timeout 900
+	[ "${IVNTB_ARCH:-riscv64}" != riscv64 ] ||
+		run pass "$IVNTB_VARIANT pair freeze" "$L" -t pair --region 32M --mem 512 \
+			-T freeze --timeout 900
 	run pass "$IVNTB_VARIANT pair trace" "$L" -t pair -T trace --timeout 900
 	run pass "$IVNTB_VARIANT loopback badcfg: 3 devices, 2 ports" "$L" \
 		-t loopback -T badcfg --mw-pools off --ndev 3 --append ivntb.case=ports --timeout 900
@@ -79,6 +83,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	run pass "x86_64 pair irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t pair --doorbell -T irq
 	run pass "x86_64 host hostile" "$L" -t host -T hostile
 	run pass "x86_64 host flap" "$L" -t host -T flap
+	run pass "x86_64 host bounce" "$L" -t host -T bounce
 	run pass "x86_64 pair reload" "$L" -t pair -T reload
 	run pass "x86_64 pair crash" "$L" -t pair -T crash
 	finish "test-guest (x86_64)"
@@ -97,7 +102,9 @@ if [ "${IVNTB_KVER:-6.12}" = 6.1 ]; then
 	done
 	run pass "6.1 host hostile" "$L" -t host -T hostile
 	run pass "6.1 host flap" "$L" -t host -T flap
+	run pass "6.1 host bounce" "$L" -t host -T bounce
 	run pass "6.1 pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
+	run pass "6.1 pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
 	finish "test-guest (riscv64, Linux 6.1)"
 fi
 
@@ -112,6 +119,9 @@ run pass "loopback trace" "$L" -t loopback -T trace
 run pass "host host-peer" "$L" -t host -T host-peer
 # the host peer attaches and detaches 30 times (make soak: 1000)
 run pass "host flap" "$L" -t host -T flap
+# the host peer disables and re-enables its link within microseconds, 5
+# times: seen through its link generation alone (protocol 1.2)
+run pass "host bounce" "$L" -t host -T bounce
 # bad configurations: each ends in a clear dmesg line or a recovery
 run pass "badcfg: BAR2 of 8 KiB" "$L" -t loopback -T badcfg \
 	--mw-pools off --region 8K --ports 0 --append ivntb.case=small
@@ -131,6 +141,9 @@ run pass "pair crash" "$L" -t pair -T crash
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
+# guest b stopped (SIGSTOP) for 300 ms mid-transfer, 3 times: both ends
+# flap once (link generation), the transfer completes with its md5
+run pass "pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
 # interrupt mode: ivshmem-doorbell on our server, MSI-X through the AIA
 run pass "pair irq (ivshmem-doorbell, MSI-X)" "$L" -t pair --doorbell -T irq
 run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T irq

@@ -40,9 +40,10 @@ while [ $(( $(date +%s) - t0 )) -lt "$SECS" ]; do
 done
 el=$(( $(date +%s) - t0 ))
 # a link flap during the run shows here (docs/reliability.md: starvation)
-for k in link_changes down_after_hb_us; do
+for k in link_changes link_gens down_after_hb_us; do
 	echo "# $k: here $(stat_loc $k), there $(stat_rem $k)"
 done
+echo "# figure netdev_long_link_changes $(stat_loc link_changes)/$(stat_rem link_changes)"
 echo "# figure netdev_long_secs $el"
 echo "# figure netdev_long_mib $((bytes / 1048576)) in $rounds rounds"
 echo "# figure netdev_long_mbs $((bytes / el / 1000000))"
