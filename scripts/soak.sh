@@ -6,7 +6,7 @@
 # build/soak/soak.md. Counts can be lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
 #   SOAK_FLAPS=1000 SOAK_CRASH_NETDEV=10 SOAK_NETDEV_SECS=600 SOAK_FREEZE=20
-#   SOAK_BOUNCES=100
+#   SOAK_BOUNCES=100 SOAK_CRASH_PERF=10
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 L=$IVNTB_TOP/scripts/launch.sh
@@ -17,7 +17,7 @@ FIG=$OUT/figures.txt
 KST=${SOAK_KST:-20} RELOAD=${SOAK_RELOAD:-200} CRASH=${SOAK_CRASH:-50}
 HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3} FLAPS=${SOAK_FLAPS:-1000}
 CRASH_NETDEV=${SOAK_CRASH_NETDEV:-10} NETDEV_SECS=${SOAK_NETDEV_SECS:-600}
-FREEZE=${SOAK_FREEZE:-20} BOUNCES=${SOAK_BOUNCES:-100}
+FREEZE=${SOAK_FREEZE:-20} BOUNCES=${SOAK_BOUNCES:-100} CRASH_PERF=${SOAK_CRASH_PERF:-10}
 rows=()
 
 # row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
@@ -49,6 +49,8 @@ row "host peer bounces its link between two polls x $BOUNCES" 1 \
 row "netdev 64 MiB checksummed" "$NETDEV" "$L" -t pair --region 32M --mem 512 -T netdev
 row "peer crash during netdev TCP + ping, restart x $CRASH_NETDEV" 1 "$L" -t pair --region 32M \
 	--mem 512 -T crash-netdev --timeout 3000 --append "ivntb.crash_n=$CRASH_NETDEV"
+row "peer crash during ntb_perf runs, restart x $CRASH_PERF" 1 "$L" -t pair --region 32M \
+	--mem 512 -T crash-perf --timeout 3000 --append "ivntb.crash_n=$CRASH_PERF"
 row "peer paused (SIGSTOP 300 ms) mid-transfer x $FREEZE" 1 "$L" -t pair --region 32M \
 	--mem 512 -T freeze --timeout 3000 --append "ivntb.freeze_n=$FREEZE"
 row "netdev TCP for $NETDEV_SECS s, md5 per 64 MiB round" 1 "$L" -t pair --region 32M --mem 512 \
@@ -58,6 +60,7 @@ p50=$(awk '$3 == "crash_detect_ms_p50" { v = $4 } END { print v }' "$FIG")
 max=$(awk '$3 == "crash_detect_ms_max" { v = $4 } END { print v }' "$FIG")
 p99=$(awk '$3 == "crash_detect_ms_p99" { v = $4 } END { print v }' "$FIG")
 nmax=$(awk '$3 == "crash_netdev_detect_ms_max" { v = $4 } END { print v }' "$FIG")
+pmax=$(awk '$3 == "crash_perf_detect_ms_max" { v = $4 } END { print v }' "$FIG")
 long=$(awk '$3 ~ /^netdev_long_/ { printf "%s %s ", $3, $4 } END { print "" }' "$FIG")
 {
 	echo "# Soak, $(date -u +%Y-%m-%d)"
@@ -71,7 +74,8 @@ long=$(awk '$3 ~ /^netdev_long_/ { printf "%s %s ", $3, $4 } END { print "" }' "
 	echo "Link-down detection after a peer crash (driver's own: time since the"
 	echo "peer's last heartbeat, defaults heartbeat_ms=10 link_timeout_ms=80):"
 	echo "p50 ${p50:-?} ms, p99 ${p99:-?} ms, max ${max:-?} ms over $CRASH crashes;"
-	echo "max ${nmax:-?} ms over $CRASH_NETDEV crashes during netdev traffic."
+	echo "max ${nmax:-?} ms over $CRASH_NETDEV crashes during netdev traffic,"
+	echo "max ${pmax:-?} ms over $CRASH_PERF crashes during ntb_perf runs."
 	echo "Long transfer: ${long:-?}"
 	echo
 	echo "Command: make soak (scripts/soak.sh)"

@@ -138,6 +138,8 @@ run pass "pair reload" "$L" -t pair -T reload
 # kill -9 of the other guest's QEMU, 3 times: link down in bound, it boots
 # again, link and traffic come back
 run pass "pair crash" "$L" -t pair -T crash
+# the same kill -9 while ntb_perf runs tests back to back, 2 times
+run pass "pair crash-perf" "$L" -t pair --region 32M --mem 512 -T crash-perf
 # ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
 # (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
 run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev

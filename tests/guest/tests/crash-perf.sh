@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+# Peer crash during ntb_perf (issue 8; crash-perf.host does the killing,
+# as crash.host): ntb_perf on both guests, this end running tests back to
+# back (memcpy of 4 MiB into b's window each) when the host kills -9
+# guest b's QEMU. Here: the link goes down within the bound; the runs
+# after it end when signalled (ntb_perf makes a run wait, interruptibly,
+# for the peer's buffers: while b is dead they wait, and `timeout` ends
+# them), none is stuck in the kernel; b boots again, reloads its end; the
+# link is back and a full run succeeds. IVNTB_CRASH_N cycles (2).
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+N=${IVNTB_CRASH_N:-2}
+BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
+PERF="ntb_perf total_order=22"
+tap_plan $(( 5 * N + 2 ))
+if [ -z "$RH" ]; then
+	for i in $(seq $(( 5 * N + 2 ))); do tap_skip "crash-perf $i" "needs two guests (pair)"; done
+	tap_done
+	exit 0
+fi
+
+ntb_setup "$PERF"
+tap_result $? "ntb_hw_ivshmem and ntb_perf on both ends"
+# one run: 0 on success; ntb_perf answers -ENOLINK until both ends
+# swapped their buffers, so retry a few times
+perfrun() { timeout 30 sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null; }
+perf_ok() { local k; for k in $(seq 10); do perfrun && return 0; sleep 1; done; return 1; }
+: >/tmp/detect
+for i in $(seq 0 $((N - 1))); do
+	wait_for 30 up
+	perf_ok
+	tap_result $? "cycle $i: an ntb_perf run before the crash"
+	# runs back to back, each signalled after 5 s (killed after 7 s)
+	( while :; do timeout -k 2 5 sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null
+	  echo "rc $?" >>/tmp/perf.rcs; done ) &
+	loop=$!
+	sleep 1
+	echo "IVNTB-MARK crash $i"
+	crash_detected "cycle $i" ", mid-run"
+	echo crash >>/tmp/perf.rcs
+	# two runs after the crash must end: a run stuck in the kernel
+	# survives its signals and stops the loop
+	after() { [ "$(sed -n '/^crash$/,$p' /tmp/perf.rcs | grep -c '^rc')" -ge 2 ]; }
+	wait_for 30 after
+	tap_result $? "cycle $i: runs after the crash end when signalled:$(sed -n '/^crash$/,$p' /tmp/perf.rcs | grep '^rc' | sort | uniq -c | tr -s ' \n' ' ')"
+	kill $loop; wait $loop 2>/dev/null
+	: >/tmp/perf.rcs
+	wait_for 90 ssh_ok && R "modprobe ntb_hw_ivshmem && modprobe $PERF"
+	tap_result $? "cycle $i: b rebooted; its driver and ntb_perf back"
+	wait_for 30 up && perf_ok
+	tap_result $? "cycle $i: link up again and an ntb_perf run succeeds"
+	cat $DBG/ntb_perf/$LOC/run | sed -n 's/^/# /;/MBytes/p' | head -2
+done
+sort -n /tmp/detect | awk '{ a[NR] = $1 } END {
+	printf "# figure crash_perf_detect_ms_max %.1f\n", a[NR] / 1000 }'
+ntb_teardown ntb_perf
+tap_check "no kernel warnings here" dmesg_clean
+peer_halt "$RH"
+tap_done
