@@ -23,7 +23,7 @@ echo Y >$T/link
 tap_check "link up with the host peer" wait_for 60 up
 lc() { stat_loc link_changes; }
 all() { [ "$(lc)" -ge $((1 + 2 * n)) ]; }
-wait_for 30 all
+wait_for $((n + 30)) all	# the host bounces every 500 ms
 tap_eq "link_changes: 1 + 2 per bounce" $((1 + 2 * n)) "$(lc)"
 seq_=$(grep -o 'ivntb_link: .* \(up\|down\)$' $TR/trace | awk '{ print $NF }' | tr '\n' ' ')
 alt() { echo "$seq_" | awk '{ for (i = 1; i <= NF; i++) if ($i != (i % 2 ? "up" : "down")) { print "event " i ": " $i; exit 1 } }'; }
