@@ -60,9 +60,6 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
 	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
 	run pass "$IVNTB_VARIANT host bounce" "$L" -t host -T bounce --timeout 900
-	[ "${IVNTB_ARCH:-riscv64}" != riscv64 ] ||
-		run pass "$IVNTB_VARIANT pair freeze" "$L" -t pair --region 32M --mem 512 \
-			-T freeze --timeout 900
 	run pass "$IVNTB_VARIANT pair trace" "$L" -t pair -T trace --timeout 900
 	run pass "$IVNTB_VARIANT loopback badcfg: 3 devices, 2 ports" "$L" \
 		-t loopback -T badcfg --mw-pools off --ndev 3 --append ivntb.case=ports --timeout 900

@@ -9,10 +9,12 @@
 # clears its scratchpads on link down and waits for a peer that has no
 # reason to write them again. Each freeze falls in the middle of a 64 MiB
 # TCP transfer to b, which must finish with the right md5 once the
-# carrier is back on both ends. IVNTB_FREEZE_N cycles (3).
+# carrier is back on both ends. IVNTB_FREEZE_N cycles (3),
+# IVNTB_FREEZE_MB MiB per transfer (64).
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 N=${IVNTB_FREEZE_N:-3}
+MB=${IVNTB_FREEZE_MB:-64}
 TP="transport_mtu=65536"
 PORT=5001
 tap_plan $(( 6 * N + 3 ))
@@ -23,7 +25,7 @@ if [ -z "$RH" ]; then
 fi
 
 # data first: see netdev.sh
-head -c 67108864 /dev/urandom >/tmp/data
+head -c $((MB * 1048576)) /dev/urandom >/tmp/data
 sum=$(md5sum </tmp/data | cut -d' ' -f1)
 ntb_setup "ntb_transport $TP" ntb_netdev && net_addr_there && net_addr_here
 wait_for 30 carrier
@@ -56,7 +58,7 @@ for i in $(seq 0 $((N - 1))); do
 	tap_eq "cycle $i: one link down and one up on b too" "2" "$((lb2 - lb))"
 	wait $spid
 	wait $rpid
-	tap_eq "cycle $i: the 64 MiB across the freeze arrived, md5 matches" "$sum" "$(cut -d' ' -f1 /tmp/recv.md5)"
+	tap_eq "cycle $i: the $MB MiB across the freeze arrived, md5 matches" "$sum" "$(cut -d' ' -f1 /tmp/recv.md5)"
 done
 ip link set $IF down
 ntb_teardown ntb_netdev ntb_transport
