@@ -84,6 +84,18 @@ ntbif()
 	return 1
 }
 
+# tap_plan_pair NAME COUNT: the plan of a test that needs two guests; in
+# another topology, COUNT skips and the end of the test.
+tap_plan_pair()
+{
+	local i
+	tap_plan "$2"
+	[ -n "$RH" ] && return 0
+	for i in $(seq "$2"); do tap_skip "$1 $i" "needs two guests (pair)"; done
+	tap_done
+	exit 0
+}
+
 # Is our driver's link to peer 0 up (LOC's debugfs info)? 2-port regions.
 up() { grep -q '^link_mask:.*0x1$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
 down() { grep -q '^link_mask:.*0x0$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }

@@ -12,12 +12,7 @@ N=${IVNTB_CRASH_N:-2}
 BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
 TP="transport_mtu=65536"
 PORT=5001
-tap_plan $(( 6 * N + 2 ))
-if [ -z "$RH" ]; then
-	for i in $(seq $(( 6 * N + 2 ))); do tap_skip "crash-netdev $i" "needs two guests (pair)"; done
-	tap_done
-	exit 0
-fi
+tap_plan_pair crash-netdev $(( 6 * N + 2 ))
 
 # b's end after each reboot: driver, transport, netdev, address
 b_up() { R "modprobe ntb_hw_ivshmem && modprobe ntb_transport $TP && modprobe ntb_netdev" && net_addr_there; }

@@ -12,18 +12,14 @@
 N=${IVNTB_CRASH_N:-2}
 BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
 PERF="ntb_perf total_order=22"
-tap_plan $(( 5 * N + 2 ))
-if [ -z "$RH" ]; then
-	for i in $(seq $(( 5 * N + 2 ))); do tap_skip "crash-perf $i" "needs two guests (pair)"; done
-	tap_done
-	exit 0
-fi
+tap_plan_pair crash-perf $(( 5 * N + 2 ))
 
 ntb_setup "$PERF"
 tap_result $? "ntb_hw_ivshmem and ntb_perf on both ends"
 # one run: 0 on success; ntb_perf answers -ENOLINK until both ends
 # swapped their buffers, so retry a few times
-perfrun() { timeout 30 sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null; }
+# perfrun [SECONDS]: one run, signalled after SECONDS (30), killed 2 s later
+perfrun() { timeout -k 2 "${1:-30}" sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null; }
 perf_ok() { local k; for k in $(seq 10); do perfrun && return 0; sleep 1; done; return 1; }
 : >/tmp/detect
 for i in $(seq 0 $((N - 1))); do
@@ -31,8 +27,7 @@ for i in $(seq 0 $((N - 1))); do
 	perf_ok
 	tap_result $? "cycle $i: an ntb_perf run before the crash"
 	# runs back to back, each signalled after 5 s (killed after 7 s)
-	( while :; do timeout -k 2 5 sh -c "echo 0 > $DBG/ntb_perf/$LOC/run" 2>/dev/null
-	  echo "rc $?" >>/tmp/perf.rcs; done ) &
+	( while :; do perfrun 5; echo "rc $?" >>/tmp/perf.rcs; done ) &
 	loop=$!
 	sleep 1
 	echo "IVNTB-MARK crash $i"

@@ -10,12 +10,7 @@
 . /ivntb/lib-ntb.sh
 N=${IVNTB_CRASH_N:-3}
 BOUND_MS=${IVNTB_CRASH_BOUND_MS:-500}
-tap_plan $(( 4 * N + 2 ))
-if [ -z "$RH" ]; then
-	for i in $(seq $(( 4 * N + 2 ))); do tap_skip "crash $i" "needs two guests (pair)"; done
-	tap_done
-	exit 0
-fi
+tap_plan_pair crash $(( 4 * N + 2 ))
 
 ntb_setup "ntb_pingpong delay_ms=1"
 tap_result $? "ntb_hw_ivshmem and ntb_pingpong on both ends"

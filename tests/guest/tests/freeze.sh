@@ -17,12 +17,7 @@ N=${IVNTB_FREEZE_N:-3}
 MB=${IVNTB_FREEZE_MB:-64}
 TP="transport_mtu=65536"
 PORT=5001
-tap_plan $(( 6 * N + 3 ))
-if [ -z "$RH" ]; then
-	for i in $(seq $(( 6 * N + 3 ))); do tap_skip "freeze $i" "needs two guests (pair)"; done
-	tap_done
-	exit 0
-fi
+tap_plan_pair freeze $(( 6 * N + 3 ))
 
 # data first: see netdev.sh
 head -c $((MB * 1048576)) /dev/urandom >/tmp/data
