@@ -49,7 +49,14 @@
 
 /* "ivNTBshm" read as a little-endian 64-bit word. */
 #define IVNTB_MAGIC		0x6d687342544e7669ULL
-/* Written to ivntb_ctrl.ready last, once the header is complete. */
+/*
+ * "ivNTBini": the magic while a region is being initialised. The
+ * initialiser takes initialisation with one compare-and-exchange of the
+ * magic word to this value and stores IVNTB_MAGIC last; a reader that
+ * finds it reports "initialisation in progress", not a foreign region.
+ */
+#define IVNTB_MAGIC_INIT	0x696e6942544e7669ULL
+/* Written to ivntb_ctrl.ready once the header is complete (magic follows). */
 #define IVNTB_READY		0x21594452U
 
 /* Major: incompatible layout changes. Minor: compatible additions. */
@@ -134,12 +141,16 @@
 
 /**
  * struct ivntb_ctrl - control header at offset 0
- * @magic:		IVNTB_MAGIC. Anything else: not an ivntb region, do
- *			not touch.
+ * @magic:		IVNTB_MAGIC, stored last (with release) by the
+ *			initialiser. IVNTB_MAGIC_INIT: initialisation in
+ *			progress. 0: a blank region. Anything else: not an
+ *			ivntb region, do not touch.
  * @version_major:	IVNTB_VERSION_MAJOR of the initialiser.
  * @version_minor:	IVNTB_VERSION_MINOR of the initialiser.
- * @ready:		IVNTB_READY, stored last (with release) by the
- *			initialiser; 0 while initialisation is in progress.
+ * @ready:		IVNTB_READY, stored (with release) by the
+ *			initialiser once the rest of the header is written,
+ *			just before @magic; 0 while initialisation is in
+ *			progress.
  * @region_size:	bytes of the region; the mapping must be at least
  *			this large.
  * @layout_size:	bytes of control + port slots + window table; no
@@ -157,8 +168,10 @@
  *			initialisation (tells a re-initialised region apart).
  * @reserved:		zero.
  *
- * Writer: the initialiser only (host tool or a driver told to initialise).
- * Every other party only reads it, and copies it before validating it.
+ * Writer: the initialiser only (host tool or a driver told to initialise),
+ * the one party whose compare-and-exchange of @magic to IVNTB_MAGIC_INIT
+ * succeeded. Every other party only reads it, and copies it before
+ * validating it.
  */
 struct ivntb_ctrl {
 	__u64 magic;			/* 0x00 */

@@ -152,7 +152,8 @@ static int cmd_init(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct ivntb_init_params ip = { 0 };
+	/* The host tool re-initialises an idle region when asked to. */
+	struct ivntb_init_params ip = { .flags = IVNTB_INIT_REINIT };
 	struct ivntb_region r;
 	bool have_nonce = false;
 	u64 size = 0, map_size;
@@ -182,9 +183,12 @@ static int cmd_init(int argc, char **argv)
 	err = ivntb_region_init(&r, base, map_size, &ip);
 	if (err) {
 		fprintf(stderr, "init: %s (%s)\n", ivntb_errname(err), r.why);
-		return err == -ENODEV || err == -EBUSY ? EX_INVALID : EX_USAGE;
+		return err == -ENODEV || err == -EBUSY || err == -EAGAIN ?
+			EX_INVALID : EX_USAGE;
 	}
-	printf("initialised %s: %llu bytes, %u ports, %u spads, %u msgs, %u mws of %llu bytes\n",
+	printf("%s %s: %llu bytes, %u ports, %u spads, %u msgs, %u mws of %llu bytes\n",
+	       r.geom.nonce == ip.nonce ? "initialised" :
+	       "initialised meanwhile by another party",
 	       argv[optind], r.geom.region_size, r.geom.nr_ports,
 	       r.geom.nr_spads, r.geom.nr_msgs, r.geom.nr_mws,
 	       r.geom.win[0][1][0].size);

@@ -22,6 +22,11 @@
  *   cmpxchg64(p, old, new)		returns the previous value; fully
  *					ordered when it succeeds (a failed
  *					cmpxchg64 orders nothing).
+ *   ivntb_cpu_relax()			cpu_relax(): pause in a polling
+ *					loop (not named cpu_relax() in
+ *					userspace, where programs that
+ *					include this header define their
+ *					own).
  *   BUILD_BUG_ON(cond), div64_u64(a, b), likely(), unlikely().
  *
  * Supported CPUs: 64-bit little-endian only (the region is little-endian
@@ -41,6 +46,7 @@
 #include <linux/stddef.h>
 #include <linux/string.h>
 #include <linux/atomic.h>
+#include <linux/processor.h>
 #include <asm/barrier.h>
 #include <asm/byteorder.h>
 
@@ -50,6 +56,8 @@
 #if BITS_PER_LONG != 64
 #error "ivntb: 64-bit CPUs only (64-bit words must be single-copy atomic)"
 #endif
+
+#define ivntb_cpu_relax()	cpu_relax()
 
 #else /* userspace */
 
@@ -92,6 +100,11 @@ typedef __u64 u64;
 #define smp_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
 /* barrier: orders earlier stores before later stores (and more) */
 #define smp_wmb()		__atomic_thread_fence(__ATOMIC_RELEASE)
+#if defined(__x86_64__)
+#define ivntb_cpu_relax()	__builtin_ia32_pause()
+#else
+#define ivntb_cpu_relax()	__atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
 /* Fully ordered on success, unordered on failure: as in the kernel. */
 #define cmpxchg64(p, o, n)						\
 	({								\
@@ -145,6 +158,7 @@ typedef __u64 u64;
 #define smp_rmb()		cmm_smp_rmb()
 /* barrier: store-store */
 #define smp_wmb()		cmm_smp_wmb()
+#define ivntb_cpu_relax()	caa_cpu_relax()
 /* uatomic_cmpxchg() implies a full memory barrier. */
 #define cmpxchg64(p, o, n)	uatomic_cmpxchg((p), (o), (n))
 

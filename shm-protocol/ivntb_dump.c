@@ -129,7 +129,9 @@ int ivntb_dump(FILE *f, void *base, u64 map_size, bool raw)
 		}
 		txt[8] = 0;
 		fprintf(f, "magic: 0x%016llx \"%s\"%s\n", magic, txt,
-			magic == IVNTB_MAGIC ? "" : " (not ivntb)");
+			magic == IVNTB_MAGIC ? "" :
+			magic == IVNTB_MAGIC_INIT ? " (being initialised)" :
+			" (not ivntb)");
 	}
 	if (err && !raw)
 		return err;

@@ -141,8 +141,14 @@ struct ivntb_peer_state {
 	u16 link_gen[IVNTB_MAX_PORTS];
 };
 
-/* ivntb_init_params.flags */
-#define IVNTB_INIT_FORCE	0x1	/* overwrite a foreign or busy region */
+/*
+ * ivntb_init_params.flags (see ivntb_region_init()). Neither is race-safe:
+ * both may rewrite a region that another party is about to use.
+ *   IVNTB_INIT_FORCE	overwrite anything: foreign, busy, being initialised
+ *   IVNTB_INIT_REINIT	also re-initialise an idle ivntb region
+ */
+#define IVNTB_INIT_FORCE	0x1
+#define IVNTB_INIT_REINIT	0x2
 
 /**
  * struct ivntb_init_params - geometry for ivntb_region_init()
@@ -180,14 +186,31 @@ struct ivntb_init_params {
  * @map_size:	bytes mapped.
  * @p:		geometry.
  *
- * Only on an explicit request (host tool, driver parameter). Refuses a
- * region that carries a foreign non-zero magic (-ENODEV) or that has a
- * claimed port (-EBUSY) unless IVNTB_INIT_FORCE. Clears the layout area
- * (not the windows), keeps port epochs of a previous ivntb region, writes
- * the ready word last. Must not run while another party uses the region.
+ * Only on an explicit request (host tool, driver parameter). Initialises
+ * a blank region (magic 0). Takes initialisation by one compare-and-
+ * exchange of the magic word to IVNTB_MAGIC_INIT, so that of any number of
+ * parties initialising a blank region at once exactly one writes; clears
+ * the layout area (not the windows), keeps port epochs of a previous ivntb
+ * region, writes the ready word and then the magic last.
  *
- * Return: 0; -ENODEV, -EBUSY as above; -ERANGE bad counts or alignment;
- * -ENOSPC the windows or the layout do not fit.
+ * A party that loses that race, or finds an ivntb region (or one being
+ * initialised), writes nothing: it waits a bounded time (milliseconds)
+ * for the initialiser and returns what ivntb_region_validate() returns,
+ * 0 with @r describing the region as the other party initialised it
+ * (@r->geom.nonce tells: it is not @p->nonce, given distinct nonces), or
+ * -EAGAIN if it is still being initialised (validate again later).
+ *
+ * IVNTB_INIT_REINIT: re-initialise an ivntb region too, unless a port is
+ * claimed (-EBUSY). IVNTB_INIT_FORCE: overwrite a region that carries a
+ * foreign magic, a claimed port, or a half-done initialisation (a party
+ * died while initialising). Neither is race-safe: they must not run while
+ * another party uses (or initialises) the region. Without IVNTB_INIT_FORCE
+ * a foreign non-zero magic is refused (-ENODEV).
+ *
+ * Return: 0 (initialised, or validated as above); -ENODEV, -EBUSY as
+ * above; -EAGAIN and other errors of ivntb_region_validate() when another
+ * party initialised it; -ERANGE bad counts or alignment; -ENOSPC the
+ * windows or the layout do not fit.
  */
 int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 		      const struct ivntb_init_params *p);
@@ -206,7 +229,8 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
  * -ENOSPC mapping smaller than the layout or than region_size;
  * -ENODEV foreign magic (never touch such a region);
  * -ENODATA blank region (magic zero: never initialised);
- * -EAGAIN magic present but the ready word is not (init in progress);
+ * -EAGAIN initialisation in progress (magic IVNTB_MAGIC_INIT, or the ready
+ *	word not set, or either changed while the header was copied);
  * -EPROTO incompatible major version or v1 offsets/sizes differ;
  * -ERANGE a count, size or the alignment out of range;
  * -EFAULT a window misaligned or outside the region;

@@ -40,6 +40,16 @@
  *      whole header.                      Pairs with I2.
  *   I2 ivntb_region_validate(): load-acquire of the ready word, before
  *      the header is copied.
+ *   I3 ivntb_region_init(): fully ordered compare-and-exchange of the
+ *      magic word to IVNTB_MAGIC_INIT (taking initialisation), before
+ *      every other store of the initialiser. Pairs with I6.
+ *   I4 ivntb_region_init(): store-release of IVNTB_MAGIC, the
+ *      initialiser's last store, after the header and the ready word.
+ *                                         Pairs with I5.
+ *   I5 ivntb_region_validate(): load-acquire of the magic word, before
+ *      the ready word and the header copy.
+ *   I6 ivntb_region_validate(): read barrier after the header copy,
+ *      before the ready and magic words are read again.
  */
 
 #include "ivntb_compat.h"
@@ -47,6 +57,12 @@
 #include "ivntb_proto.h"
 
 #define IVNTB_SNAPSHOT_TRIES	4
+/*
+ * Polls of the magic word by a party that lost the race to initialise,
+ * before it validates (a few milliseconds; an initialiser needs
+ * microseconds unless it is descheduled).
+ */
+#define IVNTB_INIT_WAIT_POLLS	131072	/* 2^17 */
 /* Keeps region arithmetic far from overflow: 256 TiB. */
 #define IVNTB_MAX_REGION_SIZE	BIT_ULL(48)
 
@@ -275,6 +291,7 @@ int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size)
 	struct ivntb_ctrl c;
 	struct ivntb_geom *g = &r->geom;
 	u32 ready, ready2, dst, src, w;
+	u64 magic2;
 	int err;
 
 	ivntb_layout_check();
@@ -285,11 +302,16 @@ int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size)
 	if (map_size < sizeof(struct ivntb_ctrl))
 		return ivntb_fail(r, -ENOSPC, "mapping smaller than the header");
 
+	/*
+	 * Barrier I5 (for pairing with I4 in ivntb_region_init()): the magic
+	 * before the rest. IVNTB_MAGIC is the initialiser's last store: seen
+	 * here, the whole header (ready included) is seen below.
+	 */
+	c.magic = smp_load_acquire(&shm->ctrl.magic);
 	/* Barrier I2 (for pairing with I1): ready before the header copy. */
 	ready = smp_load_acquire(&shm->ctrl.ready);
 
 	/* Copy once; everything below looks only at the copy. */
-	c.magic = READ_ONCE(shm->ctrl.magic);
 	c.version_major = READ_ONCE(shm->ctrl.version_major);
 	c.version_minor = READ_ONCE(shm->ctrl.version_minor);
 	c.region_size = READ_ONCE(shm->ctrl.region_size);
@@ -308,6 +330,9 @@ int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size)
 		if (!c.magic)
 			return ivntb_fail(r, -ENODATA,
 					  "blank region (no magic)");
+		if (c.magic == IVNTB_MAGIC_INIT)
+			return ivntb_fail(r, -EAGAIN,
+					  "being initialised (magic not yet written)");
 		return ivntb_fail(r, -ENODEV, "foreign magic: not an ivntb region");
 	}
 	if (map_size < IVNTB_LAYOUT_SIZE)
@@ -365,12 +390,16 @@ int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size)
 
 	/*
 	 * A concurrent re-initialisation is forbidden by the protocol; if one
-	 * happens anyway, catch the common case (ready withdrawn meanwhile).
-	 * The copy is self-consistent either way: it is checked below.
+	 * happens anyway, catch the common case (magic or ready withdrawn
+	 * meanwhile). The copy is self-consistent either way: it is checked
+	 * below. Barrier I6 (for pairing with I3 in ivntb_region_init()): an
+	 * initialiser's stores come after its compare-and-exchange of the
+	 * magic, so a copy that saw one of them sees the magic changed.
 	 */
 	smp_rmb();
 	ready2 = READ_ONCE(shm->ctrl.ready);
-	if (ready2 != IVNTB_READY)
+	magic2 = READ_ONCE(shm->ctrl.magic);
+	if (ready2 != IVNTB_READY || magic2 != IVNTB_MAGIC)
 		return ivntb_fail(r, -EAGAIN, "header changed while copied");
 
 	err = ivntb_check_windows(r);
@@ -391,6 +420,26 @@ static void ivntb_zero_words(void *p, size_t bytes)
 		WRITE_ONCE(w[i], 0);
 }
 
+/*
+ * Another party initialises the region (or it already is an ivntb region
+ * and we were not told to re-initialise it): write nothing, give the
+ * initialiser a bounded time to store the magic, then validate like any
+ * other party. -EAGAIN from the validation: still being initialised (or
+ * an initialiser died half-way; IVNTB_INIT_FORCE recovers the region).
+ */
+static int ivntb_init_lost(struct ivntb_region *r, void *base, u64 map_size)
+{
+	struct ivntb_shm *shm = base;
+	u32 i;
+
+	for (i = 0; i < IVNTB_INIT_WAIT_POLLS; i++) {
+		if (READ_ONCE(shm->ctrl.magic) != IVNTB_MAGIC_INIT)
+			break;
+		ivntb_cpu_relax();
+	}
+	return ivntb_region_validate(r, base, map_size);
+}
+
 int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 		      const struct ivntb_init_params *p)
 {
@@ -401,6 +450,7 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 	u32 nspads = p->nr_spads ? p->nr_spads : IVNTB_MIN_SPADS;
 	u32 nmsgs = p->nr_msgs ? p->nr_msgs : IVNTB_MIN_MSGS;
 	u32 nmws = p->nr_mws ? p->nr_mws : IVNTB_MIN_MWS;
+	bool force = p->flags & IVNTB_INIT_FORCE;
 	u64 start, size, walign, off, magic, epochs[IVNTB_MAX_PORTS];
 	u32 nwin, dst, src, w, i;
 	bool ours;
@@ -444,27 +494,52 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 	if (start > region_size || nwin * size > region_size - start)
 		return ivntb_fail(r, -ENOSPC, "windows do not fit");
 
-	/* Explicit request only: refuse foreign and busy regions. */
+	/*
+	 * Explicit request only: a blank region; an idle ivntb region if told
+	 * to re-initialise it; anything (even a region being initialised, or
+	 * left half-initialised by a party that died) if forced. Any other
+	 * ivntb region, or one that another party is initialising, is
+	 * validated instead, and never written.
+	 */
 	magic = READ_ONCE(shm->ctrl.magic);
-	ours = magic == IVNTB_MAGIC;
-	if (magic && !ours && !(p->flags & IVNTB_INIT_FORCE))
-		return ivntb_fail(r, -ENODEV, "foreign magic: not initialising");
-	for (i = 0; i < IVNTB_MAX_PORTS; i++) {
-		u64 c = ours ? READ_ONCE(shm->port[i].claim) : 0;
-
-		if (IVNTB_CLAIM_STATE(c) != IVNTB_PORT_FREE &&
-		    READ_ONCE(shm->ctrl.ready) == IVNTB_READY &&
-		    !(p->flags & IVNTB_INIT_FORCE))
-			return ivntb_fail(r, -EBUSY, "a port is claimed");
-		/* Keep epochs moving so old claims never match new ones. */
-		epochs[i] = IVNTB_CLAIM_EPOCH(c);
+	ours = magic == IVNTB_MAGIC || magic == IVNTB_MAGIC_INIT;
+	if (!force) {
+		if (magic == IVNTB_MAGIC_INIT ||
+		    (magic == IVNTB_MAGIC && !(p->flags & IVNTB_INIT_REINIT)))
+			return ivntb_init_lost(r, base, map_size);
+		if (magic && !ours)
+			return ivntb_fail(r, -ENODEV,
+					  "foreign magic: not initialising");
+		for (i = 0; ours && i < IVNTB_MAX_PORTS; i++)
+			if (IVNTB_CLAIM_STATE(READ_ONCE(shm->port[i].claim)) !=
+			    IVNTB_PORT_FREE &&
+			    READ_ONCE(shm->ctrl.ready) == IVNTB_READY)
+				return ivntb_fail(r, -EBUSY, "a port is claimed");
 	}
+
+	/*
+	 * Take initialisation: one compare-and-exchange of the magic from the
+	 * value observed. Of any number of parties initialising a blank
+	 * region at once exactly one gets here; the others write nothing and
+	 * validate what it wrote. (Forcing over IVNTB_MAGIC_INIT succeeds
+	 * even while another party initialises: forcing is not race-safe.)
+	 * Barrier I3 (for pairing with I6 in ivntb_region_validate()): the
+	 * fully ordered cmpxchg64 comes before every store below.
+	 */
+	if (cmpxchg64(&shm->ctrl.magic, magic, IVNTB_MAGIC_INIT) != magic)
+		return ivntb_init_lost(r, base, map_size);
+
+	/* Keep epochs moving so old claims never match new ones. */
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		epochs[i] = ours ?
+			IVNTB_CLAIM_EPOCH(READ_ONCE(shm->port[i].claim)) : 0;
 
 	/* Withdraw readiness first (readers then get -EAGAIN). */
 	WRITE_ONCE(shm->ctrl.ready, 0);
 	smp_wmb();	/* ready = 0 before the header is rewritten */
-	WRITE_ONCE(shm->ctrl.magic, 0);
-	ivntb_zero_words(&shm->ctrl, sizeof(shm->ctrl));
+	/* The whole header but the magic word, which we hold. */
+	ivntb_zero_words((u8 *)&shm->ctrl + sizeof(shm->ctrl.magic),
+			 sizeof(shm->ctrl) - sizeof(shm->ctrl.magic));
 	ivntb_zero_words(shm->rsvd, sizeof(shm->rsvd));
 	ivntb_zero_words(shm->port, sizeof(shm->port));
 	ivntb_zero_words(shm->wintab, sizeof(shm->wintab));
@@ -499,10 +574,15 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 	WRITE_ONCE(shm->ctrl.nr_mws, nmws);
 	WRITE_ONCE(shm->ctrl.mw_align, align);
 	WRITE_ONCE(shm->ctrl.nonce, p->nonce);
-	WRITE_ONCE(shm->ctrl.magic, IVNTB_MAGIC);
 
 	/* Barrier I1 (for pairing with I2): the header before ready. */
 	smp_store_release(&shm->ctrl.ready, IVNTB_READY);
+	/*
+	 * Barrier I4 (for pairing with I5 in ivntb_region_validate()): the
+	 * magic last, with release: a party that sees IVNTB_MAGIC sees the
+	 * complete header, ready included.
+	 */
+	smp_store_release(&shm->ctrl.magic, IVNTB_MAGIC);
 
 	return ivntb_region_validate(r, base, map_size);
 }

@@ -96,10 +96,10 @@ fi
 if want stress; then
 	n=$STRESS_ITERS
 	m=$((n / 10))
-	tap stress-processes "$T/stress" -p -n "$n" -m "$m" -c 20000 -k 2000 -w 4
-	tap stress-threads "$T/stress" -t -n "$((n / 2))" -m "$((m / 2))" -c 10000 -k 1000 -w 4
-	tap stress-tsan "$T/stress-tsan" -t -n "$((n / 10))" -m "$((m / 10))" -c 3000 -k 300 -w 4
-	tap stress-asan "$T/stress-asan" -p -n "$((n / 5))" -m "$((m / 5))" -c 5000 -k 500 -w 4
+	tap stress-processes "$T/stress" -p -n "$n" -m "$m" -c 20000 -k 2000 -i 2000 -w 4
+	tap stress-threads "$T/stress" -t -n "$((n / 2))" -m "$((m / 2))" -c 10000 -k 1000 -i 2000 -w 4
+	tap stress-tsan "$T/stress-tsan" -t -n "$((n / 10))" -m "$((m / 10))" -c 3000 -k 300 -i 300 -w 4
+	tap stress-asan "$T/stress-asan" -p -n "$((n / 5))" -m "$((m / 5))" -c 5000 -k 500 -i 500 -w 4
 	# Negative controls: the tests must catch a sender that rings first.
 	must_fail stress-detects-ring-before-data "FAIL" \
 		"$T/stress" -p -X -n 200000 -m 100 pingpong

@@ -3,11 +3,12 @@
  * stress.c - two (or more) parties hammering one region.
  *
  *   stress [-p | -t] [-n DOORBELLS] [-m MSGS] [-c CLAIM_ROUNDS]
- *          [-k TAKEOVER_ROUNDS] [-w WORKERS] [-T TAKERS] [TEST...]
+ *          [-k TAKEOVER_ROUNDS] [-i INIT_ROUNDS] [-w WORKERS] [-T TAKERS]
+ *          [TEST...]
  *
  * -p: parties are processes sharing a /dev/shm file (default);
  * -t: parties are threads (the ThreadSanitizer build uses this).
- * Tests: pingpong fanin claims takeover (default: all).
+ * Tests: pingpong fanin claims takeover initrace (default: all).
  * -X: fault injection (negative control): the sender rings before it
  * stores the data; pingpong must then fail (and TSan must see a race).
  *
@@ -28,6 +29,12 @@
  *   last epoch of the port (epochs grow).
  * takeover: a dead owner's port is taken over by all workers at once
  *   from the same observed claim word: exactly one must win per round.
+ * initrace: TAKERS parties initialise the same blank region at the same
+ *   moment (ivntb_region_init(), as drivers loaded with init_region=1 on
+ *   several guests at once), then each claims a port: every round must
+ *   leave one valid header that every party validated, one port per
+ *   party, and every claim in place (no initialiser wiped another's
+ *   header or claim).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -50,6 +57,7 @@
 
 static bool use_threads;
 static u64 n_db = 200000, n_msg = 20000, n_claim = 20000, n_take = 2000;
+static u64 n_init = 2000;
 static int n_workers = 4;
 static int n_takers = 2;	/* as many as CPUs: they must overlap */
 static bool fault_ring_first;	/* -X: negative control, must fail */
@@ -66,6 +74,18 @@ struct shared {
 	u64 winners;
 	struct ivntb_port winner;
 	u64 obs;
+	/* initrace: each party's results of the current round */
+	int ir_err[MAX_WORKERS];	/* init (or the validation after it) */
+	int ir_claim_err[MAX_WORKERS];
+	u64 ir_nonce[MAX_WORKERS];	/* of the header it validated */
+	struct ivntb_port ir_me[MAX_WORKERS];
+	u64 ir_t0[MAX_WORKERS];		/* when its init call began, ended */
+	u64 ir_t1[MAX_WORKERS];
+	u64 ir_overlap;			/* rounds whose init calls overlapped */
+	u64 ir_again;			/* init calls that returned -EAGAIN */
+	u64 ir_arrived;			/* start barrier: parties x rounds */
+	u64 ir_bad_rounds;
+	u64 ir_kind[6];			/* failures by kind, see ir_kinds */
 };
 
 static u64 now_ns(void)
@@ -720,12 +740,215 @@ static void test_takeover(void)
 	       (unsigned long long)n_take);
 }
 
+/* ---- init race ------------------------------------------------------ */
+
+static const char *const ir_kinds[] = {
+	"init failed", "header invalid", "header rewritten", "claim failed",
+	"port granted twice", "claim wiped",
+};
+
+static int ir_parties(void)
+{
+	return n_takers < IVNTB_MAX_PORTS ? n_takers : IVNTB_MAX_PORTS;
+}
+
+static void init_racer(int id)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_init_params p = {
+		.region_size = RSIZE, .nr_ports = ir_parties(),
+	};
+	struct ivntb_region r;
+	struct ivntb_port me;
+	u64 k, t0, spins = 0;
+	int err;
+
+	for (k = 1; k <= n_init; k++) {
+		t0 = now_ns();
+		/* Spin without yielding: all parties must run when it flips. */
+		while (__atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE) != k) {
+			if (++spins % 4096 == 0 && now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "init racer %d stuck in round %llu", id,
+				     (unsigned long long)k);
+				return;
+			}
+			cpu_pause();
+		}
+		/*
+		 * Start barrier among the parties themselves: the coordinator
+		 * may have run on a party's CPU when it flipped the phase, so
+		 * the parties leave together only from here.
+		 */
+		__atomic_add_fetch(&sh->ir_arrived, 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&sh->ir_arrived, __ATOMIC_ACQUIRE) <
+		       k * ir_parties()) {
+			if (++spins % 4096 == 0 && now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "init racer %d alone in round %llu", id,
+				     (unsigned long long)k);
+				return;
+			}
+			cpu_pause();
+		}
+		p.nonce = k << 8 | (id + 1);
+		sh->ir_t0[id] = now_ns();
+		err = ivntb_region_init(&r, region, RSIZE, &p);
+		sh->ir_t1[id] = now_ns();
+		if (err == -EAGAIN)
+			__atomic_add_fetch(&sh->ir_again, 1, __ATOMIC_SEQ_CST);
+		/*
+		 * -EAGAIN: another party is initialising it right now; validate
+		 * again later, as a driver whose probe was deferred does.
+		 */
+		t0 = now_ns();
+		while (err == -EAGAIN && now_ns() - t0 < STUCK_NS / 10) {
+			sched_yield();
+			err = ivntb_region_validate(&r, region, RSIZE);
+		}
+		memset(&me, 0, sizeof(me));
+		sh->ir_err[id] = err;
+		sh->ir_nonce[id] = r.geom.nonce;
+		sh->ir_claim_err[id] = err ? err :
+			ivntb_port_claim(&r, -1, id + 1, &me);
+		sh->ir_me[id] = me;
+		__atomic_add_fetch(&sh->done, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* One failure of @kind in round @k; the first few are printed. */
+static void ir_bad(struct shared *sh, u64 k, int kind, int id, long long v)
+{
+	if (sh->ir_kind[kind]++ < 3)
+		FAIL(sh, "round %llu: %s (party %d: %lld)", (unsigned long long)k,
+		     ir_kinds[kind], id, v);
+}
+
+static bool init_round_ok(struct shared *sh, u64 k)
+{
+	u64 bad = sh->ir_kind[0] + sh->ir_kind[1] + sh->ir_kind[2] +
+		  sh->ir_kind[3] + sh->ir_kind[4] + sh->ir_kind[5];
+	struct ivntb_region r;
+	struct ivntb_peer_state s;
+	u64 last_t0 = 0, first_t1 = ~0ULL;
+	u32 used = 0;
+	int i, n = ir_parties(), err;
+
+	for (i = 0; i < n; i++) {
+		if (sh->ir_t0[i] > last_t0)
+			last_t0 = sh->ir_t0[i];
+		if (sh->ir_t1[i] < first_t1)
+			first_t1 = sh->ir_t1[i];
+	}
+	if (last_t0 < first_t1)
+		sh->ir_overlap++;	/* every call began before any ended */
+	err = ivntb_region_validate(&r, region, RSIZE);
+	if (err) {
+		ir_bad(sh, k, 1, -1, err);
+		return false;
+	}
+	if (r.geom.nonce >> 8 != k || !(r.geom.nonce & 0xff) ||
+	    (r.geom.nonce & 0xff) > (u64)n)
+		ir_bad(sh, k, 2, -1, (long long)r.geom.nonce);
+	for (i = 0; i < n; i++) {
+		struct ivntb_port *me = &sh->ir_me[i];
+
+		if (sh->ir_err[i]) {
+			ir_bad(sh, k, 0, i, sh->ir_err[i]);
+			continue;
+		}
+		/* The header it validated is the one that is there now. */
+		if (sh->ir_nonce[i] != r.geom.nonce)
+			ir_bad(sh, k, 2, i, (long long)sh->ir_nonce[i]);
+		if (sh->ir_claim_err[i]) {
+			ir_bad(sh, k, 3, i, sh->ir_claim_err[i]);
+			continue;
+		}
+		if (me->port >= (u32)n || (used & (1U << me->port))) {
+			ir_bad(sh, k, 4, i, me->port);
+			continue;
+		}
+		used |= 1U << me->port;
+		if (ivntb_peer_snapshot(&r, me->port, &s) ||
+		    s.state != IVNTB_PORT_CLAIMED || s.claim != me->claim ||
+		    s.owner_tag != (u64)i + 1)
+			ir_bad(sh, k, 5, i, me->port);
+	}
+	return bad == sh->ir_kind[0] + sh->ir_kind[1] + sh->ir_kind[2] +
+		      sh->ir_kind[3] + sh->ir_kind[4] + sh->ir_kind[5];
+}
+
+static void *init_coordinator(void *arg)
+{
+	struct shared *sh = shared_area();
+	u64 k;
+
+	(void)arg;
+	for (k = 1; k <= n_init; k++) {
+		u64 t0 = now_ns();
+
+		/* Blank again: the parties wait for the phase to flip. */
+		memset(region, 0, IVNTB_LAYOUT_SIZE);
+		__atomic_store_n(&sh->done, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&sh->phase, k, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) !=
+		       (u64)ir_parties()) {
+			if (now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "init coordinator stuck in round %llu",
+				     (unsigned long long)k);
+				return (void *)1;
+			}
+			usleep(20);
+		}
+		if (!init_round_ok(sh, k))
+			sh->ir_bad_rounds++;
+	}
+	return NULL;
+}
+
+static void test_init_race(void)
+{
+	struct shared *sh;
+	pthread_t co;
+	pid_t pid = 0;
+	int st, i;
+
+	new_region(2);	/* a mapping; blanked before every round */
+	sh = shared_area();
+	if (use_threads) {
+		pthread_create(&co, NULL, init_coordinator, NULL);
+	} else {
+		pid = fork();
+		if (!pid) {
+			init_coordinator(NULL);
+			_exit(0);
+		}
+	}
+	run_workers(ir_parties(), init_racer);
+	if (use_threads)
+		pthread_join(co, NULL);
+	else if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL(sh, "init coordinator died");
+	CHECK_EQ(sh->ir_bad_rounds, 0);
+	CHECK_EQ(sh->fails, 0);
+	printf("# initrace (%s): %d parties, %llu rounds (calls overlapped in %llu, -EAGAIN %llu), %llu failed",
+	       use_threads ? "threads" : "processes", ir_parties(),
+	       (unsigned long long)n_init,
+	       (unsigned long long)sh->ir_overlap,
+	       (unsigned long long)sh->ir_again,
+	       (unsigned long long)sh->ir_bad_rounds);
+	for (i = 0; i < 6; i++)
+		if (sh->ir_kind[i])
+			printf(", %s %llu", ir_kinds[i],
+			       (unsigned long long)sh->ir_kind[i]);
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
 	bool all = true, pp = false, fi = false, cl = false, tk = false;
+	bool ir = false;
 	int opt, i;
 
-	while ((opt = getopt(argc, argv, "ptXn:m:c:k:w:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "ptXn:m:c:k:i:w:T:")) != -1) {
 		switch (opt) {
 		case 'p': use_threads = false; break;
 		case 't': use_threads = true; break;
@@ -734,6 +957,7 @@ int main(int argc, char **argv)
 		case 'm': n_msg = strtoull(optarg, NULL, 0); break;
 		case 'c': n_claim = strtoull(optarg, NULL, 0); break;
 		case 'k': n_take = strtoull(optarg, NULL, 0); break;
+		case 'i': n_init = strtoull(optarg, NULL, 0); break;
 		case 'w': n_workers = atoi(optarg); break;
 		case 'T': n_takers = atoi(optarg); break;
 		default:
@@ -750,6 +974,7 @@ int main(int argc, char **argv)
 		fi |= !strcmp(argv[i], "fanin");
 		cl |= !strcmp(argv[i], "claims");
 		tk |= !strcmp(argv[i], "takeover");
+		ir |= !strcmp(argv[i], "initrace");
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# stress, compat %s, %s\n", IVNTB_COMPAT_NAME,
@@ -762,5 +987,7 @@ int main(int argc, char **argv)
 		RUN(test_claims);
 	if (all || tk)
 		RUN(test_takeover);
+	if (all || ir)
+		RUN(test_init_race);
 	return h_summary("stress");
 }

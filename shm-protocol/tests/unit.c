@@ -59,6 +59,7 @@ static void test_layout(void)
 	CHECK_EQ(offsetof(struct ivntb_shm, port[7].msg[7].data), 0x1ff8);
 	CHECK_EQ(offsetof(struct ivntb_shm, wintab[7][7][3].size), 0x2ff8);
 	CHECK(!memcmp(&(u64){ IVNTB_MAGIC }, "ivNTBshm", 8));
+	CHECK(!memcmp(&(u64){ IVNTB_MAGIC_INIT }, "ivNTBini", 8));
 	CHECK_EQ(IVNTB_CLAIM_EPOCH(IVNTB_CLAIM(1, 0xdeadbeef)), 0xdeadbeef);
 	CHECK_EQ(IVNTB_MSG_SRC(IVNTB_MSG(2, 7, 9)), 7);
 	CHECK_EQ(IVNTB_MSG_EPOCH(IVNTB_MSG(2, 7, 9)), 9);
@@ -192,20 +193,95 @@ static void test_init_errors(void)
 	q = p; q.flags = IVNTB_INIT_FORCE;
 	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), 0);
 
-	/* Busy region: refused unless forced; epochs carried over. */
+	/*
+	 * An ivntb region: validated, not written, unless told to
+	 * re-initialise it; busy: refused unless forced; epochs carried over.
+	 */
 	fresh(2, 16, 4, 2);
 	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &me), 0);
 	CHECK_EQ(me.epoch, 1);
 	memcpy(before, buf, RSIZE);
-	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), -EBUSY);
-	CHECK(!memcmp(before, buf, RSIZE));
-	q = p; q.flags = IVNTB_INIT_FORCE;
+	q = p; q.nonce = 0x99;
 	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), 0);
+	CHECK(!memcmp(before, buf, RSIZE));
+	CHECK(R.valid);
+	CHECK_EQ(R.geom.nonce, 0x1234);	/* the one that is there */
+	q.flags = IVNTB_INIT_REINIT;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), -EBUSY);
+	CHECK(!memcmp(before, buf, RSIZE));
+	q.flags = IVNTB_INIT_FORCE;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), 0);
+	CHECK_EQ(R.geom.nonce, 0x99);
 	CHECK_EQ(shm()->port[1].claim, IVNTB_CLAIM(IVNTB_PORT_FREE, 1));
 	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &me), 0);
 	CHECK_EQ(me.epoch, 2);
 	CHECK_EQ(ivntb_port_release(&R, &me), 0);
-	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), 0);	/* not busy */
+	q.flags = IVNTB_INIT_REINIT;	/* not busy */
+	q.nonce = 0x77;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), 0);
+	CHECK_EQ(R.geom.nonce, 0x77);
+	CHECK_EQ(shm()->port[1].claim, IVNTB_CLAIM(IVNTB_PORT_FREE, 2));
+}
+
+/*
+ * Initialisation is taken by one compare-and-exchange of the magic word
+ * (the concurrent case is stress.c's initrace). A region whose magic is
+ * IVNTB_MAGIC_INIT is being initialised by another party: validation says
+ * -EAGAIN (not "foreign"), an initialiser writes nothing and, once the
+ * bounded wait is over, reports what validation says; only a forced
+ * initialisation takes it over (a party that died half-way).
+ */
+static void test_init_in_progress(void)
+{
+	struct ivntb_init_params p = { .region_size = RSIZE, .nonce = 5 };
+	struct ivntb_init_params q;
+	struct ivntb_port me;
+
+	/* Another party won on a blank region and has written nothing yet. */
+	memset(buf, 0, RSIZE);
+	shm()->ctrl.magic = IVNTB_MAGIC_INIT;
+	memcpy(before, buf, RSIZE);
+	CHECK_EQ(validate_untouched(RSIZE), -EAGAIN);
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), -EAGAIN);
+	CHECK(!memcmp(before, buf, RSIZE));
+	q = p; q.flags = IVNTB_INIT_REINIT;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), -EAGAIN);
+	CHECK(!memcmp(before, buf, RSIZE));
+
+	/* ... has written all but the magic (ready included). */
+	fresh(2, 16, 4, 2);
+	shm()->ctrl.magic = IVNTB_MAGIC_INIT;
+	memcpy(before, buf, RSIZE);
+	CHECK_EQ(validate_untouched(RSIZE), -EAGAIN);
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), -EAGAIN);
+	CHECK(!memcmp(before, buf, RSIZE));
+	CHECK(!R.valid);
+
+	/* ... has stored the magic: the loser validates its header. */
+	shm()->ctrl.magic = IVNTB_MAGIC;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), 0);
+	CHECK(R.valid);
+	CHECK_EQ(R.geom.nonce, 0x1234);
+
+	/* The magic without ready (torn by hand): not valid yet. */
+	shm()->ctrl.ready = 0;
+	CHECK_EQ(validate_untouched(RSIZE), -EAGAIN);
+	shm()->ctrl.ready = IVNTB_READY;
+
+	/* Forced: recovers a region left half-initialised, epochs kept. */
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &me), 0);
+	shm()->ctrl.magic = IVNTB_MAGIC_INIT;
+	q = p; q.flags = IVNTB_INIT_FORCE;
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &q), 0);
+	CHECK_EQ(R.geom.nonce, 5);
+	CHECK_EQ(shm()->ctrl.magic, IVNTB_MAGIC);
+	CHECK_EQ(shm()->port[0].claim, IVNTB_CLAIM(IVNTB_PORT_FREE, 1));
+
+	/* A blank region: the winner writes the magic last. */
+	memset(buf, 0, RSIZE);
+	CHECK_EQ(ivntb_region_init(&R, buf, RSIZE, &p), 0);
+	CHECK_EQ(shm()->ctrl.magic, IVNTB_MAGIC);
+	CHECK_EQ(R.geom.nonce, 5);
 }
 
 static void test_validate_errors(void)
@@ -816,6 +892,7 @@ int main(void)
 	RUN(test_init_default);
 	RUN(test_init_geometries);
 	RUN(test_init_errors);
+	RUN(test_init_in_progress);
 	RUN(test_validate_errors);
 	RUN(test_invalid_region_ops);
 	RUN(test_claim_release);
