@@ -333,14 +333,35 @@ static ssize_t dbt_result_read(struct file *file, char __user *ubuf,
 		pos += scnprintf(buf + pos, PAGE_SIZE - pos,
 				 "rate_hz: %llu\nachieved_hz: %llu\n", ctx->rate_hz,
 				 div64_u64(rung * NSEC_PER_SEC, ns));
-	if (run == DBT_RTT && ctx->samples && ctx->nr_samples) {
-		u32 n = ctx->nr_samples;
+	if (run == DBT_RTT) {
+		unsigned long flags;
+		u64 *v = NULL;
+		u32 n;
 
-		sort(ctx->samples, n, sizeof(u64), dbt_cmp_u64, NULL);
-		pos += scnprintf(buf + pos, PAGE_SIZE - pos,
-				 "samples: %u\np50_ns: %llu\np90_ns: %llu\np99_ns: %llu\nmax_ns: %llu\n",
-				 n, ctx->samples[n / 2], ctx->samples[n * 9 / 10],
-				 ctx->samples[n * 99 / 100], ctx->samples[n - 1]);
+		/*
+		 * The doorbell handler may still append: sort a copy taken
+		 * under run_lock, never the live array.
+		 */
+		n = READ_ONCE(ctx->nr_samples);
+		if (n)
+			v = vmalloc_array(n, sizeof(u64));
+		if (v) {
+			spin_lock_irqsave(&ctx->run_lock, flags);
+			n = min(n, ctx->nr_samples);
+			if (ctx->samples)
+				memcpy(v, ctx->samples, n * sizeof(u64));
+			else
+				n = 0;
+			spin_unlock_irqrestore(&ctx->run_lock, flags);
+		}
+		if (v && n) {
+			sort(v, n, sizeof(u64), dbt_cmp_u64, NULL);
+			pos += scnprintf(buf + pos, PAGE_SIZE - pos,
+					 "samples: %u\np50_ns: %llu\np90_ns: %llu\np99_ns: %llu\nmax_ns: %llu\n",
+					 n, v[n / 2], v[n * 9 / 10],
+					 v[n * 99 / 100], v[n - 1]);
+		}
+		vfree(v);
 	}
 	mutex_unlock(&ctx->cmd_lock);
 	ret = simple_read_from_buffer(ubuf, size, off, buf, pos);
