@@ -82,11 +82,11 @@ module_param(spin_us, uint, 0644);
 MODULE_PARM_DESC(spin_us, "Adaptive mode: busy-poll this long after activity, in us (default 200)");
 
 static unsigned int heartbeat_ms = 10;
-module_param(heartbeat_ms, uint, 0644);
+module_param(heartbeat_ms, uint, 0444);
 MODULE_PARM_DESC(heartbeat_ms, "Heartbeat and peer liveness check period, in ms (default 10)");
 
 static unsigned int link_timeout_ms = 80;
-module_param(link_timeout_ms, uint, 0644);
+module_param(link_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 80)");
 
 static bool use_irq = true;
@@ -94,16 +94,16 @@ module_param(use_irq, bool, 0444);
 MODULE_PARM_DESC(use_irq, "On ivshmem-doorbell devices take MSI-X interrupts instead of polling (default Y; N: poll with poll_mode)");
 
 static unsigned int link_train_ms = 50;
-module_param(link_train_ms, uint, 0644);
+module_param(link_train_ms, uint, 0444);
 MODULE_PARM_DESC(link_train_ms, "A peer must look ready this long before its link is up, like link training, in ms (default 50)");
 
 static int port = -1;
 module_param(port, int, 0444);
-MODULE_PARM_DESC(port, "Port to claim (default -1: the first free one)");
+MODULE_PARM_DESC(port, "Port to claim (default -1: the first free one); applies to EVERY ivshmem device the driver binds");
 
 static unsigned int init_region;
 module_param(init_region, uint, 0444);
-MODULE_PARM_DESC(init_region, "Write a fresh header: 0 never (default), 1 into a blank (all-zero) region, 2 also over a foreign one");
+MODULE_PARM_DESC(init_region, "Write a fresh header: 0 never (default), 1 into a blank (all-zero) region, 2 also over a foreign one; applies to EVERY ivshmem device the driver binds, including other software's");
 
 static unsigned int init_ports = 2;
 module_param(init_ports, uint, 0444);
@@ -113,10 +113,18 @@ static unsigned int init_mws = 2;
 module_param(init_mws, uint, 0444);
 MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver initialises (default 2)");
 
+/*
+ * Bounds of the parameters that change what peers observe: read-only once
+ * loaded, checked by ivshm_check_params() at module load.
+ */
+#define IVSHM_HEARTBEAT_MS_MAX		1000
+#define IVSHM_LINK_TIMEOUT_MS_MAX	60000
+#define IVSHM_LINK_TRAIN_MS_MAX		10000
+
 /* The timeout, kept above three heartbeats whatever the parameters say. */
 static unsigned int ivshm_link_timeout_ms(void)
 {
-	return max(READ_ONCE(link_timeout_ms), 3 * READ_ONCE(heartbeat_ms));
+	return max(link_timeout_ms, 3 * heartbeat_ms);
 }
 
 enum ivshm_poll_mode {
@@ -139,7 +147,8 @@ struct ivshm_peer {
 	u32 epoch;		/* epoch the link came up with */
 	u16 gen;		/* its link_gen[our port] the link came up with */
 	u64 hb;			/* last heartbeat seen */
-	u64 hb_stamp;		/* ktime (ns) it last changed */
+	u64 hb_seen;		/* ktime (ns) we saw it last change */
+	u64 hb_stamp;		/* hb_seen, plus the time we were away since */
 	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
 	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
 	bool sign_of_life;	/* it sent us a message or doorbell */
@@ -150,11 +159,14 @@ struct ivshm_peer {
 /*
  * A validated private copy of an inbound message register, taken the first
  * time it is seen FULL: what msg_read_sts() reports and msg_read() returns,
- * so the peer cannot change the sender or data between the two.
+ * so the peer cannot change the sender or data between the two. pidx
+ * outlives the message: it is the register's last sender (0 before the
+ * first), so msg_read() names a valid peer even for an empty register, as
+ * ntb_hw_idt does; clients index their peer arrays with it.
  */
 struct ivshm_msg_copy {
 	u32 data;
-	int pidx;
+	u32 pidx;
 	bool valid;
 };
 
@@ -172,8 +184,14 @@ struct ivshm_stats {
 	u64 msg_events;
 	u64 link_changes;
 	u64 down_after_hb_ns;	/* last link loss: time since the peer's last heartbeat */
+	u64 away;		/* housekeeping came a missed heartbeat late */
+	u64 away_max_ns;	/* the longest such absence credited */
 	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
-	u64 heartbeats;		/* heartbeat timer only */
+	u64 heartbeats;		/* heartbeat timer only, below */
+	u64 hb_last_ns;		/* ktime of the last beat */
+	u64 hb_late;		/* beats later than 2 * heartbeat_ms */
+	u64 hb_stalls;		/* beats later than the link timeout */
+	u64 hb_max_gap_ns;	/* longest time between two beats */
 };
 
 struct ivshm_ntb {
@@ -207,9 +225,11 @@ struct ivshm_ntb {
 	struct ivshm_msg_copy msg_copy[IVNTB_MAX_MSGS];
 
 	spinlock_t link_lock;	/* serialises link_enable/link_disable */
+	spinlock_t gen_lock;	/* serialises our link_gen[] bumps */
 	bool link_enabled;	/* our side, as set by link_enable/disable */
 	u64 link_mask;		/* peers (pidx bits) whose link is up */
 	bool lost;		/* our port was taken over: act no more */
+	bool lost_logged;	/* poller only */
 	bool region_bad;	/* live header differs from ours; poller only */
 
 	/* poller */
@@ -220,6 +240,7 @@ struct ivshm_ntb {
 	atomic_t kick;		/* force a full poll (unmask, link change) */
 	u64 last_seq;
 	u64 next_housekeeping;
+	u64 last_housekeeping;	/* ktime of the last one, or 0 */
 
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
@@ -288,6 +309,23 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 	atomic64_inc(&ndev->stats.irq_rings);
 }
 
+/*
+ * Bump our link generation toward @pport. The poller (a timeout) and
+ * link_disable may both bump it: the read-modify-write of the 16-bit word
+ * is one party's, serialised by gen_lock, or one increment is lost and
+ * the peer misses a flap.
+ */
+static int ivshm_link_gen_bump(struct ivshm_ntb *ndev, u32 pport)
+{
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&ndev->gen_lock, flags);
+	ret = ivntb_link_gen_bump(&ndev->region, &ndev->me, pport);
+	spin_unlock_irqrestore(&ndev->gen_lock, flags);
+	return ret;
+}
+
 /* Why ivshm_peer_eval() finds a peer's link up or down. */
 enum ivshm_peer_verdict {
 	IVSHM_PEER_UP,
@@ -335,10 +373,12 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		p->hb_moved = false;
 		p->seen_epoch = s.epoch;
 		p->hb = s.heartbeat;
+		p->hb_seen = now;
 		p->hb_stamp = now;
 	} else if (s.heartbeat != p->hb) {
 		p->hb_moved = true;
 		p->hb = s.heartbeat;
+		p->hb_seen = now;
 		p->hb_stamp = now;
 	}
 	if (p->sign_of_life)
@@ -348,11 +388,13 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		return IVSHM_PEER_GONE;
 
 	if (!s.compatible) {
+		/* once per epoch, and a peer cycling epochs is rate-limited */
 		if (!p->warned)
-			dev_warn(&ndev->pdev->dev,
-				 "peer port %u speaks protocol %u.%u, we speak %u.%u: link stays down\n",
-				 p->port, s.ver_major, s.ver_minor,
-				 IVNTB_VERSION_MAJOR, IVNTB_VERSION_MINOR);
+			dev_warn_ratelimited(&ndev->pdev->dev,
+					     "peer port %u speaks protocol %u.%u, we speak %u.%u: link stays down\n",
+					     p->port, s.ver_major, s.ver_minor,
+					     IVNTB_VERSION_MAJOR,
+					     IVNTB_VERSION_MINOR);
 		p->warned = true;
 		return IVSHM_PEER_GONE;
 	}
@@ -428,7 +470,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 				p->ready_since = now;
 			if ((ndev->link_mask & BIT_ULL(pidx)) || p->sign_of_life ||
 			    now - p->ready_since >=
-			    (u64)READ_ONCE(link_train_ms) * NSEC_PER_MSEC)
+			    (u64)link_train_ms * NSEC_PER_MSEC)
 				mask |= BIT_ULL(pidx);
 			p->sign_of_life = false;
 		}
@@ -453,10 +495,15 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 		if (!((ndev->link_mask & ~mask) & BIT_ULL(pidx)))
 			continue;
 		WRITE_ONCE(ndev->stats.down_after_hb_ns,
-			   now - ndev->peer[pidx].hb_stamp);
+			   now - ndev->peer[pidx].hb_seen);
+		trace_ivntb_peer_down(ndev->me.port, ndev->peer[pidx].port,
+				      !!(tell & BIT_ULL(pidx)),
+				      (now - ndev->peer[pidx].hb_seen) /
+				      NSEC_PER_USEC,
+				      (now - ndev->peer[pidx].hb_stamp) /
+				      NSEC_PER_USEC);
 		if ((tell & BIT_ULL(pidx)) && !READ_ONCE(ndev->lost) &&
-		    !ivntb_link_gen_bump(&ndev->region, &ndev->me,
-					 ndev->peer[pidx].port)) {
+		    !ivshm_link_gen_bump(ndev, ndev->peer[pidx].port)) {
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 			atomic64_inc(&ndev->stats.link_gens);
 		}
@@ -469,33 +516,87 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	ntb_link_event(&ndev->ntb);
 }
 
+/**
+ * ivshm_credit_away() - do not count our own absence as a peer's silence
+ * @ndev:	our device.
+ * @now:	ktime_get_ns() of this housekeeping.
+ *
+ * A peer is timed out when we watched its heartbeat stand still for the
+ * link timeout. Time we did not watch is no evidence: when housekeeping
+ * comes more than a missed heartbeat late (our vCPUs were not run by the
+ * host, a stopped VM, or the poller starved), the whole gap but one period
+ * is credited to every peer's window. Without it, a host that starves both
+ * guests for longer than the link timeout (measured: both heartbeats 105
+ * and 110 ms late at once, a 2-core host under load) makes the first end
+ * to run again time out the other, whose heartbeat could not move either,
+ * and a stop of one peer can cost two flaps. Like the kernel's own stall
+ * detectors, which ignore the time a VM was paused. The price: crash
+ * detection is late by the time we were away.
+ *
+ * Context: the poller only.
+ */
+static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
+{
+	u64 period = (u64)heartbeat_ms * NSEC_PER_MSEC, gap, credit;
+	u32 pidx;
+
+	gap = ndev->last_housekeeping ? now - ndev->last_housekeeping : 0;
+	ndev->last_housekeeping = now;
+	if (gap <= 2 * period)
+		return;
+	credit = gap - period;
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		struct ivshm_peer *p = &ndev->peer[pidx];
+
+		p->hb_stamp = min(p->hb_stamp + credit, now);
+	}
+	ndev->stats.away++;
+	if (credit > ndev->stats.away_max_ns)
+		WRITE_ONCE(ndev->stats.away_max_ns, credit);
+	trace_ivntb_away(ndev->me.port, gap / NSEC_PER_USEC);
+}
+
 static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 {
 	bool intact = ivntb_region_intact(&ndev->region);
 	int ret;
 
-	/* we keep using our validated copy; a changed header is a warning */
+	ivshm_credit_away(ndev, now);
+
+	/*
+	 * We keep using our validated copy; a changed header is a warning.
+	 * A peer toggling it would log at every heartbeat: rate-limited.
+	 */
 	if (intact == ndev->region_bad) {
 		WRITE_ONCE(ndev->region_bad, !intact);
 		if (!intact)
-			dev_warn(&ndev->pdev->dev,
-				 "the region header changed in shared memory (magic, version or geometry): links down until it is restored\n");
+			dev_warn_ratelimited(&ndev->pdev->dev,
+					     "the region header changed in shared memory (magic, version or geometry): links down until it is restored\n");
 		else
-			dev_info(&ndev->pdev->dev,
-				 "the region header is intact again\n");
+			dev_info_ratelimited(&ndev->pdev->dev,
+					     "the region header is intact again\n");
 	}
 
 	if (!READ_ONCE(ndev->lost)) {
 		ret = ivntb_port_check(&ndev->region, &ndev->me);
-		if (ret == -ESTALE) {
-			dev_err(&ndev->pdev->dev,
-				"port %u was taken over by another party: link down, device idle until reloaded\n",
-				ndev->me.port);
+		if (ret == -ESTALE)
 			WRITE_ONCE(ndev->lost, true);
-		}
-		ivntb_msg_reap(&ndev->region, &ndev->me);
+		else
+			ivntb_msg_reap(&ndev->region, &ndev->me);
+	}
+	if (READ_ONCE(ndev->lost) && !ndev->lost_logged) {
+		dev_err(&ndev->pdev->dev,
+			"port %u was taken over by another party: link down, device idle until reloaded\n",
+			ndev->me.port);
+		ndev->lost_logged = true;
 	}
 	ivshm_link_update(ndev, now);
+	/*
+	 * A full pass once per heartbeat whatever the event counter says:
+	 * an event whose counter bump was lost (a peer that crashed between
+	 * its store and its bump) waits at most one heartbeat.
+	 */
+	atomic_set(&ndev->kick, 1);
 }
 
 static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port);
@@ -676,7 +777,7 @@ static int ivshm_poll_thread(void *data)
 
 		if (ndev->mode == IVSHM_POLL_IRQ)
 			/* the interrupt kicks us; wake for the heartbeat */
-			sleep_ns = (u64)max(heartbeat_ms, 1U) * NSEC_PER_MSEC;
+			sleep_ns = (u64)heartbeat_ms * NSEC_PER_MSEC;
 		else
 			/* idle: back off from 10 us up to poll_interval_us */
 			sleep_ns = clamp_t(u64, sleep_ns * 2, 10 * NSEC_PER_USEC,
@@ -711,24 +812,74 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
  * (crash, hang with interrupts off, a stopped VM) stops beating. Writes
  * one word of our own slot, if the port is still ours.
  */
+/* Heartbeat timer only: count the beat and how late it came. */
+static void ivshm_hb_account(struct ivshm_ntb *ndev)
+{
+	struct ivshm_stats *st = &ndev->stats;
+	u64 now = ktime_get_ns(), gap = now - st->hb_last_ns;
+
+	if (st->hb_last_ns) {
+		if (gap > st->hb_max_gap_ns)
+			WRITE_ONCE(st->hb_max_gap_ns, gap);
+		if (gap > 2ULL * heartbeat_ms * NSEC_PER_MSEC) {
+			WRITE_ONCE(st->hb_late, st->hb_late + 1);
+			trace_ivntb_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
+		}
+		/*
+		 * A peer times us out only after it watched our heartbeat
+		 * stand still for longer than the link timeout, so only after
+		 * a gap like this one: each of its timeouts of us has one.
+		 */
+		if (gap > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
+			WRITE_ONCE(st->hb_stalls, st->hb_stalls + 1);
+	}
+	st->hb_last_ns = now;
+	WRITE_ONCE(st->heartbeats, st->heartbeats + 1);
+}
+
 static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
 {
 	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, hb_timer);
+	int ret;
 
-	if (!READ_ONCE(ndev->lost) &&
-	    !ivntb_heartbeat(&ndev->region, &ndev->me))
-		WRITE_ONCE(ndev->stats.heartbeats, ndev->stats.heartbeats + 1);
-	hrtimer_forward_now(t, ms_to_ktime(max(READ_ONCE(heartbeat_ms), 1U)));
+	if (!READ_ONCE(ndev->lost)) {
+		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
+		if (!ret) {
+			ivshm_hb_account(ndev);
+		} else if (ret == -ESTALE) {
+			/*
+			 * Taken over: from now on no op touches the new
+			 * owner's slot; the poller takes the links down
+			 * and says so.
+			 */
+			WRITE_ONCE(ndev->lost, true);
+			ivshm_kick(ndev);
+		}
+	}
+	hrtimer_forward_now(t, ms_to_ktime(heartbeat_ms));
 	return HRTIMER_RESTART;
+}
+
+/*
+ * The heartbeat starts right after the claim, before the clients probe: a
+ * party probing meanwhile takes over a port whose heartbeat stood still
+ * for twice the link timeout (ivshm_claim_port()).
+ */
+static void ivshm_start_heartbeat(struct ivshm_ntb *ndev)
+{
+	hrtimer_init(&ndev->hb_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	ndev->hb_timer.function = ivshm_hb_timer;
+	hrtimer_start(&ndev->hb_timer, 0, HRTIMER_MODE_REL_HARD);
+}
+
+static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev)
+{
+	hrtimer_cancel(&ndev->hb_timer);
 }
 
 static int ivshm_start_poller(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
-
-	hrtimer_init(&ndev->hb_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	ndev->hb_timer.function = ivshm_hb_timer;
-	hrtimer_start(&ndev->hb_timer, 0, HRTIMER_MODE_REL_HARD);
 
 	if (ndev->mode == IVSHM_POLL_HRTIMER) {
 		hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
@@ -739,10 +890,8 @@ static int ivshm_start_poller(struct ivshm_ntb *ndev)
 
 	t = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
 			pci_name(ndev->pdev));
-	if (IS_ERR(t)) {
-		hrtimer_cancel(&ndev->hb_timer);
+	if (IS_ERR(t))
 		return PTR_ERR(t);
-	}
 	/* ops on other CPUs may kick already (clients are bound) */
 	WRITE_ONCE(ndev->task, t);
 	return 0;
@@ -759,7 +908,6 @@ static void ivshm_stop_poller(struct ivshm_ntb *ndev)
 		WRITE_ONCE(ndev->task, NULL);
 		kthread_stop(t);
 	}
-	hrtimer_cancel(&ndev->hb_timer);
 }
 
 /* ------------------------------------------------------------------ */
@@ -830,8 +978,7 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	 * of a peer: a new link generation makes it see the link down anyway.
 	 */
 	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
-		if (!ivntb_link_gen_bump(&ndev->region, &ndev->me,
-					 ndev->peer[pidx].port))
+		if (!ivshm_link_gen_bump(ndev, ndev->peer[pidx].port))
 			gens++;
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	if (!ret) {
@@ -1154,14 +1301,20 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	int ret = 0, err;
 	u32 pidx;
+	u64 up;
 
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
 	/*
-	 * Like a switch's global doorbell, the bits go to every peer port.
-	 * ivntb_db_ring() orders all earlier stores before the bits.
+	 * Like a switch's global doorbell, the bits go to every peer port
+	 * whose link is up (docs/protocol.md: not to free or link-down
+	 * ports, nor a crashed owner's stale irq_id). ivntb_db_ring()
+	 * orders all earlier stores before the bits.
 	 */
+	up = READ_ONCE(ndev->link_mask);
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		if (!(up & BIT_ULL(pidx)))
+			continue;
 		err = ivntb_db_ring(&ndev->region, ndev->peer[pidx].port,
 				    db_bits);
 		trace_ivntb_db_send(ndev->me.port, ndev->peer[pidx].port,
@@ -1314,24 +1467,35 @@ static int ntb_ivshm_msg_clear_mask(struct ntb_dev *ntb, u64 mask_bits)
 	return 0;
 }
 
+/**
+ * ntb_ivshm_msg_read() - read an inbound message register
+ * @ntb:	NTB device.
+ * @pidx:	where to store the sender's peer index, or NULL.
+ * @midx:	message register.
+ *
+ * ntb_perf takes any three set status bits (in or out) for a command and
+ * indexes its peer array with the @pidx of each register it reads, empty
+ * or not: @pidx is always a valid peer index (the register's last
+ * validated sender, else 0), never an error code.
+ *
+ * Return: the message, or 0 if the register is empty or @midx invalid.
+ */
 static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
-	struct ivshm_msg_copy c = { .pidx = -EINVAL };
+	struct ivshm_msg_copy c = { };
 	unsigned long flags;
 
 	if (midx >= 0 && midx < ndev->region.geom.nr_msgs &&
 	    !READ_ONCE(ndev->lost)) {
 		spin_lock_irqsave(&ndev->lock, flags);
 		ivshm_msg_sts_locked(ndev);	/* copies a new message */
-		if (ndev->msg_copy[midx].valid)
-			c = ndev->msg_copy[midx];
+		c = ndev->msg_copy[midx];
 		spin_unlock_irqrestore(&ndev->lock, flags);
 	}
-	/* only a validated copy names a peer: never a bad index */
 	if (pidx)
 		*pidx = c.pidx;
-	return c.data;
+	return c.valid ? c.data : 0;
 }
 
 static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
@@ -1356,6 +1520,7 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 			   ndev->msg_out_fail | BIT_ULL(midx));
 		spin_unlock_irqrestore(&ndev->lock, flags);
 		atomic64_inc(&ndev->stats.msg_busy);
+		ivshm_kick(ndev);	/* the failure is a message event */
 		return -EBUSY;
 	}
 	if (!ret) {
@@ -1485,8 +1650,15 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
+	seq_printf(s, "hb_late:\t%llu\n", READ_ONCE(st->hb_late));
+	seq_printf(s, "hb_stalls:\t%llu\n", READ_ONCE(st->hb_stalls));
+	seq_printf(s, "hb_max_gap_us:\t%llu\n",
+		   READ_ONCE(st->hb_max_gap_ns) / NSEC_PER_USEC);
 	seq_printf(s, "down_after_hb_us:\t%llu\n",
 		   READ_ONCE(st->down_after_hb_ns) / NSEC_PER_USEC);
+	seq_printf(s, "away:\t\t%llu\n", READ_ONCE(st->away));
+	seq_printf(s, "away_max_us:\t%llu\n",
+		   READ_ONCE(st->away_max_ns) / NSEC_PER_USEC);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ivshm_stats);
@@ -1594,17 +1766,29 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 			p.flags |= IVNTB_INIT_FORCE;
 		ret = ivntb_region_init(&ndev->region, ndev->shm,
 					ndev->shm_size, &p);
+		if (ret == -EAGAIN) {
+			/* another party is initialising it (protocol 4.3) */
+			dev_dbg(dev, "the region is being initialised by another party: probe deferred\n");
+			return -EPROBE_DEFER;
+		}
 		if (ret) {
 			dev_err(dev, "cannot initialise the region: %d (%s)\n",
 				ret, ndev->region.why ?: "?");
 			return ret;
 		}
-		dev_info(dev, "initialised a %u-port region of %llu bytes\n",
-			 ndev->region.geom.nr_ports, ndev->shm_size);
+		if (ndev->region.geom.nonce != p.nonce)
+			dev_info(dev, "another party initialised the region meanwhile: %u ports\n",
+				 ndev->region.geom.nr_ports);
+		else
+			dev_info(dev, "initialised a %u-port region of %llu bytes\n",
+				 ndev->region.geom.nr_ports, ndev->shm_size);
 		return 0;
 	}
 
 	switch (ret) {
+	case -EAGAIN:
+		dev_dbg(dev, "the region is being initialised: probe deferred\n");
+		return -EPROBE_DEFER;
 	case -ENODEV:
 		dev_info(dev, "BAR2 holds no ivshmem-ntb region (foreign magic): left untouched\n");
 		break;
@@ -1621,8 +1805,6 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 			ndev->region.why ?: "?");
 		break;
 	}
-	if (ret == -EAGAIN)
-		return -EPROBE_DEFER;	/* being initialised right now */
 	return ret == -ENODATA ? -ENODEV : ret;
 }
 
@@ -1785,6 +1967,7 @@ static int ivshm_init_region(struct ivshm_ntb *ndev)
 	ndev->msg_mask = U64_MAX;
 	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
 	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
+	ivshm_start_heartbeat(ndev);
 
 	ivshm_init_mw_pool(ndev);
 	return 0;
@@ -1793,6 +1976,7 @@ static int ivshm_init_region(struct ivshm_ntb *ndev)
 static void ivshm_deinit_region(struct ivshm_ntb *ndev)
 {
 	ivshm_deinit_mw_pool(ndev);
+	ivshm_stop_heartbeat(ndev);
 	if (!READ_ONCE(ndev->lost))
 		ivntb_port_release(&ndev->region, &ndev->me);
 }
@@ -1801,9 +1985,11 @@ static int ivshm_parse_mode(struct device *dev)
 {
 	int mode = sysfs_match_string(ivshm_poll_names, poll_mode);
 
-	if (mode < 0 || mode == IVSHM_POLL_IRQ)
-		dev_err(dev, "poll_mode=%s: use adaptive, kthread or hrtimer\n",
+	if (mode < 0 || mode == IVSHM_POLL_IRQ) {
+		dev_err(dev, "poll_mode=%s: use adaptive, kthread or hrtimer (interrupts: use_irq on an ivshmem-doorbell device)\n",
 			poll_mode);
+		return -EINVAL;
+	}
 	return mode;
 }
 
@@ -1833,15 +2019,14 @@ static void ivshm_init_irq(struct ivshm_ntb *ndev)
 	if (pci_resource_len(pdev, IVSHM_BAR_REGS) < IVSHM_REGS_LEN ||
 	    !(pci_resource_flags(pdev, IVSHM_BAR_REGS) & IORESOURCE_MEM))
 		return;
+	if (pci_request_region(pdev, IVSHM_BAR_REGS, DRV_NAME))
+		return;
 	ndev->regs = pci_iomap(pdev, IVSHM_BAR_REGS, IVSHM_REGS_LEN);
 	if (!ndev->regs)
-		return;
+		goto err_release_regs;
 	pos = readl(ndev->regs + IVSHM_REG_IVPOSITION);
-	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0) {
-		pci_iounmap(pdev, ndev->regs);	/* ivshmem-plain */
-		ndev->regs = NULL;
-		return;
-	}
+	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0)
+		goto err_unmap_regs;	/* ivshmem-plain */
 	ndev->doorbell_id = pos;
 	if (!use_irq) {
 		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (use_irq=N)\n",
@@ -1873,6 +2058,13 @@ err_free_vectors:
 	pci_free_irq_vectors(pdev);
 err_clear_master:
 	pci_clear_master(pdev);
+	return;
+
+err_unmap_regs:
+	pci_iounmap(pdev, ndev->regs);
+	ndev->regs = NULL;
+err_release_regs:
+	pci_release_region(pdev, IVSHM_BAR_REGS);
 }
 
 static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
@@ -1889,6 +2081,7 @@ static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 	if (ndev->regs) {
 		pci_iounmap(pdev, ndev->regs);
 		ndev->regs = NULL;
+		pci_release_region(pdev, IVSHM_BAR_REGS);
 	}
 }
 
@@ -1899,7 +2092,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	ret = ivshm_parse_mode(&pdev->dev);
 	if (ret < 0)
-		return -EINVAL;
+		return ret;
 
 	ndev = kzalloc(sizeof(*ndev), GFP_KERNEL);
 	if (!ndev)
@@ -1908,6 +2101,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ndev->mode = ret;
 	spin_lock_init(&ndev->lock);
 	spin_lock_init(&ndev->link_lock);
+	spin_lock_init(&ndev->gen_lock);
 	mutex_init(&ndev->mw_lock);
 	atomic_set(&ndev->kick, 1);
 	pci_set_drvdata(pdev, ndev);
@@ -1988,6 +2182,26 @@ static void ivshm_remove(struct pci_dev *pdev)
 	kfree(ndev);
 }
 
+/*
+ * Reboot or poweroff: stop acting and release the port, so that peers see
+ * a clean link down now instead of a heartbeat timeout, and the next boot
+ * finds the port free. Clients stay bound (nothing unbinds at shutdown);
+ * lost makes every op a no-op from here.
+ */
+static void ivshm_shutdown(struct pci_dev *pdev)
+{
+	struct ivshm_ntb *ndev = pci_get_drvdata(pdev);
+
+	if (!ndev)
+		return;
+	ivshm_stop_poller(ndev);
+	ivshm_stop_heartbeat(ndev);
+	if (!READ_ONCE(ndev->lost)) {
+		WRITE_ONCE(ndev->lost, true);
+		ivntb_port_release(&ndev->region, &ndev->me);
+	}
+}
+
 static const struct pci_device_id ivshm_pci_tbl[] = {
 	{ PCI_DEVICE(PCI_VENDOR_ID_IVSHMEM, PCI_DEVICE_ID_IVSHMEM) },
 	{ }
@@ -1999,11 +2213,30 @@ static struct pci_driver ivshm_pci_driver = {
 	.id_table	= ivshm_pci_tbl,
 	.probe		= ivshm_probe,
 	.remove		= ivshm_remove,
+	.shutdown	= ivshm_shutdown,
 };
+
+static int __init ivshm_check_params(void)
+{
+	if (!heartbeat_ms || heartbeat_ms > IVSHM_HEARTBEAT_MS_MAX ||
+	    link_timeout_ms > IVSHM_LINK_TIMEOUT_MS_MAX ||
+	    link_train_ms > IVSHM_LINK_TRAIN_MS_MAX) {
+		pr_err(DRV_NAME ": heartbeat_ms=%u (1..%u), link_timeout_ms=%u (..%u), link_train_ms=%u (..%u): out of range\n",
+		       heartbeat_ms, IVSHM_HEARTBEAT_MS_MAX, link_timeout_ms,
+		       IVSHM_LINK_TIMEOUT_MS_MAX, link_train_ms,
+		       IVSHM_LINK_TRAIN_MS_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int __init ivshm_init(void)
 {
 	int ret;
+
+	ret = ivshm_check_params();
+	if (ret)
+		return ret;
 
 	if (debugfs_initialized())
 		ivshm_dbgfs_root = debugfs_create_dir(DRV_NAME, NULL);

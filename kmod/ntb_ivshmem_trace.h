@@ -66,6 +66,65 @@ TRACE_EVENT(ivntb_link,
 		      __entry->new_mask & ~__entry->old_mask ? "up" : "down")
 );
 
+/*
+ * Our heartbeat timer fired gap_us after the previous beat, more than
+ * twice heartbeat_ms: the guest did not run (a stopped or starved VM) or
+ * ran with interrupts off. A peer times us out after link_timeout_ms.
+ */
+TRACE_EVENT(ivntb_hb_late,
+	    TP_PROTO(u32 port, u64 gap_us),
+	    TP_ARGS(port, gap_us),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u64, gap_us)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->gap_us = gap_us;),
+	    TP_printk("port=%u gap_us=%llu", __entry->port,
+		      (unsigned long long)__entry->gap_us)
+);
+
+/*
+ * We take a peer's link down: why (gone: the peer's slot says so,
+ * released, link disabled, new epoch or link generation; silent: its
+ * heartbeat stood still), how long ago we saw its heartbeat last move, and
+ * for how much of that we were watching (the rest we were away).
+ */
+TRACE_EVENT(ivntb_peer_down,
+	    TP_PROTO(u32 port, u32 peer_port, int silent, u64 still_us,
+		     u64 watched_us),
+	    TP_ARGS(port, peer_port, silent, still_us, watched_us),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u32, peer_port)
+			     __field(int, silent)
+			     __field(u64, still_us)
+			     __field(u64, watched_us)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->peer_port = peer_port;
+			   __entry->silent = silent;
+			   __entry->still_us = still_us;
+			   __entry->watched_us = watched_us;),
+	    TP_printk("port=%u peer_port=%u reason=%s hb_still_us=%llu watched_us=%llu",
+		      __entry->port, __entry->peer_port,
+		      __entry->silent ? "silent" : "gone",
+		      (unsigned long long)__entry->still_us,
+		      (unsigned long long)__entry->watched_us)
+);
+
+/*
+ * Our housekeeping came gap_us after the previous one, a missed heartbeat
+ * late: we were not running, and do not count that time as our peers'
+ * silence.
+ */
+TRACE_EVENT(ivntb_away,
+	    TP_PROTO(u32 port, u64 gap_us),
+	    TP_ARGS(port, gap_us),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u64, gap_us)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->gap_us = gap_us;),
+	    TP_printk("port=%u gap_us=%llu", __entry->port,
+		      (unsigned long long)__entry->gap_us)
+);
+
 DECLARE_EVENT_CLASS(ivntb_msg,
 		    TP_PROTO(u32 port, u32 peer_port, int midx, u32 data,
 			     int ret),
