@@ -48,14 +48,17 @@ ntb_setup()
 	[ -n "$LOC" ] && [ -n "$REM" ]
 }
 
+# ntb_teardown [MODULE...]: unload the modules, then the driver, on both
+# ends; non-zero if any unload failed (each is still tried).
 ntb_teardown()
 {
-	local m
+	local m rc=0
 	for m in "$@" ntb_hw_ivshmem; do
 		m=${m%% *}
-		modprobe -r $m
-		[ -z "$RH" ] || R modprobe -r $m
+		modprobe -r $m || rc=1
+		[ -z "$RH" ] || R modprobe -r $m || rc=1
 	done
+	return $rc
 }
 
 # wait_for SECONDS COMMAND...: poll COMMAND until it succeeds.
@@ -111,14 +114,33 @@ carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
 
 # Crash tests (crash.host kills the other guest's QEMU): is it back?
 ssh_ok() { ssh "$RH" true 2>/dev/null; }
-# crash_detected LABEL [NOTE]: after the kill, wait for our link to go
-# down, then one TAP result on the driver's own detection time (stats
-# down_after_hb_us: since the peer's last heartbeat) against BOUND_MS;
-# the time is also appended to /tmp/detect.
+# crash_mark N: note our link_changes, then ask the host to kill b (the
+# mark crash.host waits for); crash_detected judges this cycle against it.
+crash_mark()
+{
+	CRASH_LC0=$(stat_loc link_changes)
+	echo "IVNTB-MARK crash $1"
+}
+# crash_detected LABEL [NOTE]: after crash_mark, our link must go down
+# (link_changes moved by exactly one: the down of this cycle, so the
+# driver's down_after_hb_us is this cycle's and not a stale one), then one
+# TAP result on the driver's own detection time (stats down_after_hb_us:
+# since the peer's last heartbeat) against BOUND_MS; the time is also
+# appended to /tmp/detect.
 crash_detected()
 {
-	local d
-	wait_for 30 down
+	local d lc
+	if ! wait_for 30 down; then
+		tap_result 1 "$1: link down after b was killed${2:-}" \
+			"the link did not go down in 30 s (link_changes $CRASH_LC0 -> $(stat_loc link_changes))"
+		return
+	fi
+	lc=$(stat_loc link_changes)
+	if [ "$lc" != $((CRASH_LC0 + 1)) ]; then
+		tap_result 1 "$1: link down after b was killed${2:-}" \
+			"link_changes $CRASH_LC0 -> $lc: not one link down"
+		return
+	fi
 	d=$(stat_loc down_after_hb_us)
 	echo "$d" >>/tmp/detect
 	tap_check "$1: link down $((d / 1000)) ms after b's last heartbeat${2:-} (bound $BOUND_MS ms)" \
@@ -129,10 +151,15 @@ crash_detected()
 stat_loc() { awk -v k="$1:" '$1 == k { print $2 }' "$DBG/ntb_hw_ivshmem/$LOC/stats"; }
 stat_rem() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/stats"; }
 
-# Fail loudly on kernel log lines from the failure list.
+# Fail loudly on kernel log lines from the failure list, the one the host
+# scans the serial logs with (tests/guest/failure-patterns, copied to
+# /ivntb/). Self-contained: tap_dmesg_both runs it on the remote too.
 dmesg_clean()
 {
-	! dmesg | grep -E 'BUG:|WARNING:|Oops|Unable to handle|KASAN|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|circular locking'
+	grep -Ev '^[[:space:]]*(#|$)' /ivntb/failure-patterns >/tmp/failure-patterns &&
+		[ -s /tmp/failure-patterns ] ||
+		{ echo "no failure patterns in /ivntb/failure-patterns"; return 1; }
+	! dmesg | grep -Ef /tmp/failure-patterns
 }
 
 # Driver parameters of a named doorbell mode (bench/doorbell.sh,

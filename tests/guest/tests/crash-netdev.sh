@@ -35,7 +35,7 @@ for i in $(seq 0 $((N - 1))); do
 	ping -q -i 0.05 -W 1 $NET_RA >/dev/null 2>&1 &
 	pingpid=$!
 	sleep 1
-	echo "IVNTB-MARK crash $i"
+	crash_mark $i
 	crash_detected "cycle $i" ", mid-transfer"
 	tap_check "cycle $i: the netdev's carrier drops here" wait_for 10 nocarrier
 	kill $ncpid $pingpid 2>/dev/null

@@ -30,7 +30,7 @@ for i in $(seq 0 $((N - 1))); do
 	( while :; do perfrun 5; echo "rc $?" >>/tmp/perf.rcs; done ) &
 	loop=$!
 	sleep 1
-	echo "IVNTB-MARK crash $i"
+	crash_mark $i
 	crash_detected "cycle $i" ", mid-run"
 	echo crash >>/tmp/perf.rcs
 	# two runs after the crash must end: a run stuck in the kernel

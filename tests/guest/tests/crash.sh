@@ -19,7 +19,7 @@ count() { cat $DBG/ntb_pingpong/$LOC/count; }
 for i in $(seq 0 $((N - 1))); do
 	wait_for 30 up
 	c0=$(count)
-	echo "IVNTB-MARK crash $i"
+	crash_mark $i
 	crash_detected "crash $i"
 	# b boots again: bring its end back
 	wait_for 60 ssh_ok
