@@ -20,13 +20,24 @@
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
 # IVNTB_BUILD (see scripts/lib.sh); IVNTB_INJECT=fail|warn proves the
-# harness fails a bad run.
+# harness fails a bad run; IVNTB_BUDGET_MIN=N a time budget (below).
 
 SHELL := /bin/bash
 TOP := $(CURDIR)
 S := $(TOP)/scripts
 export IVNTB_BUILD ?= $(TOP)/build
 STAGE := $(S)/stage.sh
+
+# The time budget (.ci/run: 80 min): IVNTB_BUDGET_MIN=N sets the deadline
+# IVNTB_DEADLINE (epoch seconds) once, unless given; launch.sh then starts
+# no guest run past it and clamps each run's timeout to the time left.
+# Unset or 0 (a manual make test): no deadline.
+ifneq ($(filter-out 0,$(IVNTB_BUDGET_MIN)),)
+export IVNTB_BUDGET_MIN
+ifeq ($(IVNTB_DEADLINE),)
+export IVNTB_DEADLINE := $(shell date -d '+$(IVNTB_BUDGET_MIN) min' +%s)
+endif
+endif
 
 
 .PHONY: all deps kernel userland initramfs module tools test test-user test-guest \

@@ -46,7 +46,7 @@ depmod -b "$ROOT" "$KREL"
 
 cp "$KSRC/tools/testing/selftests/ntb/ntb_test.sh" "$ROOT/usr/share/ntb/"
 install -m 755 "$GT/init" "$ROOT/init"
-cp "$GT/lib.sh" "$GT/lib-ntb.sh" "$ROOT/ivntb/"
+cp "$GT/lib.sh" "$GT/lib-ntb.sh" "$GT/failure-patterns" "$ROOT/ivntb/"
 cp "$GT"/tests/*.sh "$ROOT/ivntb/tests/"
 printf '127.0.0.1 localhost\n169.254.100.1 guest-a\n169.254.100.2 guest-b\n' >"$ROOT/etc/hosts"
 echo 'root:x:0:0:root:/root:/bin/bash' >"$ROOT/etc/passwd"

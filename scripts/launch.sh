@@ -35,7 +35,9 @@
 #                                   (tools/ivshmem-server), MSI-X vector 0;
 #                                   riscv64: -M virt,aia=aplic-imsic
 #     --append ARGS                 extra kernel command line
-#     --timeout S                   wall-clock limit for the run (300)
+#     --timeout S                   wall-clock limit for the run (300); the
+#                                   guests see it as ivntb.timeout (their
+#                                   own waits stay inside it: time_left)
 #     --keep-logs                   keep the run folder even when it passes
 #   A test may come with a host hook, tests/guest/tests/NAME.host, run as
 #   `NAME.host start SHM RUNDIR TOOL` in the background before boot and
@@ -46,13 +48,18 @@
 #   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail),
 #   IVNTB_RUNID (name of the run: QEMU processes are "ivntb-RUNID-ROLE",
 #   logs in $IVNTB_BUILD/runs/RUNID), IVNTB_FIGURES=FILE (append the
-#   guest's "# figure ..." lines, its measurements, to FILE).
+#   guest's "# figure ..." lines, its measurements, to FILE),
+#   IVNTB_DEADLINE (epoch seconds, make test's time budget, .ci/run; with
+#   IVNTB_BUDGET_MIN, its length for the message): no run starts with less
+#   than 30 s left, and the timeout is clamped to the time left.
 #
 # A run passes when every guest powered off before the timeout, the driving
-# guest printed a TAP plan and exactly that many results, none "not ok", and
-# no guest log has a line from the failure list below. Logs of failed runs
-# stay under $IVNTB_BUILD/runs/. No QEMU process or /dev/shm file outlives
-# the run.
+# guest printed a TAP plan and exactly that many results, none "not ok",
+# guest b's QEMU (pair) exited 0 unless the host hook killed it, and no
+# guest serial log (ROLE.log, and the copies a hook kept, b.crashN.log) has
+# a line from tests/guest/failure-patterns. Logs of failed runs stay under
+# $IVNTB_BUILD/runs/, with the reasons in RUNDIR/verdict. No QEMU process,
+# host hook process or /dev/shm file outlives the run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -93,7 +100,7 @@ while [ $# -gt 0 ]; do
 	--doorbell) DOORBELL=1 ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
-	-h|--help) sed -n '4,40p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,42p' "$0"; exit 0 ;;
 	*) die "launch: unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -106,6 +113,18 @@ command -v "$QEMU" >/dev/null || die "launch: $QEMU not found (run: make deps)"
 MAXCPUS=${MAXCPUS:-$SMP}
 [ "$MAXCPUS" -ge 2 ] || MAXCPUS=2
 [ "$MAXCPUS" -ge "$SMP" ] || MAXCPUS=$SMP
+TIMEOUT_NOTE=
+if [ -n "${IVNTB_DEADLINE:-}" ]; then
+	[[ "$IVNTB_DEADLINE" =~ ^[0-9]+$ ]] || die "launch: IVNTB_DEADLINE must be epoch seconds"
+	left=$(( IVNTB_DEADLINE - $(date +%s) ))
+	[ "$left" -ge 30 ] ||
+		die "make test time budget (${IVNTB_BUDGET_MIN:-?} min) exhausted before $TOPO/$TEST"
+	if [ "$TIMEOUT" -gt "$left" ]; then
+		echo "launch: timeout ${TIMEOUT}s clamped to the ${left}s left of the make test time budget"
+		TIMEOUT=$left
+		TIMEOUT_NOTE=" (clamped to the make test time budget)"
+	fi
+fi
 
 REGION_BYTES=$(numfmt --from=iec "$REGION")
 REGION_B_BYTES=$(numfmt --from=iec "${REGION_B:-$REGION}")
@@ -135,10 +154,24 @@ RUNDIR=$IVNTB_BUILD/runs/$RUNID
 SHM=/dev/shm/ivntb-run-$RUNID
 SOCKDIR=
 PIDS=()
+HOOK_PID=
 mkdir -p "$RUNDIR"
+
+# stop_group PGID: TERM a process group (the host hook runs in its own:
+# its children too, such as a foreground `ivntb-shm peer`), KILL what is
+# left after 2 s
+stop_group() {
+	kill -TERM -- "-$1" 2>/dev/null || return 0
+	for _ in $(seq 20); do
+		kill -0 -- "-$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL -- "-$1" 2>/dev/null || true
+}
 
 cleanup() {
 	local p
+	[ -z "$HOOK_PID" ] || stop_group "$HOOK_PID"
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
@@ -152,11 +185,18 @@ cleanup() {
 	done
 	# anything a host hook started for this run (crash.host reboots a guest)
 	pkill -KILL -f -- "-name ivntb-$RUNID-" 2>/dev/null || true
+	for _ in $(seq 20); do
+		pgrep -f -- "-name ivntb-$RUNID-" >/dev/null || break
+		sleep 0.1
+	done
 	rm -f "$SHM"
 	[ -z "$SOCKDIR" ] || rm -rf "$SOCKDIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# the failure patterns, stripped for grep -Ef: a broken list fails now
+failure_patterns >"$RUNDIR/failure-patterns" && [ -s "$RUNDIR/failure-patterns" ] ||
+	die "launch: no failure patterns in $IVNTB_TOP/tests/guest/failure-patterns"
 
 if [ "$DOORBELL" = 1 ]; then
 	# The server creates and owns the shm object (and removes it on exit).
@@ -187,6 +227,7 @@ start_guest() {
 	shift 3
 	local cmdline="console=$CONSOLE rdinit=/init panic=-1 ivntb.test=$test"
 	cmdline+=" ivntb.role=$role ivntb.region=$REGION_BYTES ivntb.ndev=$ndev"
+	cmdline+=" ivntb.timeout=$TIMEOUT"
 	[ -z "${IVNTB_INJECT:-}" ] || [ "$role" = b ] || cmdline+=" ivntb.inject=$IVNTB_INJECT"
 	cmdline+=" $APPEND"
 	local args=(
@@ -267,7 +308,9 @@ for arg in $APPEND; do
 	esac
 done
 if [ -f "$HOOK" ]; then
-	env "${HOOK_ENV[@]}" bash "$HOOK" start "$SHM" "$RUNDIR" "$SHMTOOL" >"$RUNDIR/host.log" 2>&1 &
+	# its own session and process group (PGID = HOOK_PID: a background
+	# job is no group leader, so setsid does not fork), stopped as a whole
+	setsid env "${HOOK_ENV[@]}" bash "$HOOK" start "$SHM" "$RUNDIR" "$SHMTOOL" >"$RUNDIR/host.log" 2>&1 &
 	HOOK_PID=$!
 	PIDS+=("$HOOK_PID")
 fi
@@ -321,27 +364,45 @@ if [ -f "$HOOK" ]; then
 		kill -0 "$HOOK_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -TERM "$HOOK_PID" 2>/dev/null || true
+	stop_group "$HOOK_PID"
 	wait "$HOOK_PID" 2>/dev/null || true
 	env "${HOOK_ENV[@]}" bash "$HOOK" check "$SHM" "$RUNDIR" "$SHMTOOL" >>"$RUNDIR/host.log" 2>&1 || hook_rc=$?
 fi
 
 # ---- verdict --------------------------------------------------------------
 FAIL=()
-# Guest-log lines that mean failure (../shared/README.md).
-PATTERNS='BUG:|WARNING:|Oops|Unable to handle kernel|KASAN:|UBSAN|Kernel panic|nobody cared|soft lockup|rcu.*stall|hung_task|DEBUG_LOCKS_WARN_ON|lockdep is turned off|possible circular locking|suspicious RCU usage|general protection fault|kmemleak: [0-9]+ new suspected'
 
 if [ "$rc_main" = 124 ] || [ "$rc_main" = 137 ]; then
-	FAIL+=("timeout after ${TIMEOUT}s")
+	FAIL+=("timeout after ${TIMEOUT}s$TIMEOUT_NOTE")
 elif [ "$rc_main" != 0 ]; then
 	FAIL+=("QEMU exited with status $rc_main: $(tail -3 "$RUNDIR/${ROLES[0]}.qemu.log" | tr '\n' ' ')")
 fi
-for r in "${ROLES[@]}"; do
-	tr -d '\r' <"$RUNDIR/$r.log" >"$RUNDIR/$r.clean.log"
-	if grep -En "$PATTERNS" "$RUNDIR/$r.clean.log" >"$RUNDIR/$r.patterns"; then
-		FAIL+=("guest $r log has failure lines:")
-		while IFS= read -r l; do FAIL+=("    $l"); done < <(head -5 "$RUNDIR/$r.patterns")
+if [ "$TOPO" = pair ]; then
+	if [ "$rc_b" = 137 ] && [ -f "$RUNDIR/b.crash0.log" ]; then
+		:	# killed -9 by the host hook (crash.host keeps b.crashN.log)
+	elif [ "$rc_b" = 124 ] || [ "$rc_b" = 137 ]; then
+		FAIL+=("guest b: timeout after ${TIMEOUT}s$TIMEOUT_NOTE")
+	elif [ "$rc_b" != 0 ]; then
+		FAIL+=("guest b's QEMU exited with status $rc_b: $(tail -3 "$RUNDIR/b.qemu.log" | tr '\n' ' ')")
 	fi
+fi
+# Every guest serial log, the console with the kernel's messages: ROLE.log
+# and the copies a host hook kept of a guest it restarted (b.crashN.log).
+for r in "${ROLES[@]}"; do
+	for f in "$RUNDIR/$r.log" "$RUNDIR/$r".*.log; do
+		case "$f" in *.qemu.log|*.clean.log) continue ;; esac
+		[ -f "$f" ] || continue
+		c=${f%.log}.clean.log
+		tr -d '\r' <"$f" >"$c"
+		rc=0
+		grep -Enf "$RUNDIR/failure-patterns" "$c" >"${f%.log}.patterns" || rc=$?
+		if [ "$rc" = 0 ]; then
+			FAIL+=("guest log $(basename "$f") has failure lines:")
+			while IFS= read -r l; do FAIL+=("    $l"); done < <(head -5 "${f%.log}.patterns")
+		elif [ "$rc" != 1 ]; then
+			FAIL+=("could not scan $(basename "$f") for failure lines (grep exit $rc)")
+		fi
+	done
 done
 
 LOG=$RUNDIR/${ROLES[0]}.clean.log
@@ -359,7 +420,10 @@ seq_ok=$(awk '{ n = ($1 == "not") ? $3 : $2; if (n != NR) { print "bad"; exit } 
 [ -z "$seq_ok" ] || FAIL+=("TAP results out of sequence")
 # "not ok ... # TODO" is a known gap (TAP): reported, not a failure.
 nbad=$(grep '^not ok' "$RUNDIR/results" | grep -vc '# TODO' || true)
-[ "$nbad" = 0 ] || FAIL+=("$nbad TAP result(s) not ok")
+if [ "$nbad" != 0 ]; then
+	FAIL+=("$nbad TAP result(s) not ok:")
+	while IFS= read -r l; do FAIL+=("    $l"); done < <(grep '^not ok' "$RUNDIR/results" | grep -v '# TODO' | head -5)
+fi
 grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
 [ "$hook_rc" = 0 ] || FAIL+=("host check failed: $(tail -3 "$RUNDIR/host.log" | tr '\n' ' ')")
 

@@ -46,6 +46,13 @@ die() { echo "error: $*" >&2; exit 1; }
 # "==> step" lines with elapsed times, so long steps show progress.
 step() { echo "==> [$(date +%H:%M:%S)] $*"; }
 
+# The kernel-log failure patterns (tests/guest/failure-patterns), one
+# regex a line without comments and blank lines: for grep -Ef. The guests'
+# dmesg_clean strips the same way.
+failure_patterns() {
+	grep -Ev '^[[:space:]]*(#|$)' "$IVNTB_TOP/tests/guest/failure-patterns"
+}
+
 # Version of Debian's linux-source package for the chosen series.
 ksrc_pkgver() {
 	dpkg-query -W -f='${Version}' "linux-source-$IVNTB_KVER" 2>/dev/null ||

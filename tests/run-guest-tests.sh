@@ -3,7 +3,8 @@
 #
 # make test-guest: every guest run, in both topologies, plus the harness's
 # own self-test (an injected failing test and an injected WARNING: line
-# must each fail a run) and a check that nothing outlived the runs.
+# must each fail a run, for that reason) and a check, after each run and
+# at the end, that nothing outlived the runs.
 # Ends with "N passed, M failed"; exit status 1 if anything failed.
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,27 +13,64 @@ pass=0
 fail=0
 failed=()
 
-# expect pass|fail NAME LAUNCH_ARGS...
+# What a run can leave behind, one a line: QEMU guests, host tool peers
+# (ivntb-shm peer), doorbell servers, regions in /dev/shm, socket folders.
+leftovers() {
+	pgrep -af 'qemu-system.* -name ivntb-|ivntb-shm peer|ivntb-ivshmem-server' | cut -c1-200
+	ls -d /dev/shm/ivntb-run-* /tmp/ivntb-sock.* 2>/dev/null
+	return 0
+}
+
+# run WANT NAME LAUNCH_ARGS...: WANT is pass, or fail:REASON: the run must
+# fail for that reason alone (its verdict names REASON, a fixed string,
+# and no other). Either way the run must leave nothing behind that was not
+# there before it (a leftover loads the host: later runs flake).
 run() {
-	local want=$1 name=$2 rc=0
+	local want=$1 name=$2 rc=0 why='' before new id dir
 	shift 2
-	"$@" || rc=$?
-	if { [ "$want" = pass ] && [ $rc = 0 ]; } || { [ "$want" = fail ] && [ $rc = 1 ]; }; then
+	before=$(leftovers)
+	id=$(date +%Y%m%d-%H%M%S)-$$-$((pass + fail + 1))-${name//[^A-Za-z0-9_-]/_}
+	dir=${IVNTB_BUILD:-$TOP/build}/runs/$id
+	IVNTB_RUNID=$id "$@" || rc=$?
+	case "$want" in
+	pass)
+		[ $rc = 0 ] || why="launch exit $rc, wanted pass"
+		;;
+	fail:*)
+		if [ $rc != 1 ]; then
+			why="launch exit $rc, wanted 1"
+		elif ! grep -qF -- "${want#fail:}" "$dir/verdict" 2>/dev/null; then
+			why="failed, but $dir/verdict does not name '${want#fail:}'"
+		elif [ "$(grep -c '^  [^ #]' "$dir/verdict")" != 1 ]; then
+			why="failed for more than '${want#fail:}': $dir/verdict"
+		else
+			rm -rf "$dir"	# failed as it must: not a failure to keep
+		fi
+		;;
+	esac
+	# what the run's cleanup killed may take a moment to go
+	for _ in $(seq 15); do
+		new=$(leftovers | grep -vxF -f <(printf '%s\n' "$before"))
+		[ -n "$new" ] || break
+		sleep 0.2
+	done
+	if [ -z "$why" ] && [ -z "$new" ]; then
 		pass=$((pass + 1))
 		echo "ok - $name"
 	else
 		fail=$((fail + 1))
 		failed+=("$name")
-		echo "not ok - $name (launch exit $rc, wanted $want)"
+		echo "not ok - $name (${why:-it left processes or files behind})"
+		[ -z "$new" ] || { echo "    left behind:"; echo "$new" | sed 's/^/      /'; }
 	fi
 }
 
 # finish NAME: nothing of any run may outlive it; the summary; the status.
 finish() {
 	local left
-	left=$(pgrep -af 'qemu-system.* -name ivntb-' || true; ls /dev/shm/ivntb-run-* 2>/dev/null || true)
+	left=$(leftovers)
 	if [ -z "$left" ]; then
-		pass=$((pass + 1)); echo "ok - no QEMU process or /dev/shm file left behind"
+		pass=$((pass + 1)); echo "ok - no QEMU, host peer, doorbell server, /dev/shm region or socket left behind"
 	else
 		fail=$((fail + 1)); failed+=("leftovers")
 		echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
@@ -114,6 +152,8 @@ done
 run pass "pair trace" "$L" -t pair -T trace
 run pass "loopback trace" "$L" -t loopback -T trace
 run pass "host host-peer" "$L" -t host -T host-peer
+# a hostile host peer fills message registers 0, 1 and 3 under ntb_perf
+run pass "host msg-attack (ntb_perf)" "$L" -t host -T msg-attack
 # the host peer attaches and detaches 30 times (make soak: 1000)
 run pass "host flap" "$L" -t host -T flap
 # the host peer disables and re-enables its link within microseconds, 5
@@ -153,7 +193,9 @@ run pass "pair windows (no DMA pool: refused)" "$L" -t pair --mw-pools off -T wi
 
 # The harness must be able to fail: each injection must turn a green run red.
 echo "==> harness self-test: the next two runs must FAIL"
-run fail "harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
-run fail "harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
+run "fail:not ok 1 - injected failure (IVNTB_INJECT=fail)" \
+	"harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
+run "fail:WARNING: injected by IVNTB_INJECT=warn (harness self-test)" \
+	"harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
 
 finish test-guest

@@ -33,6 +33,7 @@ suite() {
 }
 
 suite ivrsh "$TOP/tests/user/ivrsh-test.sh"
+suite failure-patterns "$TOP/tests/user/patterns-test.sh"
 if [ -f "$TOP/shm-protocol/Makefile" ]; then
 	suite shm-protocol make -s -C "$TOP/shm-protocol" test
 fi

@@ -76,6 +76,17 @@ tap_done()
 	[ "$IVNTB_FAILED" = 0 ] && [ "$IVNTB_T" = "$IVNTB_PLAN" ]
 }
 
+# time_left MARGIN: seconds a wait may still take, MARGIN short of the
+# host's QEMU timeout (ivntb.timeout from launch.sh, counted from boot), so
+# that a guest-side wait ends in a TAP result before QEMU is killed; >= 1.
+time_left()
+{
+	local t
+	t=$(( ${IVNTB_TIMEOUT:-300} - $(cut -d. -f1 /proc/uptime) - $1 ))
+	[ "$t" -ge 1 ] || t=1
+	echo "$t"
+}
+
 # ivshmem devices (1af4:1110) as sysfs paths, in bus order.
 ivshmem_devs()
 {

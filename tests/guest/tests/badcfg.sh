@@ -67,8 +67,7 @@ stale)
 	echo Y >$DBG/ntb_tool/$LOC/link
 	R "echo Y > $DBG/ntb_tool/$REM/link"
 	tap_check "the link comes up" wait_for 10 up
-	ntb_teardown ntb_tool
-	tap_result $? "the modules unload"
+	tap_check "the modules unload" ntb_teardown ntb_tool
 	;;
 *)
 	for i in 1 2 3 4 5; do tap_result 1 "unknown ivntb.case '$case_'"; done

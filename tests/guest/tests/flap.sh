@@ -22,7 +22,11 @@ LOC=$(ls /sys/bus/ntb/devices | head -1)
 
 marker() { printf '%d' "$(( $(shmpoke "$dev/resource2" 0x10b8) >> 32 & 0xffffffff ))"; }
 done_=0
-for _ in $(seq $((n * 2 + 600))); do
+# n + 300 s at most, and within the host's QEMU timeout
+wait_s=$(time_left 20)
+[ "$wait_s" -le $((n + 300)) ] || wait_s=$((n + 300))
+end=$((SECONDS + wait_s))
+while [ $SECONDS -lt $end ]; do
 	[ $(( $(marker) >> 16 )) = $((0xf1a9)) ] && { done_=1; break; }
 	sleep 0.5
 done

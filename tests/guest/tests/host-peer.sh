@@ -7,9 +7,9 @@
 tap_plan 11
 
 modprobe ntb_hw_ivshmem && modprobe ntb_tool
+tap_result $? "ntb_hw_ivshmem and ntb_tool load"
 LOC=$(ls /sys/bus/ntb/devices | head -1)
 T=$DBG/ntb_tool/$LOC
-tap_result $? "ntb_hw_ivshmem and ntb_tool load"
 echo 'c -1' >$T/db_mask
 echo Y >$T/link
 lk() { [ "$(cat $T/peer0/link)" = "$1" ]; }

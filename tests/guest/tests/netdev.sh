@@ -78,11 +78,16 @@ if ! carrier; then
 	R "DBG=$DBG; $(declare -f diag); diag there"
 fi
 
-tap_check "ping there (5 of 5)" ping -c 5 -W 2 $NET_RA
-tap_check "ping back here (5 of 5)" R ping -c 5 -W 2 $NET_LA
+# ping5 COMMAND...: all 5 answered, by ping's summary line (busybox: "5
+# packets transmitted, 5 packets received, 0% packet loss"), shown
+ping5() { local out; out=$("$@" 2>&1); echo "$out"; echo "$out" | grep -q ', 5 packets received,'; }
+tap_check "ping there (5 of 5)" ping5 ping -c 5 -W 2 $NET_RA
+tap_check "ping back here (5 of 5)" ping5 R ping -c 5 -W 2 $NET_LA
 
-# 3. checksummed TCP transfer; the receiver hashes what arrives.
-R "timeout 300 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
+# 3. checksummed TCP transfer; the receiver hashes what arrives. Each
+# transfer ends within the host's QEMU timeout.
+nc_s=$(time_left 40)
+R "timeout $nc_s nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
 rpid=$!
 busy() { R "awk '/^cpu / { print \$2 + \$3 + \$4 + \$7 + \$8 }' /proc/stat"; }
 sleep 0.5
@@ -90,7 +95,7 @@ c0=$(busy)
 t0=${EPOCHREALTIME/./}
 # at EOF on stdin nc shuts down its sending side; the receiver's nc then
 # exits, which ends ours: the time includes the last byte's arrival
-timeout 300 nc $NET_RA $PORT </tmp/data
+timeout $nc_s nc $NET_RA $PORT </tmp/data
 t1=${EPOCHREALTIME/./}
 wait $rpid
 c1=$(busy)
@@ -108,11 +113,12 @@ echo "# figure rx_cpu_ms_per_mib $(awk -v c=$cpu_ms -v m=$MB 'BEGIN { printf "%.
 
 # the same transfer over the guests' QEMU socket NIC: what TCP itself
 # costs under TCG, for scale (no checksum assert: not the NTB)
-R "timeout 300 nc -l -p $((PORT + 1)) >/dev/null" &
+nc_s=$(time_left 30)
+R "timeout $nc_s nc -l -p $((PORT + 1)) >/dev/null" &
 rpid=$!
 sleep 0.5
 t0=${EPOCHREALTIME/./}
-timeout 300 nc 169.254.100.2 $((PORT + 1)) </tmp/data
+timeout $nc_s nc 169.254.100.2 $((PORT + 1)) </tmp/data
 t1=${EPOCHREALTIME/./}
 wait $rpid
 echo "# figure socket_nic_tcp_mbs $(( MB * 1048576 / (t1 - t0) )) (same data over QEMU's socket netdev, for scale)"

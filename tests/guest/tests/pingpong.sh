@@ -19,13 +19,16 @@ for mode in "${modes[@]}"; do
 	l0=$(count); r0=$(rcount)
 	sleep 3
 	l1=$(count); r1=$(rcount)
+	# an unload that failed would leave the next mode's modprobe a no-op
 	ntb_teardown ntb_pingpong
+	ul=$?
 	dl=$((l1 - l0)) dr=$((r1 - r0))
 	# 3 s at one ping per 10 ms is up to 300; ask for a tenth of it
-	if [ $dl -ge 30 ] && [ $dr -ge 30 ]; then
-		tap_result 0 "$mode: count grows on both ends in 3 s ($dl here, $dr there)"
+	if [ $dl -ge 30 ] && [ $dr -ge 30 ] && [ $ul = 0 ]; then
+		tap_result 0 "$mode: count grows on both ends in 3 s ($dl here, $dr there), then unloads"
 	else
-		tap_result 1 "$mode: count grows on both ends in 3 s" "here $l0 -> $l1, there $r0 -> $r1"
+		tap_result 1 "$mode: count grows on both ends in 3 s, then unloads" \
+			"here $l0 -> $l1, there $r0 -> $r1; ntb_teardown status $ul"
 	fi
 done
 
