@@ -23,6 +23,9 @@ BASE_PKGS=(
 BPO_PKGS=(linux-source-6.12 qemu-system-misc qemu-system-common)
 # x86_64 guests (IVNTB_ARCH=x86_64) need the x86 system emulator too.
 [ "${IVNTB_ARCH:-riscv64}" != x86_64 ] || BPO_PKGS+=(qemu-system-x86)
+# dkms-check compiles the module against a distribution kernel's headers:
+# Debian's own (amd64 machines).
+[ "$(dpkg --print-architecture)" != amd64 ] || BASE_PKGS+=(linux-headers-amd64)
 # Linux 6.1 guests (IVNTB_KVER=6.1) are built from bookworm's own source.
 [ "${IVNTB_KVER:-6.12}" != 6.1 ] || BASE_PKGS+=(linux-source-6.1)
 

@@ -38,5 +38,12 @@ if [ -f "$TOP/shm-protocol/Makefile" ]; then
 	suite shm-protocol make -s -C "$TOP/shm-protocol" test
 fi
 [ -f "$TOP/tools/ivshmem-server/Makefile" ] && suite ivshmem-server make -s -C "$TOP/tools/ivshmem-server" test
+# A suite that silently runs fewer checks (a group that stopped running,
+# a tool that is missing) must not pass: 344 ran on 2026-12-01.
+MIN_CHECKS=300
+if [ $((pass + fail)) -lt $MIN_CHECKS ]; then
+	echo "not ok - only $((pass + fail)) checks ran, fewer than $MIN_CHECKS"
+	fail=$((fail + 1))
+fi
 echo "test-user: $pass passed, $fail failed"
 [ $fail = 0 ]
