@@ -227,7 +227,7 @@ start_guest() {
 	shift 3
 	local cmdline="console=$CONSOLE rdinit=/init panic=-1 ivntb.test=$test"
 	cmdline+=" ivntb.role=$role ivntb.region=$REGION_BYTES ivntb.ndev=$ndev"
-	cmdline+=" ivntb.timeout=$TIMEOUT"
+	cmdline+=" ivntb.timeout=$TIMEOUT ivntb.mw_pools=$POOLS"
 	[ -z "${IVNTB_INJECT:-}" ] || [ "$role" = b ] || cmdline+=" ivntb.inject=$IVNTB_INJECT"
 	cmdline+=" $APPEND"
 	local args=(
@@ -260,6 +260,7 @@ shm_dev() {	# shm_dev INDEX [BYTES]
 # (they are the largest BARs), in slot order, each aligned to its size;
 # the driver checks that a pool matches its BAR2 and port before using it.
 DTB_ARGS=()
+POOLS=off	# the guests' device tree declares the DMA pools (ivntb.mw_pools)
 gen_pool_dtb() {
 	local ndev=$1 pcibase=0x400000000 dts=$RUNDIR/ivntb.dts i p lo hi sum
 	"$QEMU" -M "$MACHINE,dumpdtb=$RUNDIR/virt.dtb" -smp "$SMP,maxcpus=$MAXCPUS" \
@@ -293,6 +294,7 @@ gen_pool_dtb() {
 	} >>"$dts"
 	dtc -q -I dts -O dtb -o "$RUNDIR/ivntb.dtb" "$dts" || die "launch: dtc failed on $dts"
 	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
+	POOLS=on
 }
 if [ "$IVNTB_ARCH" = riscv64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
 	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac

@@ -7,7 +7,7 @@
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 N=${IVNTB_DBN:-20000}
-tap_plan 11
+tap_plan 12
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 info() { awk -v k="$1:" '$1 == k { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info; }
@@ -40,7 +40,13 @@ echo "# interrupts: here $((i1 - i0)), there $((r1 - r0))"
 tap_check "interrupts took them on both ends (>= 1000 each)" \
 	test $((i1 - i0)) -ge 1000 -a $((r1 - r0)) -ge 1000
 
-# concurrent stress, both directions: nothing lost with interrupts
+# concurrent stress, both directions: nothing lost with interrupts, and
+# interrupts carried it: every peer_db_set (db_sent; ntb_dbtest rings
+# up to 32 bits at once) wrote the peer's Doorbell register (irq_rings),
+# and both receivers took interrupts (irqs)
+i2=$(stat_loc irqs) r2=$(stat_rem irqs)
+g2=$(stat_loc irq_rings) h2=$(stat_rem irq_rings)
+s2=$(stat_loc db_sent) t2=$(stat_rem db_sent)
 R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
 echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
 R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
@@ -51,6 +57,13 @@ wait $rpid
 tap_eq "stress both ways by interrupt: $N rings came back each way, none lost" \
 	"1 $N 0 1 $N 0" \
 	"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
+i3=$(stat_loc irqs) r3=$(stat_rem irqs)
+g3=$(stat_loc irq_rings) h3=$(stat_rem irq_rings)
+s3=$(stat_loc db_sent) t3=$(stat_rem db_sent)
+echo "# stress: peer_db_set here $((s3 - s2)), there $((t3 - t2)); Doorbell writes here $((g3 - g2)), there $((h3 - h2)); irqs here $((i3 - i2)), there $((r3 - r2))"
+tap_check "stress by interrupt: a Doorbell write per peer_db_set each way, interrupts taken on both ends" \
+	test $((g3 - g2)) = $((s3 - s2)) -a $((h3 - h2)) = $((t3 - t2)) -a $((s3 - s2)) -ge 1 -a \
+	$((t3 - t2)) -ge 1 -a $((i3 - i2)) -ge 1 -a $((r3 - r2)) -ge 1
 ntb_teardown ntb_dbtest
 
 # the same devices, polling (use_irq=N): the comparison in one boot

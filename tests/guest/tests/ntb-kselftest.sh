@@ -11,11 +11,11 @@ tap_plan 15
 
 ntb_setup
 tap_result $? "ntb_hw_ivshmem loads on both ends"
-echo "# ntb_test.sh ${RH:+-r $RH} $LOC $REM -p ${IVNTB_PERF_ORDER:-16}"
+echo "# ntb_test.sh ${RH:+-r $RH} $LOC $REM -p ${IVNTB_PERF_ORDER:-22}"
 
 # within the host's QEMU timeout: a hang ends here, in TAP results
 kst_s=$(time_left 30)
-timeout $kst_s bash $KST ${RH:+-r $RH} "$LOC" "$REM" -p "${IVNTB_PERF_ORDER:-16}" \
+timeout $kst_s bash $KST ${RH:+-r $RH} "$LOC" "$REM" -p "${IVNTB_PERF_ORDER:-22}" \
 	>/tmp/kst.log 2>&1
 rc=$?
 [ $rc != 124 ] || echo "# ntb_test.sh stopped after ${kst_s} s (ivntb.timeout ${IVNTB_TIMEOUT:-300} s)"
