@@ -66,20 +66,36 @@ TRACE_EVENT(ivntb_link,
 		      __entry->new_mask & ~__entry->old_mask ? "up" : "down")
 );
 
+/* a gap in our own timing: we did not run for gap_us */
+DECLARE_EVENT_CLASS(ivntb_gap,
+		    TP_PROTO(u32 port, u64 gap_us),
+		    TP_ARGS(port, gap_us),
+		    TP_STRUCT__entry(__field(u32, port)
+				     __field(u64, gap_us)),
+		    TP_fast_assign(__entry->port = port;
+				   __entry->gap_us = gap_us;),
+		    TP_printk("port=%u gap_us=%llu", __entry->port,
+			      (unsigned long long)__entry->gap_us)
+);
+
 /*
  * Our heartbeat timer fired gap_us after the previous beat, more than
  * twice heartbeat_ms: the guest did not run (a stopped or starved VM) or
  * ran with interrupts off. A peer times us out after link_timeout_ms.
  */
-TRACE_EVENT(ivntb_hb_late,
-	    TP_PROTO(u32 port, u64 gap_us),
-	    TP_ARGS(port, gap_us),
-	    TP_STRUCT__entry(__field(u32, port)
-			     __field(u64, gap_us)),
-	    TP_fast_assign(__entry->port = port;
-			   __entry->gap_us = gap_us;),
-	    TP_printk("port=%u gap_us=%llu", __entry->port,
-		      (unsigned long long)__entry->gap_us)
+DEFINE_EVENT(ivntb_gap, ivntb_hb_late,
+	     TP_PROTO(u32 port, u64 gap_us),
+	     TP_ARGS(port, gap_us)
+);
+
+/*
+ * Our housekeeping came gap_us after the previous one, a missed heartbeat
+ * late: we were not running, and do not count that time as our peers'
+ * silence.
+ */
+DEFINE_EVENT(ivntb_gap, ivntb_away,
+	     TP_PROTO(u32 port, u64 gap_us),
+	     TP_ARGS(port, gap_us)
 );
 
 /*
@@ -107,22 +123,6 @@ TRACE_EVENT(ivntb_peer_down,
 		      __entry->silent ? "silent" : "gone",
 		      (unsigned long long)__entry->still_us,
 		      (unsigned long long)__entry->watched_us)
-);
-
-/*
- * Our housekeeping came gap_us after the previous one, a missed heartbeat
- * late: we were not running, and do not count that time as our peers'
- * silence.
- */
-TRACE_EVENT(ivntb_away,
-	    TP_PROTO(u32 port, u64 gap_us),
-	    TP_ARGS(port, gap_us),
-	    TP_STRUCT__entry(__field(u32, port)
-			     __field(u64, gap_us)),
-	    TP_fast_assign(__entry->port = port;
-			   __entry->gap_us = gap_us;),
-	    TP_printk("port=%u gap_us=%llu", __entry->port,
-		      (unsigned long long)__entry->gap_us)
 );
 
 DECLARE_EVENT_CLASS(ivntb_msg,
