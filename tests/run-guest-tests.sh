@@ -94,6 +94,7 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 	run pass "$IVNTB_VARIANT pair db-stress (20000 each way)" "$L" -t pair -T db-stress \
 		--timeout 900 --append "ivntb.dbn=20000"
 	run pass "$IVNTB_VARIANT host hostile" "$L" -t host -T hostile --timeout 900
+	run pass "$IVNTB_VARIANT host msg-attack (ntb_perf)" "$L" -t host -T msg-attack --timeout 900
 	run pass "$IVNTB_VARIANT pair reload (kmemleak)" "$L" -t pair -T reload --timeout 900
 	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
 	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
