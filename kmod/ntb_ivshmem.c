@@ -1766,23 +1766,22 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 			p.flags |= IVNTB_INIT_FORCE;
 		ret = ivntb_region_init(&ndev->region, ndev->shm,
 					ndev->shm_size, &p);
-		if (ret == -EAGAIN) {
-			/* another party is initialising it (protocol 4.3) */
-			dev_dbg(dev, "the region is being initialised by another party: probe deferred\n");
-			return -EPROBE_DEFER;
+		if (!ret) {
+			if (ndev->region.geom.nonce != p.nonce)
+				dev_info(dev, "another party initialised the region meanwhile: %u ports\n",
+					 ndev->region.geom.nr_ports);
+			else
+				dev_info(dev, "initialised a %u-port region of %llu bytes\n",
+					 ndev->region.geom.nr_ports,
+					 ndev->shm_size);
+			return 0;
 		}
-		if (ret) {
+		/* another party is initialising it (protocol 4.3): below */
+		if (ret != -EAGAIN) {
 			dev_err(dev, "cannot initialise the region: %d (%s)\n",
 				ret, ndev->region.why ?: "?");
 			return ret;
 		}
-		if (ndev->region.geom.nonce != p.nonce)
-			dev_info(dev, "another party initialised the region meanwhile: %u ports\n",
-				 ndev->region.geom.nr_ports);
-		else
-			dev_info(dev, "initialised a %u-port region of %llu bytes\n",
-				 ndev->region.geom.nr_ports, ndev->shm_size);
-		return 0;
 	}
 
 	switch (ret) {
