@@ -211,6 +211,42 @@ static void run_workers(int n, worker_fn fn)
 	}
 }
 
+/*
+ * A coordinator runs beside the workers, as they run: a thread, or a
+ * forked process.
+ */
+struct coordinator {
+	pthread_t t;
+	pid_t pid;
+};
+
+static void coordinator_start(struct coordinator *c, void *(*fn)(void *))
+{
+	c->pid = 0;
+	if (use_threads) {
+		pthread_create(&c->t, NULL, fn, NULL);
+		return;
+	}
+	c->pid = fork();
+	if (!c->pid) {
+		fn(NULL);
+		_exit(0);
+	}
+}
+
+/* Returns false if the coordinator process died or failed. */
+static bool coordinator_join(struct coordinator *c)
+{
+	int st;
+
+	if (use_threads) {
+		pthread_join(c->t, NULL);
+		return true;
+	}
+	return waitpid(c->pid, &st, 0) == c->pid && WIFEXITED(st) &&
+	       !WEXITSTATUS(st);
+}
+
 /* ---- pingpong ------------------------------------------------------- */
 
 static u32 msg_encode(u32 seq)
@@ -713,26 +749,13 @@ static void *take_coordinator(void *arg)
 static void test_takeover(void)
 {
 	struct shared *sh;
-	pthread_t co;
-	pid_t pid = 0;
-	int st;
+	struct coordinator co;
 
 	new_region(2);
 	sh = shared_area();
-	/* The coordinator runs beside the workers. */
-	if (use_threads) {
-		pthread_create(&co, NULL, take_coordinator, NULL);
-	} else {
-		pid = fork();
-		if (!pid) {
-			take_coordinator(NULL);
-			_exit(0);
-		}
-	}
+	coordinator_start(&co, take_coordinator);
 	run_workers(n_takers, taker);
-	if (use_threads)
-		pthread_join(co, NULL);
-	else if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (!coordinator_join(&co))
 		FAIL(sh, "coordinator died");
 	CHECK_EQ(sh->fails, 0);
 	printf("# takeover (%s): %d takers, %llu rounds\n",
@@ -907,25 +930,14 @@ static void *init_coordinator(void *arg)
 static void test_init_race(void)
 {
 	struct shared *sh;
-	pthread_t co;
-	pid_t pid = 0;
-	int st, i;
+	struct coordinator co;
+	int i;
 
 	new_region(2);	/* a mapping; blanked before every round */
 	sh = shared_area();
-	if (use_threads) {
-		pthread_create(&co, NULL, init_coordinator, NULL);
-	} else {
-		pid = fork();
-		if (!pid) {
-			init_coordinator(NULL);
-			_exit(0);
-		}
-	}
+	coordinator_start(&co, init_coordinator);
 	run_workers(ir_parties(), init_racer);
-	if (use_threads)
-		pthread_join(co, NULL);
-	else if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+	if (!coordinator_join(&co))
 		FAIL(sh, "init coordinator died");
 	CHECK_EQ(sh->ir_bad_rounds, 0);
 	CHECK_EQ(sh->fails, 0);
