@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * Layout of the ivshmem-ntb shared region (protocol v1.2)
+ * Layout of the ivshmem-ntb shared region (protocol v1.3)
  *
  * This header is the specification in code of the memory that emulates an
  * NTB device on top of a plain shared-memory region (QEMU ivshmem BAR2, or
@@ -16,7 +16,9 @@
  *
  *   0x0000  struct ivntb_ctrl       control header, 256 bytes, written only
  *                                   by the initialiser
- *   0x0100  reserved                zero, up to 0x1000
+ *   0x0100  struct ivntb_wake_line  wake[IVNTB_MAX_PORTS], 64 bytes each,
+ *                                   written by the port's owner (since 1.3)
+ *   0x0300  reserved                zero, up to 0x1000
  *   0x1000  struct ivntb_port_slot  port[IVNTB_MAX_PORTS], 512 bytes each
  *   0x2000  struct ivntb_win        wintab[dst][src][w], 8 x 8 x 4 entries
  *   0x3000  end of the layout (IVNTB_LAYOUT_SIZE); memory windows follow,
@@ -61,7 +63,7 @@
 
 /* Major: incompatible layout changes. Minor: compatible additions. */
 #define IVNTB_VERSION_MAJOR	1
-#define IVNTB_VERSION_MINOR	2
+#define IVNTB_VERSION_MINOR	3
 
 #define IVNTB_CACHELINE		64
 
@@ -138,6 +140,23 @@
 #define IVNTB_MSG(state, src, epoch) \
 	(((__u64)(epoch) << 32) | (((__u64)(src) & 0xffULL) << 8) | \
 	 ((__u64)(state) & 0xffULL))
+
+/*
+ * Wake word (ivntb_wake_line.wake, since 1.3):
+ *   IVNTB_WAKE_ARMED  the owner sleeps until interrupted: a party that
+ *                     published an event for this port then writes the
+ *                     owner's Doorbell (irq_id). Clear: the owner polls or
+ *                     spins and will see the event without it.
+ * Capability word (ivntb_wake_line.caps, since 1.3):
+ *   IVNTB_CAP_RINGS   the owner rings every port it sends events to whose
+ *                     wake word is armed (it has an ivshmem-doorbell
+ *                     device on the region's server).
+ * Both count only while the slot's ver_major/ver_minor say 1.3 or later;
+ * toward an older owner with an irq_id a sender rings after every event,
+ * as in 1.1 and 1.2.
+ */
+#define IVNTB_WAKE_ARMED	0x01
+#define IVNTB_CAP_RINGS		0x01
 
 /**
  * struct ivntb_ctrl - control header at offset 0
@@ -219,9 +238,10 @@ struct ivntb_msg_reg {
  *		peer ID (IVPosition): a party that published an event
  *		for this port may also write (@irq_id - 1) << 16 to its own
  *		ivshmem-doorbell Doorbell register, on the same server, to
- *		interrupt the owner. Untrusted: a hint only, events are
- *		always in shared memory. Owner. (Since 1.1; 1.0 owners
- *		leave it zero.)
+ *		interrupt the owner; toward a 1.3 owner only while its wake
+ *		word is armed (struct ivntb_wake_line). Untrusted: a
+ *		hint only, events are always in shared memory. Owner.
+ *		(Since 1.1; 1.0 owners leave it zero.)
  * @owner_tag:	free-form identification of the owner (dump only). Owner.
  * @link_gen:	link generation toward each port: the owner increments
  *		@link_gen[p] (modulo 2^16) when it takes its link to port p
@@ -265,6 +285,27 @@ struct ivntb_port_slot {
 };
 
 /**
+ * struct ivntb_wake_line - how to wake a port's owner, 64 bytes (since 1.3)
+ * @wake:	IVNTB_WAKE_ARMED or 0. The owner stores it, then (full
+ *		barrier, W1) reads its event counter, and sleeps only if the
+ *		counter did not move; a sender increments the counter (E1),
+ *		then (full barrier, W2) reads this word, and rings if armed.
+ *		Owner. Zero from a 1.2 or older owner (never read then).
+ * @caps:	IVNTB_CAP_RINGS or 0. Owner.
+ * @rsvd:	zero.
+ *
+ * Written by the port's owner only, on a line of its own: an idle owner
+ * arms and disarms it without touching the lines its senders write.
+ * Reset to zero by a claim. Untrusted hints: events are always in shared
+ * memory, a ring is only a way to be woken sooner.
+ */
+struct ivntb_wake_line {
+	__u32 wake;			/* +0x00 */
+	__u32 caps;			/* +0x04 */
+	__u8 rsvd[0x38];		/* +0x08 */
+};
+
+/**
  * struct ivntb_win - one memory window
  * @offset:	from the region base; multiple of mw_align, >= layout_size.
  * @size:	bytes; non-zero multiple of mw_align; offset + size <=
@@ -283,13 +324,15 @@ struct ivntb_win {
 /**
  * struct ivntb_shm - the whole layout, IVNTB_LAYOUT_SIZE bytes
  * @ctrl:	control header.
+ * @wake:	one wake line per port (since 1.3; zero before).
  * @rsvd:	zero; room for compatible (minor) additions.
  * @port:	port slots; only the first nr_ports are used.
  * @wintab:	window table.
  */
 struct ivntb_shm {
 	struct ivntb_ctrl ctrl;					/* 0x0000 */
-	__u8 rsvd[IVNTB_PORTS_OFFSET - sizeof(struct ivntb_ctrl)];	/* 0x0100 */
+	struct ivntb_wake_line wake[IVNTB_MAX_PORTS];		/* 0x0100 */
+	__u8 rsvd[IVNTB_PORTS_OFFSET - 0x300];			/* 0x0300 */
 	struct ivntb_port_slot port[IVNTB_MAX_PORTS];		/* 0x1000 */
 	struct ivntb_win wintab[IVNTB_MAX_PORTS][IVNTB_MAX_PORTS][IVNTB_MAX_MWS];
 								/* 0x2000 */

@@ -58,6 +58,8 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	u64 mask = READ_ONCE(s->db_mask);
 	u64 tag = READ_ONCE(s->owner_tag);
 	u32 irq = READ_ONCE(s->irq_id);
+	u32 wake = READ_ONCE(shm->wake[p].wake);
+	u32 caps = READ_ONCE(shm->wake[p].caps);
 	u64 db = READ_ONCE(s->db);
 	u64 seq = READ_ONCE(s->seq);
 	u32 vmaj = READ_ONCE(s->ver_major), vmin = READ_ONCE(s->ver_minor);
@@ -75,6 +77,10 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	fprintf(f, "  db 0x%016llx mask 0x%016llx seq %llu", db, mask, seq);
 	if (irq)
 		fprintf(f, " irq_id %u (doorbell peer %u)", irq, irq - 1);
+	if (wake || caps)
+		fprintf(f, " wake 0x%x%s caps 0x%x%s", wake,
+			wake & IVNTB_WAKE_ARMED ? " (armed)" : "", caps,
+			caps & IVNTB_CAP_RINGS ? " (rings)" : "");
 	fprintf(f, "\n");
 	for (i = 0; i < IVNTB_MAX_PORTS; i++)
 		if (READ_ONCE(s->link_gen[i]))

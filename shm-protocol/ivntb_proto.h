@@ -408,6 +408,69 @@ int ivntb_irq_id_set(struct ivntb_region *r, const struct ivntb_port *me,
 int ivntb_irq_id_get(const struct ivntb_region *r, u32 port, u32 *irq_id);
 
 /**
+ * ivntb_wake_arm() - ask to be rung before sleeping (protocol 1.3)
+ * @r:		validated region.
+ * @me:		our port.
+ * @seq:	out: our event counter, read after the store.
+ *
+ * Stores IVNTB_WAKE_ARMED in our wake line, then (full barrier, W1) reads
+ * our event counter. Sleep only if it equals the value the last complete
+ * pass started from: a sender whose increment this load missed sees the
+ * armed word (W2) and rings.
+ *
+ * Return: 0; -ESTALE the port is no longer ours (nothing written: do not
+ * sleep on it); -EINVAL bad @me.
+ */
+int ivntb_wake_arm(struct ivntb_region *r, const struct ivntb_port *me,
+		   u64 *seq);
+
+/**
+ * ivntb_wake_disarm() - we poll again: senders need not ring
+ * @r:		validated region.
+ * @me:		our port.
+ *
+ * Clears our wake word if set and the port is still ours.
+ */
+void ivntb_wake_disarm(struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_wake_caps_set() - publish what we do for sleeping peers
+ * @r:		validated region.
+ * @me:		our port.
+ * @caps:	IVNTB_CAP_RINGS or 0.
+ *
+ * Return: 0; -ESTALE; -EINVAL bad @me.
+ */
+int ivntb_wake_caps_set(struct ivntb_region *r, const struct ivntb_port *me,
+			u32 caps);
+
+/**
+ * ivntb_wake_wanted() - after publishing an event: ring its owner?
+ * @r:		validated region.
+ * @port:	the port the event was published for.
+ *
+ * Call after the event's counter increment (E1); a full barrier (W2)
+ * orders that increment before the load of the owner's wake word.
+ * Whether the owner can be rung at all is ivntb_irq_id_get()'s question.
+ *
+ * Return: true if the owner's wake word is armed, or the owner speaks
+ * 1.2 or older (it expects a ring after every event); false otherwise
+ * or for a port out of range.
+ */
+bool ivntb_wake_wanted(const struct ivntb_region *r, u32 port);
+
+/**
+ * ivntb_peer_rings() - will @port's owner ring us when we sleep armed?
+ * @r:		validated region.
+ * @port:	the peer's port.
+ *
+ * Return: true if the owner speaks 1.3 or later and published
+ * IVNTB_CAP_RINGS. An untrusted promise: a peer that breaks it delays
+ * its own events until our next periodic pass.
+ */
+bool ivntb_peer_rings(const struct ivntb_region *r, u32 port);
+
+/**
  * ivntb_peer_snapshot() - copy and decode another port's state
  * @r:		validated region.
  * @port:	port to look at (may be our own).

@@ -50,6 +50,12 @@
  *      the ready word and the header copy.
  *   I6 ivntb_region_validate(): read barrier after the header copy,
  *      before the ready and magic words are read again.
+ *   W1 ivntb_wake_arm(): full barrier between the store of the armed
+ *      wake word and the load of the owner's event counter. Pairs with W2.
+ *   W2 ivntb_wake_wanted(): full barrier between the sender's increment
+ *      of the event counter (E1) and its load of the wake word. Pairs
+ *      with W1: either the owner sees the new count and does not sleep,
+ *      or the sender sees it armed and rings (Dekker).
  */
 
 #include "ivntb_compat.h"
@@ -106,6 +112,12 @@ static void ivntb_layout_check(void)
 	BUILD_BUG_ON(offsetof(struct ivntb_port_slot, msg) % IVNTB_CACHELINE);
 	BUILD_BUG_ON(sizeof(struct ivntb_msg_reg) != 16);
 	BUILD_BUG_ON(offsetof(struct ivntb_msg_reg, data) != 8);
+
+	BUILD_BUG_ON(sizeof(struct ivntb_wake_line) != IVNTB_CACHELINE);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, wake) != 0x00);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, caps) != 0x04);
+	BUILD_BUG_ON(offsetof(struct ivntb_shm, wake) != 0x100);
+	BUILD_BUG_ON(offsetof(struct ivntb_shm, rsvd) != 0x300);
 
 	BUILD_BUG_ON(sizeof(struct ivntb_win) != 16);
 	BUILD_BUG_ON(offsetof(struct ivntb_shm, port) != IVNTB_PORTS_OFFSET);
@@ -540,6 +552,7 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 	/* The whole header but the magic word, which we hold. */
 	ivntb_zero_words((u8 *)&shm->ctrl + sizeof(shm->ctrl.magic),
 			 sizeof(shm->ctrl) - sizeof(shm->ctrl.magic));
+	ivntb_zero_words(shm->wake, sizeof(shm->wake));
 	ivntb_zero_words(shm->rsvd, sizeof(shm->rsvd));
 	ivntb_zero_words(shm->port, sizeof(shm->port));
 	ivntb_zero_words(shm->wintab, sizeof(shm->wintab));
@@ -667,6 +680,8 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 	WRITE_ONCE(s->irq_id, 0);
 	for (i = 0; i < IVNTB_MAX_PORTS; i++)
 		WRITE_ONCE(s->link_gen[i], 0);
+	WRITE_ONCE(r->shm->wake[port].wake, 0);
+	WRITE_ONCE(r->shm->wake[port].caps, 0);
 	ivntb_port_wipe(r, port);
 	ivntb_event_bump_others(r, port);
 	return 0;
@@ -853,6 +868,69 @@ int ivntb_irq_id_get(const struct ivntb_region *r, u32 port, u32 *irq_id)
 		return -ERANGE;
 	*irq_id = v;
 	return 0;
+}
+
+/* The owner line says 1.3 or later: its wake line counts. */
+static bool ivntb_owner_wakes(const struct ivntb_region *r, u32 port)
+{
+	const struct ivntb_port_slot *s = ivntb_slot(r, port);
+
+	return READ_ONCE(s->ver_major) == IVNTB_VERSION_MAJOR &&
+	       READ_ONCE(s->ver_minor) >= 3;
+}
+
+int ivntb_wake_arm(struct ivntb_region *r, const struct ivntb_port *me,
+		   u64 *seq)
+{
+	int err = ivntb_port_check(r, me);
+
+	if (err)
+		return err;
+	WRITE_ONCE(r->shm->wake[me->port].wake, IVNTB_WAKE_ARMED);
+	/* Barrier W1 (for pairing with W2): armed before the counter. */
+	smp_mb();
+	*seq = READ_ONCE(ivntb_slot(r, me->port)->seq);
+	return 0;
+}
+
+void ivntb_wake_disarm(struct ivntb_region *r, const struct ivntb_port *me)
+{
+	if (ivntb_me_ok(r, me) &&
+	    READ_ONCE(r->shm->wake[me->port].wake) != 0 &&
+	    !ivntb_port_check(r, me))
+		WRITE_ONCE(r->shm->wake[me->port].wake, 0);
+}
+
+int ivntb_wake_caps_set(struct ivntb_region *r, const struct ivntb_port *me,
+			u32 caps)
+{
+	int err = ivntb_port_check(r, me);
+
+	if (err)
+		return err;
+	WRITE_ONCE(r->shm->wake[me->port].caps, caps);
+	return 0;
+}
+
+bool ivntb_wake_wanted(const struct ivntb_region *r, u32 port)
+{
+	if (!ivntb_port_ok(r, port))
+		return false;
+	/*
+	 * Barrier W2 (for pairing with W1): the caller's event increment
+	 * (E1) before the wake word. E1 is a fully ordered RMW already; the
+	 * barrier makes the rule hold for any way of publishing an event.
+	 */
+	smp_mb();
+	if (!ivntb_owner_wakes(r, port))
+		return true;	/* 1.1/1.2 owner: ring after every event */
+	return READ_ONCE(r->shm->wake[port].wake) & IVNTB_WAKE_ARMED;
+}
+
+bool ivntb_peer_rings(const struct ivntb_region *r, u32 port)
+{
+	return ivntb_port_ok(r, port) && ivntb_owner_wakes(r, port) &&
+	       (READ_ONCE(r->shm->wake[port].caps) & IVNTB_CAP_RINGS);
 }
 
 int ivntb_peer_snapshot(const struct ivntb_region *r, u32 port,

@@ -27,10 +27,23 @@
  *                                                       -> stale data
  *   SEQ_AFTER_CLEAR the receiver records the counter after handling
  *                   instead of before                   -> lost doorbell
- * The protocol as implemented (no variant, with and without SPURIOUS)
- * must verify with no assertion violation and no invalid end state
- * (deadlock = a doorbell that never wakes the receiver); each weakened
- * variant must fail.
+ *   SLEEP           protocol 1.3's needs-wakeup handshake: an idle
+ *                   receiver may arm its wake word (store, full barrier
+ *                   W1), read the counter again, and sleep until rung
+ *                   with no timer; the sender, after E1, reads the wake
+ *                   word (full barrier W2) and rings if armed. With SLEEP:
+ *     NO_RECHECK    the receiver sleeps without reading the counter
+ *                   after arming                        -> lost wake-up
+ *     NO_W1         the armed store may become visible after the
+ *                   receiver's counter load             -> lost wake-up
+ *     NO_W2         the sender's wake-word load may be performed before
+ *                   its counter increment is visible    -> lost wake-up
+ * A lost wake-up is a receiver asleep while the sender waits for its
+ * acknowledgment: an invalid end state.
+ * The protocol as implemented (no variant, with and without SPURIOUS,
+ * and with SLEEP) must verify with no assertion violation and no invalid
+ * end state (deadlock = a doorbell that never wakes the receiver); each
+ * weakened variant must fail.
  */
 #define N 3
 
@@ -38,6 +51,11 @@ byte data;		/* the window word written before the doorbell */
 byte db;		/* the doorbell bit */
 byte seq;		/* the receiver's event counter */
 byte ack;		/* the receiver's acknowledgment of a value */
+
+/* The receiver's wake word, and the interrupt (level: set by a ring). */
+bool armed;
+bool arm_pend;		/* NO_W1: the armed store, still buffered */
+bool rung;
 
 /* Sender's store buffer. */
 bool data_pend;
@@ -77,10 +95,17 @@ active proctype sender()
 #else
 		atomic { drain(); db = 1 }	/* D1: fully ordered OR */
 #endif
-#ifdef RELAXED_SENDER
+#if defined(RELAXED_SENDER) || defined(NO_W2)
 		seq_pend++;			/* relaxed increment */
 #else
 		atomic { drain(); seq++ }	/* E1: fully ordered increment */
+#endif
+#ifdef SLEEP
+		/* W2, then the wake word: ring an armed receiver */
+		if
+		:: armed -> rung = 1
+		:: else -> skip
+		fi;
 #endif
 		i++
 	od;
@@ -93,6 +118,7 @@ active proctype memory()
 	:: atomic { data_pend -> data = data_val; data_pend = 0 }
 	:: atomic { db_pend -> db = 1; db_pend = 0 }
 	:: atomic { seq_pend > 0 -> seq++; seq_pend-- }
+	:: atomic { arm_pend -> armed = 1; arm_pend = 0 }
 	:: atomic { done && !data_pend && !db_pend && seq_pend == 0 -> break }
 	od
 }
@@ -100,11 +126,12 @@ active proctype memory()
 active proctype receiver()
 {
 	byte last = 0, expect = 1, d = 0, b;
-	bool early;
+	bool early, look;
 
 	do
 	:: expect > N -> break
 	:: else ->
+		look = 1;
 		if
 #ifdef SPURIOUS
 		:: skip				/* look anyway */
@@ -114,6 +141,28 @@ active proctype receiver()
 #else
 		:: (seq != last) -> last = seq	/* E2: acquire */
 #endif
+#ifdef SLEEP
+		:: (seq == last) ->		/* idle: arm, maybe sleep */
+			look = 0;
+#ifdef NO_W1
+			arm_pend = 1;		/* store, no barrier */
+#else
+			armed = 1;		/* store, then W1 */
+#endif
+			if
+#ifndef NO_RECHECK
+			:: (seq != last) -> skip	/* counter moved: poll */
+#endif
+			:: else ->
+				(rung);		/* asleep: no timer */
+				rung = 0
+			fi;
+			atomic { arm_pend = 0; armed = 0 }	/* disarm */
+#endif
+		fi;
+		if
+		:: !look -> goto next
+		:: else -> skip
 		fi;
 		early = 0;
 #ifdef NO_D2
@@ -135,7 +184,8 @@ active proctype receiver()
 		:: else -> skip
 		fi;
 #ifdef SEQ_AFTER_CLEAR
-		last = seq
+		last = seq;
 #endif
+next:		skip
 	od
 }

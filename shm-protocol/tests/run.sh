@@ -97,13 +97,17 @@ fi
 if want stress; then
 	n=$STRESS_ITERS
 	m=$((n / 10))
-	tap stress-processes "$T/stress" -p -n "$n" -m "$m" -c 20000 -k 2000 -i 2000 -w 4
-	tap stress-threads "$T/stress" -t -n "$((n / 2))" -m "$((m / 2))" -c 10000 -k 1000 -i 2000 -w 4
-	tap stress-tsan "$T/stress-tsan" -t -n "$((n / 10))" -m "$((m / 10))" -c 3000 -k 300 -i 300 -w 4
-	tap stress-asan "$T/stress-asan" -p -n "$((n / 5))" -m "$((m / 5))" -c 5000 -k 500 -i 500 -w 4
-	# Negative controls: the tests must catch a sender that rings first.
+	# wake: 10 M events to a sleeper with no timer (protocol 1.3)
+	tap stress-processes "$T/stress" -p -n "$n" -m "$m" -c 20000 -k 2000 -i 2000 -w 4 -e 10000000
+	tap stress-threads "$T/stress" -t -n "$((n / 2))" -m "$((m / 2))" -c 10000 -k 1000 -i 2000 -w 4 -e 2000000
+	tap stress-tsan "$T/stress-tsan" -t -n "$((n / 10))" -m "$((m / 10))" -c 3000 -k 300 -i 300 -w 4 -e 100000
+	tap stress-asan "$T/stress-asan" -p -n "$((n / 5))" -m "$((m / 5))" -c 5000 -k 500 -i 500 -w 4 -e 500000
+	# Negative controls: the tests must catch a sender that rings first,
+	# and a sleeper that arms without reading its counter again.
 	must_fail stress-detects-ring-before-data "FAIL" \
 		"$T/stress" -p -X -n 200000 -m 100 pingpong
+	must_fail stress-detects-lost-wakeup "lost wake-up" \
+		"$T/stress" -p -R -e 2000000 wake
 	must_fail tsan-detects-ring-before-data "ThreadSanitizer: data race" \
 		"$T/stress-tsan" -t -X -n 20000 -m 100 pingpong
 fi
@@ -169,6 +173,10 @@ if want spin; then
 			fail -DRELAXED_SENDER
 			fail -DSPURIOUS -DNO_D2
 			fail -DSEQ_AFTER_CLEAR
+			pass -DSLEEP
+			fail -DSLEEP -DNO_RECHECK
+			fail -DSLEEP -DNO_W1
+			fail -DSLEEP -DNO_W2
 		VARIANTS
 	else
 		not_ok "spin not installed (apt-get install spin): the doorbell model not checked"

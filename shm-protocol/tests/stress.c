@@ -4,13 +4,15 @@
  *
  *   stress [-p | -t] [-n DOORBELLS] [-m MSGS] [-c CLAIM_ROUNDS]
  *          [-k TAKEOVER_ROUNDS] [-i INIT_ROUNDS] [-w WORKERS] [-T TAKERS]
- *          [TEST...]
+ *          [-e WAKE_EVENTS] [TEST...]
  *
  * -p: parties are processes sharing a /dev/shm file (default);
  * -t: parties are threads (the ThreadSanitizer build uses this).
- * Tests: pingpong fanin claims takeover initrace (default: all).
+ * Tests: pingpong fanin claims takeover initrace wake (default: all).
  * -X: fault injection (negative control): the sender rings before it
  * stores the data; pingpong must then fail (and TSan must see a race).
+ * -R: fault injection (negative control): the sleeper of the wake test
+ * arms without reading its event counter again; wake must then fail.
  *
  * pingpong: two ports ring each other. Before ringing bit b the sender
  *   stores a value into its outbound window (plain store); the receiver,
@@ -35,6 +37,14 @@
  *   leave one valid header that every party validated, one port per
  *   party, and every claim in place (no initialiser wiped another's
  *   header or claim).
+ * wake: the needs-wakeup handshake of protocol 1.3 (W1/W2). Port 1 sends
+ *   WAKE_EVENTS doorbells to port 0 in bursts of 1..8, then waits until
+ *   port 0 has handled its last one. Port 0 polls, spins a random while
+ *   when idle, then arms (sometimes only to disarm again) and sleeps in
+ *   read() on an eventfd, with no timeout: the "interrupt" is a write to
+ *   that eventfd, which port 1 makes only when ivntb_wake_wanted() says
+ *   so. A lost wake-up leaves port 0 asleep with an event unseen: port 1
+ *   then waits in vain and the run fails, as no timer can rescue it.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -43,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,6 +69,9 @@
 static bool use_threads;
 static u64 n_db = 200000, n_msg = 20000, n_claim = 20000, n_take = 2000;
 static u64 n_init = 2000;
+static u64 n_wake = 1000000;
+static bool fault_no_recheck;	/* -R: negative control, must fail */
+static int wake_fd = -1;
 static int n_workers = 4;
 static int n_takers = 2;	/* as many as CPUs: they must overlap */
 static bool fault_ring_first;	/* -X: negative control, must fail */
@@ -86,6 +100,12 @@ struct shared {
 	u64 ir_arrived;			/* start barrier: parties x rounds */
 	u64 ir_bad_rounds;
 	u64 ir_kind[6];			/* failures by kind, see ir_kinds */
+	/* wake */
+	u64 wk_seen;		/* sleeper: counter value fully handled */
+	u64 wk_asleep;		/* sleeper: in read() (diagnosis only) */
+	u64 wk_ready;		/* sleeper: claimed, wk_seen is its start */
+	u64 wk_sleeps, wk_arms, wk_rearm_saves, wk_disarms_only;
+	u64 wk_rings, wk_no_ring, wk_bursts, wk_lost;
 };
 
 static u64 now_ns(void)
@@ -954,17 +974,197 @@ static void test_init_race(void)
 	printf("\n");
 }
 
+/* ---- wake: needs-wakeup flag against sleeping with no timer ----------- */
+
+static u64 xorshift(u64 *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void wake_sleeper(struct ivntb_region *r, struct shared *sh)
+{
+	struct ivntb_port me;
+	u64 last, seq, rnd = 0x9e3779b97f4a7c15ULL, spins = 0, budget = 0;
+	u64 val;
+
+	if (ivntb_port_claim(r, 0, 0x7000, &me)) {
+		FAIL(sh, "wake: sleeper cannot claim port 0");
+		return;
+	}
+	last = ivntb_event_seq(r, &me);
+	__atomic_store_n(&sh->wk_seen, last, __ATOMIC_RELEASE);
+	/* events before this (the sender ringing an unclaimed port) are not ours */
+	__atomic_store_n(&sh->wk_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE)) {
+		/* E2, then everything the counter announced */
+		seq = ivntb_event_seq(r, &me);
+		if (seq != last) {
+			ivntb_db_take(r, &me, ~0ULL);
+			last = seq;
+			__atomic_store_n(&sh->wk_seen, seq, __ATOMIC_RELEASE);
+			spins = 0;
+			budget = xorshift(&rnd) % 512;
+			continue;
+		}
+		if (spins++ < budget) {
+			cpu_pause();
+			continue;
+		}
+		spins = 0;
+		budget = xorshift(&rnd) % 512;
+		if (ivntb_wake_arm(r, &me, &seq)) {
+			FAIL(sh, "wake: lost port 0");
+			return;
+		}
+		sh->wk_arms++;
+		if (xorshift(&rnd) % 4 == 0) {
+			/* armed, then changed its mind: poll on */
+			ivntb_wake_disarm(r, &me);
+			sh->wk_disarms_only++;
+			continue;
+		}
+		if (!fault_no_recheck && seq != last) {
+			/* W1 caught an event the sender may not ring for */
+			ivntb_wake_disarm(r, &me);
+			sh->wk_rearm_saves++;
+			continue;
+		}
+		__atomic_store_n(&sh->wk_asleep, 1, __ATOMIC_RELAXED);
+		if (read(wake_fd, &val, sizeof(val)) != sizeof(val)) {
+			FAIL(sh, "wake: read eventfd");
+			return;
+		}
+		__atomic_store_n(&sh->wk_asleep, 0, __ATOMIC_RELAXED);
+		sh->wk_sleeps++;
+		ivntb_wake_disarm(r, &me);
+	}
+	ivntb_port_release(r, &me);
+}
+
+static void wake_sender(struct ivntb_region *r, struct shared *sh)
+{
+	struct ivntb_port me;
+	u64 sent = 0, rnd = 0x2545f4914f6cdd1dULL, one = 1, target, t0, spins;
+	u32 b, burst;
+
+	if (ivntb_port_claim(r, 1, 0x7001, &me)) {
+		FAIL(sh, "wake: sender cannot claim port 1");
+		return;
+	}
+	t0 = now_ns();
+	spins = 0;
+	while (!__atomic_load_n(&sh->wk_ready, __ATOMIC_ACQUIRE)) {
+		relax(&spins);
+		if (now_ns() - t0 > STUCK_NS) {
+			FAIL(sh, "wake: the sleeper never claimed port 0");
+			goto out;
+		}
+	}
+	while (sent < n_wake) {
+		burst = 1 + xorshift(&rnd) % 8;
+		for (b = 0; b < burst && sent < n_wake; b++, sent++) {
+			/* D1 + E1, then W2 and the wake word */
+			ivntb_db_ring(r, 0, 1ULL << (sent % 64));
+			if (ivntb_wake_wanted(r, 0)) {
+				if (write(wake_fd, &one, sizeof(one)) != sizeof(one))
+					FAIL(sh, "wake: write eventfd");
+				sh->wk_rings++;
+			} else {
+				sh->wk_no_ring++;
+			}
+		}
+		sh->wk_bursts++;
+		/* now and then a pause, long enough for the sleeper to sleep */
+		if (xorshift(&rnd) % 8 == 0)
+			for (spins = xorshift(&rnd) % 2048; spins; spins--)
+				cpu_pause();
+		/* the last increment is ours: wait until it was handled */
+		target = READ_ONCE(r->shm->port[0].seq);
+		t0 = now_ns();
+		spins = 0;
+		while (__atomic_load_n(&sh->wk_seen, __ATOMIC_ACQUIRE) < target) {
+			relax(&spins);
+			if (now_ns() - t0 > STUCK_NS) {
+				FAIL(sh, "wake: lost wake-up after %llu events: port 0 %s, seq %llu, handled %llu, wake word 0x%x",
+				     (unsigned long long)sent,
+				     __atomic_load_n(&sh->wk_asleep, __ATOMIC_RELAXED) ?
+				     "asleep" : "awake",
+				     (unsigned long long)target,
+				     (unsigned long long)sh->wk_seen,
+				     READ_ONCE(r->shm->wake[0].wake));
+				sh->wk_lost++;
+				goto out;
+			}
+		}
+	}
+out:
+	__atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
+	/* the end, not an event: release the sleeper unconditionally */
+	if (write(wake_fd, &one, sizeof(one)) != sizeof(one))
+		FAIL(sh, "wake: write eventfd");
+	ivntb_port_release(r, &me);
+}
+
+static void wake_worker(int id)
+{
+	struct shared *sh = shared_area();
+	struct ivntb_region r;
+
+	if (ivntb_region_validate(&r, region, RSIZE)) {
+		FAIL(sh, "wake %d: validate: %s", id, r.why);
+		return;
+	}
+	if (id == 0)
+		wake_sleeper(&r, sh);
+	else
+		wake_sender(&r, sh);
+}
+
+static void test_wake(void)
+{
+	struct shared *sh;
+	u64 t0 = now_ns();
+
+	new_region(2);
+	sh = shared_area();
+	wake_fd = eventfd(0, 0);
+	if (wake_fd < 0) {
+		perror("eventfd");
+		exit(2);
+	}
+	run_workers(2, wake_worker);
+	close(wake_fd);
+	CHECK_EQ(sh->wk_lost, 0);
+	CHECK_EQ(sh->fails, 0);
+	/* the run must have slept and rung, or it proved nothing */
+	CHECK(sh->wk_sleeps > 0 && sh->wk_rings > 0 && sh->wk_no_ring > 0);
+	printf("# wake (%s): %llu events in %llu bursts, %.2f s; port 0 armed %llu times, slept %llu, disarmed unslept %llu, re-check saved %llu; rings %llu, not needed %llu\n",
+	       use_threads ? "threads" : "processes",
+	       (unsigned long long)n_wake, (unsigned long long)sh->wk_bursts,
+	       (now_ns() - t0) / 1e9, (unsigned long long)sh->wk_arms,
+	       (unsigned long long)sh->wk_sleeps,
+	       (unsigned long long)sh->wk_disarms_only,
+	       (unsigned long long)sh->wk_rearm_saves,
+	       (unsigned long long)sh->wk_rings,
+	       (unsigned long long)sh->wk_no_ring);
+}
+
 int main(int argc, char **argv)
 {
 	bool all = true, pp = false, fi = false, cl = false, tk = false;
-	bool ir = false;
+	bool ir = false, wk = false;
 	int opt, i;
 
-	while ((opt = getopt(argc, argv, "ptXn:m:c:k:i:w:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "ptXRn:m:c:k:i:w:T:e:")) != -1) {
 		switch (opt) {
 		case 'p': use_threads = false; break;
 		case 't': use_threads = true; break;
 		case 'X': fault_ring_first = true; break;
+		case 'R': fault_no_recheck = true; break;
+		case 'e': n_wake = strtoull(optarg, NULL, 0); break;
 		case 'n': n_db = strtoull(optarg, NULL, 0); break;
 		case 'm': n_msg = strtoull(optarg, NULL, 0); break;
 		case 'c': n_claim = strtoull(optarg, NULL, 0); break;
@@ -987,6 +1187,7 @@ int main(int argc, char **argv)
 		cl |= !strcmp(argv[i], "claims");
 		tk |= !strcmp(argv[i], "takeover");
 		ir |= !strcmp(argv[i], "initrace");
+		wk |= !strcmp(argv[i], "wake");
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# stress, compat %s, %s\n", IVNTB_COMPAT_NAME,
@@ -1001,5 +1202,7 @@ int main(int argc, char **argv)
 		RUN(test_takeover);
 	if (all || ir)
 		RUN(test_init_race);
+	if (all || wk)
+		RUN(test_wake);
 	return h_summary("stress");
 }
