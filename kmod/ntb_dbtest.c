@@ -10,8 +10,18 @@
  *             "stress N MASK"   keep every bit of MASK in flight until N
  *                               rings came back (the peer echoes MASK):
  *                               a lost doorbell leaves its bit outstanding
- *             "rtt N BIT"       N round trips of one bit, timed with ktime
- *                               (the peer echoes BIT)
+ *             "rtt N BIT [GAP]" N round trips of one bit, timed with ktime
+ *                               (the peer echoes BIT); with GAP (us) each
+ *                               next ring waits a random 0..GAP us after
+ *                               the echo, from an hrtimer, so that idle
+ *                               ends go to sleep at every moment (a lost
+ *                               wake-up leaves the run short of N)
+ *             "spadpp N"        the floor: N round trips of a value through
+ *                               the last scratchpad, both ends busy-polling
+ *                               their own (peer_spad_write, spad_read), no
+ *                               doorbell, no driver poller; the result is
+ *                               an rtt one. The peer runs "spadecho N"
+ *                               first. Both block until done or timeout.
  *             "rate N HZ"       N rings of bit 0 at a fixed rate of HZ per
  *                               second from an hrtimer, whatever came back
  *                               (the peer echoes bit 0): the load under
@@ -28,6 +38,7 @@
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/ntb.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
@@ -73,6 +84,7 @@ struct dbt_ctx {
 	struct hrtimer rate_timer;	/* rate: one ring per period */
 	u64 rate_period_ns;
 	u64 rate_hz;			/* as asked */
+	u64 gap_ns;			/* rtt: longest random gap, or 0 */
 	bool was_up;			/* hello_db: the link was up */
 	bool done;
 	u64 t_start, t_end;
@@ -147,10 +159,16 @@ static void dbt_db_event(void *data, int vector)
 			ctx->t_sent = ktime_get_ns();
 		spin_unlock_irqrestore(&ctx->run_lock, flags);
 		atomic64_inc(&ctx->returned);
-		if (more)
-			dbt_ring(ctx, mine);
-		else
+		if (!more)
 			dbt_finish(ctx);
+		else if (ctx->gap_ns)
+			/* the timer rings after the gap (t_sent set there) */
+			hrtimer_start(&ctx->rate_timer,
+				      ns_to_ktime(get_random_u32() %
+						  (ctx->gap_ns + 1)),
+				      HRTIMER_MODE_REL_SOFT);
+		else
+			dbt_ring(ctx, mine);
 		break;
 	}
 	default:
@@ -161,7 +179,16 @@ static void dbt_db_event(void *data, int vector)
 static enum hrtimer_restart dbt_rate_timer(struct hrtimer *t)
 {
 	struct dbt_ctx *ctx = container_of(t, struct dbt_ctx, rate_timer);
+	unsigned long flags;
 
+	if (READ_ONCE(ctx->run) == DBT_RTT && !READ_ONCE(ctx->done)) {
+		/* rtt with a gap: the next round trip starts now */
+		spin_lock_irqsave(&ctx->run_lock, flags);
+		ctx->t_sent = ktime_get_ns();
+		spin_unlock_irqrestore(&ctx->run_lock, flags);
+		dbt_ring(ctx, READ_ONCE(ctx->run_mask));
+		return HRTIMER_NORESTART;
+	}
 	if (READ_ONCE(ctx->run) != DBT_RATE || READ_ONCE(ctx->done))
 		return HRTIMER_NORESTART;
 	if (atomic64_read(&ctx->rung) >= ctx->target) {
@@ -198,7 +225,7 @@ static int dbt_cmp_u64(const void *a, const void *b)
 }
 
 static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
-		     u64 hz)
+		     u64 hz, u64 gap_us)
 {
 	u64 *samples = NULL, *old;
 	unsigned long flags;
@@ -218,6 +245,7 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
 		ctx->rate_hz = hz;
 		ctx->rate_period_ns = div64_u64(NSEC_PER_SEC, hz);
 	}
+	ctx->gap_ns = gap_us * NSEC_PER_USEC;
 	/* the handler of an earlier run may still be running: swap under lock */
 	spin_lock_irqsave(&ctx->run_lock, flags);
 	WRITE_ONCE(ctx->run, DBT_IDLE);
@@ -250,12 +278,79 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
 	return 0;
 }
 
+/*
+ * The raw round trip through shared memory: the floor the doorbell path
+ * is measured against. Busy-polls in the writer's context (cmd_lock held).
+ */
+static int dbt_spad_pingpong(struct dbt_ctx *ctx, u64 n, bool initiator)
+{
+	int sidx = ntb_spad_count(ctx->ntb) - 1;
+	u64 deadline = ktime_get_ns() + (u64)timeout_ms * NSEC_PER_MSEC;
+	u64 *samples = NULL, *old, t0 = 0, spins = 0;
+	unsigned long flags;
+	int ret = 0;
+	u32 i;
+
+	if (sidx < 0 || !n || n > DBT_MAX_SAMPLES)
+		return -EINVAL;
+	if (initiator) {
+		samples = vmalloc_array(n, sizeof(u64));
+		if (!samples)
+			return -ENOMEM;
+	}
+	hrtimer_cancel(&ctx->rate_timer);
+	spin_lock_irqsave(&ctx->run_lock, flags);
+	WRITE_ONCE(ctx->run, DBT_IDLE);
+	old = ctx->samples;
+	ctx->samples = NULL;
+	ctx->nr_samples = 0;
+	spin_unlock_irqrestore(&ctx->run_lock, flags);
+	vfree(old);
+	ctx->done = false;
+	ctx->target = n;
+	atomic64_set(&ctx->returned, 0);
+	atomic64_set(&ctx->rung, 0);
+	ctx->t_start = ktime_get_ns();
+	/* only the peer writes our scratchpad after this, one value ahead */
+	ntb_spad_write(ctx->ntb, sidx, 0);
+
+	for (i = 1; i <= n; i++) {
+		if (initiator) {
+			t0 = ktime_get_ns();
+			ntb_peer_spad_write(ctx->ntb, 0, sidx, i);
+		}
+		while (ntb_spad_read(ctx->ntb, sidx) != i) {
+			if (!(++spins & 1023)) {
+				cond_resched();
+				if (ktime_get_ns() > deadline) {
+					ret = -ETIMEDOUT;
+					goto out;
+				}
+			}
+			cpu_relax();
+		}
+		if (initiator)
+			samples[i - 1] = ktime_get_ns() - t0;
+		else
+			ntb_peer_spad_write(ctx->ntb, 0, sidx, i);
+		atomic64_inc(&ctx->returned);
+	}
+out:
+	spin_lock_irqsave(&ctx->run_lock, flags);
+	ctx->samples = samples;
+	ctx->nr_samples = i - 1;
+	WRITE_ONCE(ctx->run, DBT_RTT);
+	spin_unlock_irqrestore(&ctx->run_lock, flags);
+	dbt_finish(ctx);	/* a timeout shows as samples < N */
+	return ret;
+}
+
 static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 			     size_t size, loff_t *off)
 {
 	struct dbt_ctx *ctx = file->private_data;
-	char buf[64], word[8];
-	u64 a = 0, b = 0;
+	char buf[64], word[10];
+	u64 a = 0, b = 0, c = 0;
 	int n, ret;
 
 	if (size >= sizeof(buf))
@@ -263,7 +358,7 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(buf, ubuf, size))
 		return -EFAULT;
 	buf[size] = 0;
-	n = sscanf(buf, "%7s %lli %lli", word, &a, &b);
+	n = sscanf(buf, "%9s %lli %lli %lli", word, &a, &b, &c);
 	if (n < 2)
 		return -EINVAL;
 
@@ -273,11 +368,15 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 		ntb_db_clear(ctx->ntb, a);
 		ret = ntb_db_clear_mask(ctx->ntb, a);
 	} else if (!strcmp(word, "stress") && n == 3) {
-		ret = dbt_start(ctx, DBT_STRESS, a, b, 0);
-	} else if (!strcmp(word, "rtt") && n == 3) {
-		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63), 0);
+		ret = dbt_start(ctx, DBT_STRESS, a, b, 0, 0);
+	} else if (!strcmp(word, "rtt") && (n == 3 || n == 4) && c <= 1000000) {
+		ret = dbt_start(ctx, DBT_RTT, a, BIT_ULL(b & 63), 0, c);
+	} else if (!strcmp(word, "spadpp") && n == 2) {
+		ret = dbt_spad_pingpong(ctx, a, true);
+	} else if (!strcmp(word, "spadecho") && n == 2) {
+		ret = dbt_spad_pingpong(ctx, a, false);
 	} else if (!strcmp(word, "rate") && n == 3 && b > 0 && b <= 100000) {
-		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0), b);
+		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0), b, 0);
 	} else {
 		ret = -EINVAL;
 	}

@@ -11,11 +11,17 @@
  *
  * Poll modes (module parameter poll_mode):
  *   adaptive  a kthread that spins for spin_us after any activity, then
- *             sleeps, doubling the sleep up to poll_interval_us (default)
+ *             sleeps, doubling the sleep up to poll_interval_us (default);
+ *             with an MSI-X vector it becomes hybrid:
+ *   hybrid    ivshmem-doorbell with a vector: spins like adaptive while
+ *             events flow (a send counts), then arms its wake word and
+ *             sleeps until a peer rings it (NAPI-like; protocol 1.3)
+ *   irq       ivshmem-doorbell with a vector: always armed, never spins
  *   kthread   a kthread that busy-polls (lowest latency, one CPU busy)
  *   hrtimer   a soft hrtimer every poll_interval_us
  * An idle poll is one load: this port's event counter. The heartbeat
- * beats from its own hard-irq hrtimer, whatever the mode.
+ * beats from its own hard-irq hrtimer, whatever the mode; asleep, the
+ * poller still wakes once per heartbeat period for the peers' liveness.
  *
  * Events: ntb_link_event(), ntb_db_event() and ntb_msg_event() are only
  * ever called from the poller, never from an op and never under a driver
@@ -71,7 +77,7 @@
 
 static char *poll_mode = "adaptive";
 module_param(poll_mode, charp, 0444);
-MODULE_PARM_DESC(poll_mode, "How to notice peer events: adaptive (default), kthread (busy poll) or hrtimer");
+MODULE_PARM_DESC(poll_mode, "How to notice peer events: adaptive (default; hybrid with an MSI-X vector), hybrid, irq, kthread (busy poll) or hrtimer");
 
 static unsigned int poll_interval_us = 1000;
 module_param(poll_interval_us, uint, 0644);
@@ -79,7 +85,11 @@ MODULE_PARM_DESC(poll_interval_us, "hrtimer period, and longest adaptive sleep, 
 
 static unsigned int spin_us = 200;
 module_param(spin_us, uint, 0644);
-MODULE_PARM_DESC(spin_us, "Adaptive mode: busy-poll this long after activity, in us (default 200)");
+MODULE_PARM_DESC(spin_us, "Adaptive and hybrid modes: busy-poll this long after activity, in us (default 200)");
+
+static bool armed_timer = true;
+module_param(armed_timer, bool, 0644);
+MODULE_PARM_DESC(armed_timer, "Hybrid: wake once per heartbeat period while armed to check the peers' liveness (default Y; N, for lost wake-up tests: while every link is up, wake only when rung)");
 
 static unsigned int heartbeat_ms = 10;
 module_param(heartbeat_ms, uint, 0444);
@@ -131,7 +141,8 @@ enum ivshm_poll_mode {
 	IVSHM_POLL_ADAPTIVE,
 	IVSHM_POLL_KTHREAD,
 	IVSHM_POLL_HRTIMER,
-	IVSHM_POLL_IRQ,		/* not a poll_mode value: use_irq on doorbell */
+	IVSHM_POLL_IRQ,		/* MSI-X only: always armed */
+	IVSHM_POLL_HYBRID,	/* MSI-X when idle, polling while busy */
 };
 
 static const char * const ivshm_poll_names[] = {
@@ -139,6 +150,7 @@ static const char * const ivshm_poll_names[] = {
 	[IVSHM_POLL_KTHREAD]	= "kthread",
 	[IVSHM_POLL_HRTIMER]	= "hrtimer",
 	[IVSHM_POLL_IRQ]	= "irq",
+	[IVSHM_POLL_HYBRID]	= "hybrid",
 };
 
 /* What the poller knows of one peer; poller only. */
@@ -178,7 +190,11 @@ struct ivshm_stats {
 	atomic64_t mw_refused;	/* mw_set_trans refused: not the window */
 	atomic64_t irqs;	/* MSI-X interrupts taken */
 	atomic64_t irq_rings;	/* Doorbell register writes to peers */
+	atomic64_t rings_saved;	/* events for a 1.3 peer that was not armed */
 	u64 polls;		/* poller only, below */
+	u64 wakes;		/* returns from sleep (timer, ring or kick) */
+	u64 arms;		/* hybrid: wake word armed before a sleep */
+	u64 arm_saves;		/* ... and the counter had moved (W1) */
 	u64 empty_polls;
 	u64 db_events;
 	u64 msg_events;
@@ -238,6 +254,9 @@ struct ivshm_ntb {
 	struct hrtimer timer;
 	struct hrtimer hb_timer;	/* our heartbeat, hard irq */
 	atomic_t kick;		/* force a full poll (unmask, link change) */
+	bool armed;		/* our wake word is armed; poller writes */
+	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
+	u64 last_send;		/* ktime of our last doorbell or message */
 	u64 last_seq;
 	u64 next_housekeeping;
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
@@ -292,7 +311,8 @@ static void ivshm_kick(struct ivshm_ntb *ndev)
  * @pport:	the port whose owner gets the interrupt.
  *
  * Rings when the owner published an irq_id (protocol 1.1) and we are on an
- * ivshmem-doorbell device of the same server. Call it after the event was
+ * ivshmem-doorbell device of the same server, and, for a 1.3 owner, only
+ * while its wake word is armed (it sleeps). Call it after the event was
  * published in shared memory, which is where the owner reads it. irq_id is
  * untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer ID, and QEMU
  * drops a Doorbell write to a peer ID it does not know.
@@ -305,8 +325,33 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 
 	if (!ndev->regs || ivntb_irq_id_get(&ndev->region, pport, &id) || !id)
 		return;
+	/* W2: a 1.3 owner that polls or spins sees the event unrung */
+	if (!ivntb_wake_wanted(&ndev->region, pport)) {
+		atomic64_inc(&ndev->stats.rings_saved);
+		return;
+	}
 	writel((id - 1) << 16, ndev->regs + IVSHM_REG_DOORBELL);
 	atomic64_inc(&ndev->stats.irq_rings);
+}
+
+/*
+ * Hybrid: a doorbell or message we sent is activity, as NAPI counts a
+ * transmit: the reply is likely on its way, so the poller spins for
+ * spin_us from now and the peer need not ring us for it. An armed
+ * (sleeping) poller is woken for that, without forcing a full pass.
+ *
+ * Context: any; does not sleep.
+ */
+static void ivshm_note_send(struct ivshm_ntb *ndev)
+{
+	struct task_struct *t;
+
+	if (ndev->mode != IVSHM_POLL_HYBRID)
+		return;
+	WRITE_ONCE(ndev->last_send, ktime_get_ns());
+	t = READ_ONCE(ndev->task);
+	if (READ_ONCE(ndev->armed) && t)
+		wake_up_process(t);
 }
 
 /*
@@ -556,6 +601,25 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 	trace_ivntb_away(ndev->me.port, gap / NSEC_PER_USEC);
 }
 
+/*
+ * Hybrid: may the poller sleep until rung? Only if every peer whose link
+ * is up speaks 1.3 and promised to ring (IVNTB_CAP_RINGS); an older or
+ * interrupt-less peer (a 1.2 driver, the host tool) is polled for with
+ * adaptive's backoff instead. Poller only.
+ */
+static void ivshm_check_peers_ring(struct ivshm_ntb *ndev)
+{
+	u64 up = ndev->link_mask;
+	bool all = true;
+	u32 pidx;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		if ((up & BIT_ULL(pidx)) &&
+		    !ivntb_peer_rings(&ndev->region, ndev->peer[pidx].port))
+			all = false;
+	ndev->peers_ring = all;
+}
+
 static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 {
 	bool intact = ivntb_region_intact(&ndev->region);
@@ -591,6 +655,7 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 		ndev->lost_logged = true;
 	}
 	ivshm_link_update(ndev, now);
+	ivshm_check_peers_ring(ndev);
 	/*
 	 * A full pass once per heartbeat whatever the event counter says:
 	 * an event whose counter bump was lost (a peer that crashed between
@@ -722,12 +787,13 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
  * our event counter, and the full work only if it moved or we were kicked.
  *
  * Context: the poller (kthread or hrtimer) only.
- * Return: true if anything happened.
+ * Return: true if the counter moved: a peer did something. A pass forced
+ * by a kick alone (housekeeping, an unmask) is no reason to spin.
  */
 static bool ivshm_poll(struct ivshm_ntb *ndev)
 {
 	u64 now = ktime_get_ns();
-	bool kicked;
+	bool kicked, moved;
 	u64 seq;
 
 	ndev->stats.polls++;
@@ -743,7 +809,8 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	 */
 	seq = ivntb_event_seq(&ndev->region, &ndev->me);
 	kicked = atomic_xchg(&ndev->kick, 0);
-	if (seq == ndev->last_seq && !kicked) {
+	moved = seq != ndev->last_seq;
+	if (!moved && !kicked) {
 		ndev->stats.empty_polls++;
 		return false;
 	}
@@ -752,45 +819,105 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	ivshm_note_life(ndev);
 	ivshm_link_update(ndev, now);
 	ivshm_deliver(ndev);
+	return moved;
+}
+
+/*
+ * Hybrid: arm our wake word before sleeping. W1 orders the store before
+ * the load of our counter: a sender whose increment that load missed
+ * reads the word armed (W2) and rings. Returns true if the counter moved
+ * since the last full pass (or a kick is pending): then do not sleep.
+ */
+static bool ivshm_arm(struct ivshm_ntb *ndev)
+{
+	u64 seq;
+
+	if (ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
+		return false;	/* not ours any more: sleep on the timer */
+	WRITE_ONCE(ndev->armed, true);
+	ndev->stats.arms++;
+	if (seq == ndev->last_seq && !atomic_read(&ndev->kick))
+		return false;
+	ivntb_wake_disarm(&ndev->region, &ndev->me);
+	WRITE_ONCE(ndev->armed, false);
+	ndev->stats.arm_saves++;
 	return true;
+}
+
+/* How long an idle poller sleeps; U64_MAX: until woken. */
+static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
+{
+	u64 hk = ndev->next_housekeeping > now ?
+		 ndev->next_housekeeping - now : 0;
+
+	switch (ndev->mode) {
+	case IVSHM_POLL_IRQ:
+		/* rung for every event; wake for the next housekeeping */
+		return hk;
+	case IVSHM_POLL_HYBRID:
+		/* peers that do not ring are polled for as adaptive does */
+		if (!ndev->peers_ring)
+			return min(hk, backoff_ns);
+		/* armed_timer=N: no timer at all, the rings must do it */
+		if (!READ_ONCE(armed_timer) &&
+		    ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
+			return U64_MAX;
+		return hk;
+	default:
+		return backoff_ns;
+	}
 }
 
 static int ivshm_poll_thread(void *data)
 {
 	struct ivshm_ntb *ndev = data;
-	u64 last_active = 0, sleep_ns = 0, now;
+	u64 last_active = 0, backoff_ns = 0, sleep_ns, now;
+	u64 spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
+	bool spins = ndev->mode == IVSHM_POLL_ADAPTIVE ||
+		     ndev->mode == IVSHM_POLL_HYBRID;
 
 	while (!kthread_should_stop()) {
 		now = ktime_get_ns();
 		if (ivshm_poll(ndev)) {
 			last_active = now;
-			sleep_ns = 0;
+			backoff_ns = 0;
+			spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 		}
+		last_active = max(last_active, READ_ONCE(ndev->last_send));
 
+		/* signed: a send may be later than our clock read */
 		if (ndev->mode == IVSHM_POLL_KTHREAD ||
-		    (ndev->mode == IVSHM_POLL_ADAPTIVE &&
-		     now - last_active < (u64)spin_us * NSEC_PER_USEC)) {
+		    (spins && (s64)(now - last_active) < (s64)spin_ns)) {
 			cond_resched();
 			cpu_relax();
 			continue;
 		}
 
-		if (ndev->mode == IVSHM_POLL_IRQ)
-			/* the interrupt kicks us; wake for the heartbeat */
-			sleep_ns = (u64)heartbeat_ms * NSEC_PER_MSEC;
-		else
-			/* idle: back off from 10 us up to poll_interval_us */
-			sleep_ns = clamp_t(u64, sleep_ns * 2, 10 * NSEC_PER_USEC,
-					   (u64)max(poll_interval_us, 10U) *
-					   NSEC_PER_USEC);
+		/* idle: back off from 10 us up to poll_interval_us */
+		backoff_ns = clamp_t(u64, backoff_ns * 2, 10 * NSEC_PER_USEC,
+				     (u64)max(poll_interval_us, 10U) *
+				     NSEC_PER_USEC);
+		sleep_ns = ivshm_idle_ns(ndev, now, backoff_ns);
+		if (ndev->mode == IVSHM_POLL_HYBRID && ivshm_arm(ndev))
+			continue;	/* the counter moved: no sleep */
+
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
 
-			schedule_hrtimeout_range(&to, sleep_ns / 4,
-						 HRTIMER_MODE_REL);
+			if (sleep_ns == U64_MAX)
+				schedule();
+			else
+				schedule_hrtimeout_range(&to, sleep_ns / 4,
+							 HRTIMER_MODE_REL);
+			ndev->stats.wakes++;
 		}
 		__set_current_state(TASK_RUNNING);
+		if (READ_ONCE(ndev->armed) && ndev->mode == IVSHM_POLL_HYBRID) {
+			/* polling again: senders need not ring */
+			ivntb_wake_disarm(&ndev->region, &ndev->me);
+			WRITE_ONCE(ndev->armed, false);
+		}
 	}
 	return 0;
 }
@@ -799,6 +926,7 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 {
 	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, timer);
 
+	ndev->stats.wakes++;
 	ivshm_poll(ndev);
 	hrtimer_forward_now(t, ns_to_ktime((u64)max(poll_interval_us, 10U) *
 					   NSEC_PER_USEC));
@@ -1325,6 +1453,7 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
 	atomic64_inc(&ndev->stats.db_sent);
+	ivshm_note_send(ndev);
 	return ret;
 }
 
@@ -1526,6 +1655,7 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 	if (!ret) {
 		ivshm_ring(ndev, pport);
 		atomic64_inc(&ndev->stats.msg_sent);
+		ivshm_note_send(ndev);
 	}
 	return ret;
 }
@@ -1595,6 +1725,11 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 		   g->mw_align);
 	seq_printf(s, "mw_pool:\t%s\n", ndev->mw_pool ? "yes" : "no");
 	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
+	if (ndev->mode == IVSHM_POLL_HYBRID)
+		seq_printf(s, "wake:\t\t%s, peers %s\n",
+			   READ_ONCE(ndev->armed) ? "armed" : "polling",
+			   READ_ONCE(ndev->peers_ring) ? "ring" :
+			   "do not all ring: backoff polls");
 	if (ndev->regs)
 		seq_printf(s, "doorbell_id:\t%u%s\n", ndev->doorbell_id,
 			   ndev->irq ? " (MSI-X)" : " (polling)");
@@ -1645,7 +1780,11 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "mw_refused:\t%lld\n", atomic64_read(&st->mw_refused));
 	seq_printf(s, "irqs:\t\t%lld\n", atomic64_read(&st->irqs));
 	seq_printf(s, "irq_rings:\t%lld\n", atomic64_read(&st->irq_rings));
+	seq_printf(s, "rings_saved:\t%lld\n", atomic64_read(&st->rings_saved));
 	seq_printf(s, "polls:\t\t%llu\n", READ_ONCE(st->polls));
+	seq_printf(s, "wakes:\t\t%llu\n", READ_ONCE(st->wakes));
+	seq_printf(s, "arms:\t\t%llu\n", READ_ONCE(st->arms));
+	seq_printf(s, "arm_saves:\t%llu\n", READ_ONCE(st->arm_saves));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
@@ -1984,8 +2123,8 @@ static int ivshm_parse_mode(struct device *dev)
 {
 	int mode = sysfs_match_string(ivshm_poll_names, poll_mode);
 
-	if (mode < 0 || mode == IVSHM_POLL_IRQ) {
-		dev_err(dev, "poll_mode=%s: use adaptive, kthread or hrtimer (interrupts: use_irq on an ivshmem-doorbell device)\n",
+	if (mode < 0) {
+		dev_err(dev, "poll_mode=%s: use adaptive, hybrid, irq, kthread or hrtimer\n",
 			poll_mode);
 		return -EINVAL;
 	}
@@ -2002,24 +2141,31 @@ static irqreturn_t ivshm_irq(int irq, void *data)
 }
 
 /*
- * ivshmem-doorbell: map the registers (to ring interrupt-mode peers, in
- * any mode), and unless use_irq=N take one MSI-X vector: then the poller
- * thread sleeps until the interrupt (or the next heartbeat) wakes it, and
- * our irq_id tells peers to ring us. ivshmem-plain (IVPosition -1, no
- * MSI-X) polls without a word. Failing to get the vector is not an error:
- * we poll and say so once.
+ * ivshmem-doorbell: map the registers (to ring peers that sleep armed, in
+ * any mode, which our IVNTB_CAP_RINGS promises), and unless use_irq=N or
+ * poll_mode asks for a poller that never sleeps on an interrupt (kthread,
+ * hrtimer), take one MSI-X vector: the mode is then hybrid (irq if asked)
+ * and our irq_id tells peers how to ring us. ivshmem-plain (IVPosition -1,
+ * no MSI-X) polls, with one line if hybrid or irq was asked. Failing to
+ * get the vector is not an error: we poll (adaptive) and say so once.
  */
 static void ivshm_init_irq(struct ivshm_ntb *ndev)
 {
 	struct pci_dev *pdev = ndev->pdev;
+	enum ivshm_poll_mode want = ndev->mode;
+	u64 seq;
 	u32 pos;
 	int ret;
 
+	/* the polling fallback of the interrupt modes */
+	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
+		ndev->mode = IVSHM_POLL_ADAPTIVE;
+
 	if (pci_resource_len(pdev, IVSHM_BAR_REGS) < IVSHM_REGS_LEN ||
 	    !(pci_resource_flags(pdev, IVSHM_BAR_REGS) & IORESOURCE_MEM))
-		return;
+		goto no_regs;
 	if (pci_request_region(pdev, IVSHM_BAR_REGS, DRV_NAME))
-		return;
+		goto no_regs;
 	ndev->regs = pci_iomap(pdev, IVSHM_BAR_REGS, IVSHM_REGS_LEN);
 	if (!ndev->regs)
 		goto err_release_regs;
@@ -2027,9 +2173,11 @@ static void ivshm_init_irq(struct ivshm_ntb *ndev)
 	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0)
 		goto err_unmap_regs;	/* ivshmem-plain */
 	ndev->doorbell_id = pos;
-	if (!use_irq) {
-		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (use_irq=N)\n",
-			 pos);
+	ivntb_wake_caps_set(&ndev->region, &ndev->me, IVNTB_CAP_RINGS);
+	if (!use_irq || want == IVSHM_POLL_KTHREAD ||
+	    want == IVSHM_POLL_HRTIMER) {
+		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (%s)\n",
+			 pos, use_irq ? ivshm_poll_names[want] : "use_irq=N");
 		return;
 	}
 
@@ -2048,9 +2196,14 @@ static void ivshm_init_irq(struct ivshm_ntb *ndev)
 		goto err_free_vectors;
 	}
 	ndev->irq = pci_irq_vector(pdev, 0);
-	ndev->mode = IVSHM_POLL_IRQ;
+	ndev->mode = want == IVSHM_POLL_IRQ ? IVSHM_POLL_IRQ : IVSHM_POLL_HYBRID;
 	ivntb_irq_id_set(&ndev->region, &ndev->me, pos + 1);
-	dev_info(&pdev->dev, "ivshmem-doorbell peer %u: MSI-X interrupts\n", pos);
+	/* irq: armed for good, every event rings us */
+	if (ndev->mode == IVSHM_POLL_IRQ &&
+	    !ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
+		WRITE_ONCE(ndev->armed, true);
+	dev_info(&pdev->dev, "ivshmem-doorbell peer %u: MSI-X interrupts (%s)\n",
+		 pos, ivshm_poll_names[ndev->mode]);
 	return;
 
 err_free_vectors:
@@ -2064,6 +2217,10 @@ err_unmap_regs:
 	ndev->regs = NULL;
 err_release_regs:
 	pci_release_region(pdev, IVSHM_BAR_REGS);
+no_regs:
+	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
+		dev_info(&pdev->dev, "poll_mode=%s needs an ivshmem-doorbell device with MSI-X: polling (adaptive)\n",
+			 ivshm_poll_names[want]);
 }
 
 static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
@@ -2071,6 +2228,8 @@ static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 	struct pci_dev *pdev = ndev->pdev;
 
 	if (ndev->irq) {
+		ivntb_wake_disarm(&ndev->region, &ndev->me);
+		WRITE_ONCE(ndev->armed, false);
 		ivntb_irq_id_set(&ndev->region, &ndev->me, 0);
 		free_irq(ndev->irq, ndev);
 		ndev->irq = 0;
@@ -2078,6 +2237,7 @@ static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 		pci_clear_master(pdev);
 	}
 	if (ndev->regs) {
+		ivntb_wake_caps_set(&ndev->region, &ndev->me, 0);
 		pci_iounmap(pdev, ndev->regs);
 		ndev->regs = NULL;
 		pci_release_region(pdev, IVSHM_BAR_REGS);
@@ -2118,7 +2278,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
 		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
 		 ndev->region.geom.nr_mws,
-		 ndev->mode == IVSHM_POLL_IRQ ? "events by" : "poll",
+		 ndev->irq ? "events by" : "poll",
 		 ivshm_poll_names[ndev->mode]);
 
 	/*

@@ -167,7 +167,8 @@ dmesg_clean()
 mode_params()
 {
 	case "$1" in
-	irq) echo "" ;;	# default: MSI-X on ivshmem-doorbell devices
+	hybrid) echo "" ;;	# default: hybrid on ivshmem-doorbell devices
+	irq) echo "poll_mode=irq" ;;	# MSI-X for every event, never spins
 	adaptive|kthread) echo "use_irq=0 poll_mode=$1" ;;
 	hrtimer) echo "use_irq=0 poll_mode=hrtimer" ;;
 	hrtimer-100us) echo "use_irq=0 poll_mode=hrtimer poll_interval_us=100" ;;

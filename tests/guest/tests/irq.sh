@@ -1,52 +1,113 @@
 # SPDX-License-Identifier: GPL-2.0
-# Interrupt mode (launch.sh --doorbell): on ivshmem-doorbell devices the
-# driver takes an MSI-X vector, publishes its doorbell peer ID, and peers
-# write its Doorbell register after publishing events. Doorbells must then
-# arrive by interrupt (irqs counted on both ends), none lost; with
-# use_irq=N the same devices poll. Round-trip figures for both, same boot.
+# Interrupt modes (launch.sh --doorbell): on ivshmem-doorbell devices the
+# driver takes an MSI-X vector and publishes its doorbell peer ID.
+#   hybrid (the default): each end polls while events flow and arms its
+#     wake word when idle; a peer rings it (writes its Doorbell register)
+#     only while armed. Every event a sender published is rung or, the
+#     receiver being awake, not (rings_saved): the two add up to db_sent.
+#     With armed_timer=N an armed end has no timer at all: round trips
+#     spaced by random gaps around spin_us must all complete, so no
+#     wake-up was lost (none could be rescued by a timer).
+#   irq (poll_mode=irq): a ring, and an interrupt, for every event.
+#   use_irq=N: the same devices poll, no interrupt.
+# Round-trip figures for each, same boot.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 N=${IVNTB_DBN:-20000}
-tap_plan 12
+GAPN=${IVNTB_GAPN:-3000}
+tap_plan 21
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 info() { awk -v k="$1:" '$1 == k { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info; }
 rinfo() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/info"; }
 
-# rtt_run LABEL: 2000 timed round trips of bit 0, the peer echoing it
+# rtt_run LABEL [GAP_US]: 2000 timed round trips of bit 0 (GAPN with a
+# gap), the peer echoing it
 rtt_run()
 {
+	local n=2000
+	[ -z "$2" ] || n=$GAPN
 	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
-	echo "rtt 2000 0" >$DBG/ntb_dbtest/$LOC/cmd
+	echo "rtt $n 0 ${2:-0}" >$DBG/ntb_dbtest/$LOC/cmd
 	cat $DBG/ntb_dbtest/$LOC/result >/tmp/rtt.$1
 	sed "s/^/# $1 rtt: /" /tmp/rtt.$1
 	echo "# figure rtt_p50_us_$1 $(awk -v n=$(val p50_ns /tmp/rtt.$1) 'BEGIN { printf "%.1f", n / 1000 }')"
 	echo "# figure rtt_p99_us_$1 $(awk -v n=$(val p99_ns /tmp/rtt.$1) 'BEGIN { printf "%.1f", n / 1000 }')"
 }
 
+# counters of both ends: snap NAME, then delta NAME KEY loc|rem
+snap()
+{
+	local k
+	for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes; do
+		eval "${1}_l_$k=$(stat_loc $k) ${1}_r_$k=$(stat_rem $k)"
+	done
+}
+delta() { eval "echo \$(( \${${2}_${4}_$3} - \${${1}_${4}_$3} ))"; }
+
+# every peer_db_set (one peer) either wrote the Doorbell or found the peer
+# awake: irq_rings + rings_saved == db_sent, on each end; an end takes no
+# more interrupts than its peer rang (QEMU may merge, never invents)
+show()	# FROM TO LABEL: the deltas of both ends, as comments
+{
+	local e k line
+	for e in l r; do
+		line="# $3 ($([ $e = l ] && echo here || echo there)):"
+		for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes; do
+			line="$line $k $(delta "$1" "$2" $k $e)"
+		done
+		echo "$line"
+	done
+}
+accounting()	# FROM TO
+{
+	local e o ok=0
+	for e in l r; do
+		o=r; [ $e = l ] || o=l
+		[ $(( $(delta "$1" "$2" irq_rings $e) + $(delta "$1" "$2" rings_saved $e) )) = \
+		  "$(delta "$1" "$2" db_sent $e)" ] || ok=1
+		[ "$(delta "$1" "$2" irqs $e)" -le "$(delta "$1" "$2" irq_rings $o)" ] || ok=1
+	done
+	return $ok
+}
+
+# --- hybrid, the default -------------------------------------------------
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_result $? "ntb_hw_ivshmem and ntb_dbtest load on both ends"
 dmesg | grep -i 'ivshmem-doorbell\|MSI' | sed 's/^/# dmesg: /'
-tap_eq "both ends in interrupt mode" "irq irq" "$(info poll_mode) $(rinfo poll_mode)"
+tap_eq "both ends hybrid (the default with a vector)" "hybrid hybrid" "$(info poll_mode) $(rinfo poll_mode)"
 tap_check "link up" wait_for 10 up
 
-i0=$(stat_loc irqs) r0=$(stat_rem irqs)
-rtt_run irq
-tap_eq "2000 round trips by interrupt" 2000 "$(val samples /tmp/rtt.irq)"
-i1=$(stat_loc irqs) r1=$(stat_rem irqs)
-echo "# interrupts: here $((i1 - i0)), there $((r1 - r0))"
-# each round trip is one MSI-X each way; QEMU may merge an eventfd's
-# writes into one interrupt, so ask for most, not all
-tap_check "interrupts took them on both ends (>= 1000 each)" \
-	test $((i1 - i0)) -ge 1000 -a $((r1 - r0)) -ge 1000
+snap h0
+rtt_run hybrid
+snap h1
+show h0 h1 "hybrid busy"
+tap_eq "hybrid: 2000 busy round trips" 2000 "$(val samples /tmp/rtt.hybrid)"
+tap_check "hybrid busy: every event rung or found its peer awake, irqs <= the peer's rings" \
+	accounting h0 h1
+# back to back, both ends spin: most events need no ring
+tap_check "hybrid busy: most events needed no ring (rings_saved >= 1000 each end)" \
+	test "$(delta h0 h1 rings_saved l)" -ge 1000 -a "$(delta h0 h1 rings_saved r)" -ge 1000
 
-# concurrent stress, both directions: nothing lost with interrupts, and
-# interrupts carried it: every peer_db_set (db_sent; ntb_dbtest rings
-# up to 32 bits at once) wrote the peer's Doorbell register (irq_rings),
-# and both receivers took interrupts (irqs)
-i2=$(stat_loc irqs) r2=$(stat_rem irqs)
-g2=$(stat_loc irq_rings) h2=$(stat_rem irq_rings)
-s2=$(stat_loc db_sent) t2=$(stat_rem db_sent)
+# no timer while armed: a lost wake-up leaves a round trip unfinished
+echo N >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
+R "echo N > /sys/module/ntb_hw_ivshmem/parameters/armed_timer"
+snap g0
+rtt_run gap 400
+snap g1
+show g0 g1 "hybrid gaps"
+echo Y >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
+R "echo Y > /sys/module/ntb_hw_ivshmem/parameters/armed_timer"
+tap_eq "hybrid, no timer while armed, gaps of 0-400 us: all $GAPN round trips came back" \
+	"1 $GAPN" "$(val done /tmp/rtt.gap) $(val samples /tmp/rtt.gap)"
+tap_check "hybrid gaps: every event rung or found its peer awake, irqs <= the peer's rings" \
+	accounting g0 g1
+tap_check "hybrid gaps: both ends armed, and were woken by interrupts" \
+	test "$(delta g0 g1 arms l)" -ge 1 -a "$(delta g0 g1 arms r)" -ge 1 -a \
+	"$(delta g0 g1 irqs l)" -ge 1 -a "$(delta g0 g1 irqs r)" -ge 1
+
+# concurrent stress, both directions: nothing lost
+snap s0
 R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
 echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
 R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
@@ -54,19 +115,52 @@ rpid=$!
 echo "stress $N 0x00000000ffffffff" >$DBG/ntb_dbtest/$LOC/cmd
 cat $DBG/ntb_dbtest/$LOC/result >/tmp/loc.res
 wait $rpid
-tap_eq "stress both ways by interrupt: $N rings came back each way, none lost" \
+snap s1
+show s0 s1 "hybrid stress"
+tap_eq "hybrid stress both ways: $N rings came back each way, none lost" \
 	"1 $N 0 1 $N 0" \
 	"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
-i3=$(stat_loc irqs) r3=$(stat_rem irqs)
-g3=$(stat_loc irq_rings) h3=$(stat_rem irq_rings)
-s3=$(stat_loc db_sent) t3=$(stat_rem db_sent)
-echo "# stress: peer_db_set here $((s3 - s2)), there $((t3 - t2)); Doorbell writes here $((g3 - g2)), there $((h3 - h2)); irqs here $((i3 - i2)), there $((r3 - r2))"
-tap_check "stress by interrupt: a Doorbell write per peer_db_set each way, interrupts taken on both ends" \
-	test $((g3 - g2)) = $((s3 - s2)) -a $((h3 - h2)) = $((t3 - t2)) -a $((s3 - s2)) -ge 1 -a \
-	$((t3 - t2)) -ge 1 -a $((i3 - i2)) -ge 1 -a $((r3 - r2)) -ge 1
+tap_check "hybrid stress: every event rung or found its peer awake, irqs <= the peer's rings" \
+	accounting s0 s1
 ntb_teardown ntb_dbtest
 
-# the same devices, polling (use_irq=N): the comparison in one boot
+# --- irq: a ring and an interrupt per event ----------------------------------
+modprobe ntb_hw_ivshmem poll_mode=irq && R modprobe ntb_hw_ivshmem poll_mode=irq
+ntb_setup "ntb_dbtest timeout_ms=60000"
+tap_eq "poll_mode=irq: both ends in interrupt mode" "irq irq" "$(info poll_mode) $(rinfo poll_mode)"
+wait_for 10 up
+snap i0
+rtt_run irq
+snap i1
+show i0 i1 "irq rtt"
+tap_eq "irq: 2000 round trips" 2000 "$(val samples /tmp/rtt.irq)"
+# each round trip is one MSI-X each way; QEMU may merge an eventfd's
+# writes into one interrupt, so ask for most, not all
+tap_check "irq: interrupts took them on both ends (>= 1000 each)" \
+	test "$(delta i0 i1 irqs l)" -ge 1000 -a "$(delta i0 i1 irqs r)" -ge 1000
+snap t0
+R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
+echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
+R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
+rpid=$!
+echo "stress $N 0x00000000ffffffff" >$DBG/ntb_dbtest/$LOC/cmd
+cat $DBG/ntb_dbtest/$LOC/result >/tmp/loc.res
+wait $rpid
+snap t1
+show t0 t1 "irq stress"
+tap_eq "irq stress both ways: $N rings came back each way, none lost" \
+	"1 $N 0 1 $N 0" \
+	"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
+# an irq-mode peer is armed for good: no event goes unrung
+tap_check "irq stress: a Doorbell write per peer_db_set each way, none saved, interrupts on both ends" \
+	test "$(delta t0 t1 irq_rings l)" = "$(delta t0 t1 db_sent l)" -a \
+	"$(delta t0 t1 irq_rings r)" = "$(delta t0 t1 db_sent r)" -a \
+	"$(delta t0 t1 rings_saved l)" = 0 -a "$(delta t0 t1 rings_saved r)" = 0 -a \
+	"$(delta t0 t1 db_sent l)" -ge 1 -a "$(delta t0 t1 db_sent r)" -ge 1 -a \
+	"$(delta t0 t1 irqs l)" -ge 1 -a "$(delta t0 t1 irqs r)" -ge 1
+ntb_teardown ntb_dbtest
+
+# --- the same devices, polling (use_irq=N): the comparison in one boot --------
 modprobe ntb_hw_ivshmem use_irq=0 && R modprobe ntb_hw_ivshmem use_irq=0
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_eq "use_irq=N: both ends poll (adaptive) on the doorbell devices" "adaptive adaptive" \

@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
 # Bench helper (bench/doorbell.sh; launch.sh -t pair --doorbell): the
 # doorbell round trip in each mode on the same ivshmem-doorbell devices,
-# one boot: interrupt (MSI-X), adaptive poll, hrtimer poll at two periods,
-# busy kthread. Per mode: RTT_N timed round trips (p50/p99), then the
+# one boot: interrupt (MSI-X), hybrid (polls while busy, MSI-X when idle),
+# adaptive poll, hrtimer poll at two periods, busy kthread. Per mode: RTT_N timed round trips (p50/p99), then the
 # first round trip after 1 s idle, IDLE_N times (median, max). Both ends
-# run the same mode. Figures are "# figure rtt MODE KEY VALUE" lines.
+# run the same mode. Then the floor: the same round trip as a value
+# through a scratchpad, both ends busy-polling it (ntb_dbtest spadpp), no
+# doorbell and no poller in the path. Figures are "# figure rtt MODE KEY
+# VALUE" lines (MODE floor for the latter).
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 RTT_N=${IVNTB_RTT_N:-2000}
 IDLE_N=${IVNTB_IDLE_N:-10}
-MODES=(irq adaptive hrtimer-100us hrtimer-1ms kthread)
-tap_plan $(( ${#MODES[@]} + 1 ))
+MODES=(irq hybrid adaptive hrtimer-100us hrtimer-1ms kthread)
+tap_plan $(( ${#MODES[@]} + 2 ))
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 for name in "${MODES[@]}"; do
@@ -44,6 +47,20 @@ for name in "${MODES[@]}"; do
 	echo "# figure rtt $name idle1s_p50_us $(us "$idle_med")"
 	echo "# figure rtt $name idle1s_max_us $(us "$idle_max")"
 done
+# the floor, in the same boot (default mode, idle meanwhile)
+modprobe ntb_hw_ivshmem && R modprobe ntb_hw_ivshmem
+ntb_setup "ntb_dbtest timeout_ms=60000"
+wait_for 10 up
+R "echo 'spadecho $RTT_N' > $DBG/ntb_dbtest/$REM/cmd" &
+rpid=$!
+sleep 1
+echo "spadpp $RTT_N" >$DBG/ntb_dbtest/$LOC/cmd
+cat $DBG/ntb_dbtest/$LOC/result >/tmp/floor
+wait $rpid
+ntb_teardown ntb_dbtest
+tap_eq "floor: $RTT_N scratchpad round trips, both ends busy-polling" "$RTT_N" "$(val samples /tmp/floor)"
+echo "# figure rtt floor p50_us $(us "$(val p50_ns /tmp/floor)")"
+echo "# figure rtt floor p99_us $(us "$(val p99_ns /tmp/floor)")"
 tap_check "no kernel warnings" dmesg_clean
 peer_halt "$RH"
 tap_done
