@@ -741,6 +741,15 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	ndev->msg_delivered |= msg_new;
 	spin_unlock_irqrestore(&ndev->lock, flags);
 
+	if (!db_new && !msg_new)
+		return;
+	/*
+	 * Bottom halves off around the callbacks, as an interrupt handler
+	 * would run them: the tasklets and softirqs a client raises
+	 * (ntb_transport's rx tasklet, the network stack) run at
+	 * local_bh_enable() on this CPU, not later through ksoftirqd.
+	 */
+	local_bh_disable();
 	if (db_new) {
 		trace_ivntb_db_recv(ndev->me.port, db_new);
 		ndev->stats.db_events++;
@@ -750,6 +759,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 		ndev->stats.msg_events++;
 		ntb_msg_event(&ndev->ntb);
 	}
+	local_bh_enable();
 }
 
 /*
