@@ -129,6 +129,7 @@ struct ivs_server {
 	struct ivs_peer **peers;	/* in join order */
 	unsigned int npeers;
 	uint8_t id_used[IVS_NR_IDS / 8];
+	unsigned int next_id;		/* ids go round robin from here */
 	int64_t accept_backoff_until;
 	bool quit;
 };
@@ -601,9 +602,20 @@ static void peer_new(int sock)
 		close(sock);
 		return;
 	}
-	for (id = 0; id < IVS_NR_IDS; id++)
+	/*
+	 * Round robin, as QEMU's own server: a departed peer's id is not
+	 * given again until the 16-bit space wraps. QEMU (10.0 and older)
+	 * frees a departed peer's eventfd array in close_peer_eventfds()
+	 * without forgetting the pointer; a new peer on the same id then
+	 * writes into freed memory, and its own departure frees it again:
+	 * every other QEMU aborts ("double free or corruption").
+	 */
+	for (i = 0; i < IVS_NR_IDS; i++) {
+		id = (srv.next_id + i) % IVS_NR_IDS;
 		if (!(srv.id_used[id / 8] & (1u << (id % 8))))
 			break;
+	}
+	srv.next_id = (id + 1) % IVS_NR_IDS;
 
 	p = calloc(1, sizeof(*p));
 	if (!p) {
