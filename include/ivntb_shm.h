@@ -18,7 +18,8 @@
  *                                   by the initialiser
  *   0x0100  struct ivntb_wake_line  wake[IVNTB_MAX_PORTS], 64 bytes each,
  *                                   written by the port's owner (since 1.3)
- *   0x0300  reserved                zero, up to 0x1000
+ *   0x0300  struct ivntb_sup_line   written by a supervisor (since 1.3)
+ *   0x0340  reserved                zero, up to 0x1000
  *   0x1000  struct ivntb_port_slot  port[IVNTB_MAX_PORTS], 512 bytes each
  *   0x2000  struct ivntb_win        wintab[dst][src][w], 8 x 8 x 4 entries
  *   0x3000  end of the layout (IVNTB_LAYOUT_SIZE); memory windows follow,
@@ -158,6 +159,9 @@
 #define IVNTB_WAKE_ARMED	0x01
 #define IVNTB_CAP_RINGS		0x01
 
+/* "ivNTBsup": ivntb_sup_line.magic while a supervisor watches the region */
+#define IVNTB_SUP_MAGIC		0x70757342544e7669ULL
+
 /**
  * struct ivntb_ctrl - control header at offset 0
  * @magic:		IVNTB_MAGIC, stored last (with release) by the
@@ -292,6 +296,13 @@ struct ivntb_port_slot {
  *		then (full barrier, W2) reads this word, and rings if armed.
  *		Owner. Zero from a 1.2 or older owner (never read then).
  * @caps:	IVNTB_CAP_RINGS or 0. Owner.
+ * @dev_id:	1 + the owner's ivshmem-doorbell peer ID (IVPosition), in
+ *		any mode; 0: not on a doorbell device. How a supervisor (the
+ *		doorbell server) maps a peer whose connection closed to its
+ *		port. Owner.
+ * @hb_ms:	the owner's heartbeat period in ms; 0: the default of 1.2
+ *		(10). A peer's timeout of this owner is at least three of
+ *		them. Owner.
  * @rsvd:	zero.
  *
  * Written by the port's owner only, on a line of its own: an idle owner
@@ -302,7 +313,32 @@ struct ivntb_port_slot {
 struct ivntb_wake_line {
 	__u32 wake;			/* +0x00 */
 	__u32 caps;			/* +0x04 */
-	__u8 rsvd[0x38];		/* +0x08 */
+	__u32 dev_id;			/* +0x08 */
+	__u32 hb_ms;			/* +0x0c */
+	__u8 rsvd[0x30];		/* +0x10 */
+};
+
+/**
+ * struct ivntb_sup_line - a supervisor's findings, 64 bytes (since 1.3)
+ * @magic:	IVNTB_SUP_MAGIC while a supervisor (the doorbell server run
+ *		with --ntb) watches the region: it learns of a peer's death
+ *		when its connection closes. 0: none. Supervisor.
+ * @gone:	gone[p]: the claim epoch of port p's owner when the
+ *		supervisor saw it die (its connection closed); 0: none. It
+ *		then increments every other port's event counter and rings
+ *		them. A port whose claim epoch equals gone[p] is dead: its
+ *		peers take its link down at once, and a claimer may take it
+ *		over without waiting for its heartbeat to stand still.
+ *		Supervisor.
+ * @rsvd:	zero.
+ *
+ * Untrusted like everything else: a false gone[p] costs a link flap of
+ * a live port, which then claims again (a new epoch).
+ */
+struct ivntb_sup_line {
+	__u64 magic;			/* +0x00 */
+	__u32 gone[IVNTB_MAX_PORTS];	/* +0x08 */
+	__u8 rsvd[0x18];		/* +0x28 */
 };
 
 /**
@@ -325,6 +361,7 @@ struct ivntb_win {
  * struct ivntb_shm - the whole layout, IVNTB_LAYOUT_SIZE bytes
  * @ctrl:	control header.
  * @wake:	one wake line per port (since 1.3; zero before).
+ * @sup:	the supervisor's line (since 1.3; zero before).
  * @rsvd:	zero; room for compatible (minor) additions.
  * @port:	port slots; only the first nr_ports are used.
  * @wintab:	window table.
@@ -332,7 +369,8 @@ struct ivntb_win {
 struct ivntb_shm {
 	struct ivntb_ctrl ctrl;					/* 0x0000 */
 	struct ivntb_wake_line wake[IVNTB_MAX_PORTS];		/* 0x0100 */
-	__u8 rsvd[IVNTB_PORTS_OFFSET - 0x300];			/* 0x0300 */
+	struct ivntb_sup_line sup;				/* 0x0300 */
+	__u8 rsvd[IVNTB_PORTS_OFFSET - 0x340];			/* 0x0340 */
 	struct ivntb_port_slot port[IVNTB_MAX_PORTS];		/* 0x1000 */
 	struct ivntb_win wintab[IVNTB_MAX_PORTS][IVNTB_MAX_PORTS][IVNTB_MAX_MWS];
 								/* 0x2000 */

@@ -11,6 +11,10 @@
  *   ivntb-shm peer FILE [--port P] [options, see usage()]
  *   ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |
  *                  --random N [--seed S] [--from OFF] [--to OFF])
+ *   ivntb-shm watch FILE [--timeout-ms MS]
+ *                  wait for any port's link generation to change (a port
+ *                  took a link down for a reason its peer may not see),
+ *                  then print the CLOCK_REALTIME of that moment in ns
  *
  * Exit codes: 0 ok, 1 usage or I/O error, 2 region invalid, 3 could not
  * claim a port, 4 an action failed, 5 timeout, 6 lost the port.
@@ -58,6 +62,7 @@ static void usage(void)
 "                 [--bounce N] [--bounce-ms MS] [--crash] [--quiet]\n"
 "       ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |\n"
 "                 --random N [--seed S] [--from OFF] [--to OFF])\n"
+"       ivntb-shm watch FILE [--timeout-ms MS]\n"
 "exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
 "      5 timeout, 6 port lost\n");
 	exit(EX_USAGE);
@@ -733,6 +738,64 @@ static int cmd_scribble(int argc, char **argv)
 	return EX_OK;
 }
 
+/*
+ * watch: the host as an observer that needs no guest clock. It sees a
+ * guest take a link down (its link_gen moves) within a few microseconds:
+ * crash-detection times measured from the host's own kill.
+ */
+static int cmd_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	u16 gen[IVNTB_MAX_PORTS][IVNTB_MAX_PORTS];
+	struct timespec ts, pause = { .tv_nsec = 10000 };
+	u64 timeout_ms = 10000, map_size, t0, t;
+	struct ivntb_region r;
+	u32 p, q;
+	void *base;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 't')
+			timeout_ms = parse_num(optarg);
+		else
+			usage();
+	}
+	if (optind != argc - 1)
+		usage();
+	base = map_file(argv[optind], &map_size, false, 0);
+	if (ivntb_region_validate(&r, base, map_size)) {
+		fprintf(stderr, "watch: %s\n", r.why);
+		return EX_INVALID;
+	}
+	for (p = 0; p < r.geom.nr_ports; p++)
+		for (q = 0; q < IVNTB_MAX_PORTS; q++)
+			gen[p][q] = READ_ONCE(r.shm->port[p].link_gen[q]);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+	for (;;) {
+		for (p = 0; p < r.geom.nr_ports; p++) {
+			for (q = 0; q < IVNTB_MAX_PORTS; q++) {
+				if (READ_ONCE(r.shm->port[p].link_gen[q]) ==
+				    gen[p][q])
+					continue;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				printf("%llu port %u peer %u\n",
+				       (unsigned long long)ts.tv_sec *
+				       1000000000ULL + ts.tv_nsec, p, q);
+				return EX_OK;
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+		if (t - t0 > timeout_ms)
+			return EX_TIMEOUT;
+		nanosleep(&pause, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -752,6 +815,8 @@ int main(int argc, char **argv)
 		return cmd_peer(argc, argv);
 	if (!strcmp(cmd, "scribble"))
 		return cmd_scribble(argc, argv);
+	if (!strcmp(cmd, "watch"))
+		return cmd_watch(argc, argv);
 	usage();
 	return EX_USAGE;
 }

@@ -60,6 +60,8 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 	u32 irq = READ_ONCE(s->irq_id);
 	u32 wake = READ_ONCE(shm->wake[p].wake);
 	u32 caps = READ_ONCE(shm->wake[p].caps);
+	u32 dev_id = READ_ONCE(shm->wake[p].dev_id);
+	u32 hb_ms = READ_ONCE(shm->wake[p].hb_ms);
 	u64 db = READ_ONCE(s->db);
 	u64 seq = READ_ONCE(s->seq);
 	u32 vmaj = READ_ONCE(s->ver_major), vmin = READ_ONCE(s->ver_minor);
@@ -81,6 +83,12 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 		fprintf(f, " wake 0x%x%s caps 0x%x%s", wake,
 			wake & IVNTB_WAKE_ARMED ? " (armed)" : "", caps,
 			caps & IVNTB_CAP_RINGS ? " (rings)" : "");
+	if (dev_id)
+		fprintf(f, " dev_id %u", dev_id);
+	if (hb_ms)
+		fprintf(f, " hb_ms %u", hb_ms);
+	if (READ_ONCE(shm->sup.gone[p]))
+		fprintf(f, " gone(epoch %u)", READ_ONCE(shm->sup.gone[p]));
 	fprintf(f, "\n");
 	for (i = 0; i < IVNTB_MAX_PORTS; i++)
 		if (READ_ONCE(s->link_gen[i]))
@@ -152,6 +160,10 @@ int ivntb_dump(FILE *f, void *base, u64 map_size, bool raw)
 			g->mw_align, g->nonce);
 		fprintf(f, "geometry: ports %u spads %u msgs %u mws %u\n",
 			g->nr_ports, g->nr_spads, g->nr_msgs, g->nr_mws);
+		if (READ_ONCE(shm->sup.magic))
+			fprintf(f, "supervisor: %s\n",
+				READ_ONCE(shm->sup.magic) == IVNTB_SUP_MAGIC ?
+				"present" : "bad magic");
 		nports = g->nr_ports;
 		nspads = g->nr_spads;
 		nmsgs = g->nr_msgs;

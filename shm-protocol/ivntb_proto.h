@@ -470,6 +470,69 @@ bool ivntb_wake_wanted(const struct ivntb_region *r, u32 port);
  */
 bool ivntb_peer_rings(const struct ivntb_region *r, u32 port);
 
+/* Bound of a published heartbeat period (ivntb_wake_line.hb_ms). */
+#define IVNTB_HB_MS_MAX		10000
+
+/**
+ * ivntb_wake_ids_set() - publish our doorbell peer ID and heartbeat period
+ * @r:		validated region.
+ * @me:		our port.
+ * @dev_id:	1 + our ivshmem-doorbell peer ID, or 0.
+ * @hb_ms:	our heartbeat period in ms.
+ *
+ * Return: 0; -ESTALE; -EINVAL bad @me.
+ */
+int ivntb_wake_ids_set(struct ivntb_region *r, const struct ivntb_port *me,
+		       u32 dev_id, u32 hb_ms);
+
+/**
+ * ivntb_peer_hb_ms() - the heartbeat period @port's owner published
+ * @r:		validated region.
+ * @port:	the peer's port.
+ *
+ * Return: the period in ms, at most IVNTB_HB_MS_MAX; 0 if the owner
+ * speaks 1.2 or older or published none (the 1.2 default applies).
+ */
+u32 ivntb_peer_hb_ms(const struct ivntb_region *r, u32 port);
+
+/**
+ * ivntb_sup_set() - a supervisor starts or stops watching the region
+ * @r:		validated region.
+ * @present:	true: store IVNTB_SUP_MAGIC; false: 0.
+ */
+void ivntb_sup_set(struct ivntb_region *r, bool present);
+
+/**
+ * ivntb_sup_present() - does a supervisor watch the region?
+ * @r:		validated region.
+ *
+ * Return: true if the supervisor line holds IVNTB_SUP_MAGIC.
+ */
+bool ivntb_sup_present(const struct ivntb_region *r);
+
+/**
+ * ivntb_sup_mark_gone() - a supervisor saw a doorbell peer die
+ * @r:		validated region.
+ * @dev_id:	1 + the dead peer's ivshmem-doorbell ID.
+ *
+ * Marks every claimed 1.3 port whose owner published @dev_id as gone with
+ * its current claim epoch, then increments every other port's event
+ * counter (E1). The caller rings the survivors.
+ *
+ * Return: the number of ports marked.
+ */
+int ivntb_sup_mark_gone(struct ivntb_region *r, u32 dev_id);
+
+/**
+ * ivntb_peer_gone() - did the supervisor see @port's owner of @epoch die?
+ * @r:		validated region.
+ * @port:	the peer's port.
+ * @epoch:	the claim epoch we know it by.
+ *
+ * Return: true if the supervisor marked that owner gone.
+ */
+bool ivntb_peer_gone(const struct ivntb_region *r, u32 port, u32 epoch);
+
 /**
  * ivntb_peer_snapshot() - copy and decode another port's state
  * @r:		validated region.

@@ -116,8 +116,13 @@ static void ivntb_layout_check(void)
 	BUILD_BUG_ON(sizeof(struct ivntb_wake_line) != IVNTB_CACHELINE);
 	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, wake) != 0x00);
 	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, caps) != 0x04);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, dev_id) != 0x08);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, hb_ms) != 0x0c);
 	BUILD_BUG_ON(offsetof(struct ivntb_shm, wake) != 0x100);
-	BUILD_BUG_ON(offsetof(struct ivntb_shm, rsvd) != 0x300);
+	BUILD_BUG_ON(sizeof(struct ivntb_sup_line) != IVNTB_CACHELINE);
+	BUILD_BUG_ON(offsetof(struct ivntb_sup_line, gone) != 0x08);
+	BUILD_BUG_ON(offsetof(struct ivntb_shm, sup) != 0x300);
+	BUILD_BUG_ON(offsetof(struct ivntb_shm, rsvd) != 0x340);
 
 	BUILD_BUG_ON(sizeof(struct ivntb_win) != 16);
 	BUILD_BUG_ON(offsetof(struct ivntb_shm, port) != IVNTB_PORTS_OFFSET);
@@ -553,6 +558,7 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 	ivntb_zero_words((u8 *)&shm->ctrl + sizeof(shm->ctrl.magic),
 			 sizeof(shm->ctrl) - sizeof(shm->ctrl.magic));
 	ivntb_zero_words(shm->wake, sizeof(shm->wake));
+	ivntb_zero_words(&shm->sup, sizeof(shm->sup));
 	ivntb_zero_words(shm->rsvd, sizeof(shm->rsvd));
 	ivntb_zero_words(shm->port, sizeof(shm->port));
 	ivntb_zero_words(shm->wintab, sizeof(shm->wintab));
@@ -682,6 +688,8 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 		WRITE_ONCE(s->link_gen[i], 0);
 	WRITE_ONCE(r->shm->wake[port].wake, 0);
 	WRITE_ONCE(r->shm->wake[port].caps, 0);
+	WRITE_ONCE(r->shm->wake[port].dev_id, 0);
+	WRITE_ONCE(r->shm->wake[port].hb_ms, 0);
 	ivntb_port_wipe(r, port);
 	ivntb_event_bump_others(r, port);
 	return 0;
@@ -931,6 +939,70 @@ bool ivntb_peer_rings(const struct ivntb_region *r, u32 port)
 {
 	return ivntb_port_ok(r, port) && ivntb_owner_wakes(r, port) &&
 	       (READ_ONCE(r->shm->wake[port].caps) & IVNTB_CAP_RINGS);
+}
+
+int ivntb_wake_ids_set(struct ivntb_region *r, const struct ivntb_port *me,
+		       u32 dev_id, u32 hb_ms)
+{
+	int err = ivntb_port_check(r, me);
+
+	if (err)
+		return err;
+	WRITE_ONCE(r->shm->wake[me->port].dev_id, dev_id);
+	WRITE_ONCE(r->shm->wake[me->port].hb_ms, hb_ms);
+	return 0;
+}
+
+u32 ivntb_peer_hb_ms(const struct ivntb_region *r, u32 port)
+{
+	u32 v;
+
+	if (!ivntb_port_ok(r, port) || !ivntb_owner_wakes(r, port))
+		return 0;
+	v = READ_ONCE(r->shm->wake[port].hb_ms);
+	return v <= IVNTB_HB_MS_MAX ? v : IVNTB_HB_MS_MAX;
+}
+
+/* ---------------------------------------------------------------------
+ * Supervisor (the doorbell server with --ntb)
+ */
+
+void ivntb_sup_set(struct ivntb_region *r, bool present)
+{
+	WRITE_ONCE(r->shm->sup.magic, present ? IVNTB_SUP_MAGIC : 0);
+}
+
+bool ivntb_sup_present(const struct ivntb_region *r)
+{
+	return READ_ONCE(r->shm->sup.magic) == IVNTB_SUP_MAGIC;
+}
+
+int ivntb_sup_mark_gone(struct ivntb_region *r, u32 dev_id)
+{
+	int n = 0;
+	u64 claim;
+	u32 p;
+
+	if (!dev_id)
+		return 0;
+	for (p = 0; p < r->geom.nr_ports; p++) {
+		claim = READ_ONCE(ivntb_slot(r, p)->claim);
+		if (IVNTB_CLAIM_STATE(claim) != IVNTB_PORT_CLAIMED ||
+		    !ivntb_owner_wakes(r, p) ||
+		    READ_ONCE(r->shm->wake[p].dev_id) != dev_id)
+			continue;
+		WRITE_ONCE(r->shm->sup.gone[p], IVNTB_CLAIM_EPOCH(claim));
+		/* E1: the mark before every other port's counter */
+		ivntb_event_bump_others(r, p);
+		n++;
+	}
+	return n;
+}
+
+bool ivntb_peer_gone(const struct ivntb_region *r, u32 port, u32 epoch)
+{
+	return ivntb_port_ok(r, port) && epoch &&
+	       READ_ONCE(r->shm->sup.gone[port]) == epoch;
 }
 
 int ivntb_peer_snapshot(const struct ivntb_region *r, u32 port,
