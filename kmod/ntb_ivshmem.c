@@ -95,6 +95,10 @@ static unsigned int heartbeat_ms = 10;
 module_param(heartbeat_ms, uint, 0444);
 MODULE_PARM_DESC(heartbeat_ms, "Heartbeat and peer liveness check period, in ms (default 10)");
 
+static unsigned int sup_heartbeat_ms = 1000;
+module_param(sup_heartbeat_ms, uint, 0444);
+MODULE_PARM_DESC(sup_heartbeat_ms, "Heartbeat period on a doorbell device whose server supervises the region (--ntb), in ms (default 1000; 0: keep heartbeat_ms)");
+
 static unsigned int link_timeout_ms = 80;
 module_param(link_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(link_timeout_ms, "A peer whose heartbeat stopped this long is down, in ms (default 80)");
@@ -166,6 +170,7 @@ struct ivshm_peer {
 	bool sign_of_life;	/* it sent us a message or doorbell */
 	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
+	bool pre_1_3;		/* claimed by an owner older than 1.3 */
 };
 
 /*
@@ -199,6 +204,7 @@ struct ivshm_stats {
 	u64 db_events;
 	u64 msg_events;
 	u64 link_changes;
+	u64 sup_downs;		/* links taken down on the supervisor's word */
 	u64 down_after_hb_ns;	/* last link loss: time since the peer's last heartbeat */
 	u64 away;		/* housekeeping came a missed heartbeat late */
 	u64 away_max_ns;	/* the longest such absence credited */
@@ -255,11 +261,14 @@ struct ivshm_ntb {
 	struct hrtimer hb_timer;	/* our heartbeat, hard irq */
 	atomic_t kick;		/* force a full poll (unmask, link change) */
 	bool armed;		/* our wake word is armed; poller writes */
+	bool supervised;	/* the doorbell server watches: set at probe */
+	unsigned int hb_ms;	/* our heartbeat period (heartbeat timer) */
 	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
 	u64 last_send;		/* ktime of our last doorbell or message */
 	u64 last_seq;
 	u64 next_housekeeping;
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
+	bool untimed;		/* slept with no timer since: not away */
 
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
@@ -376,7 +385,21 @@ enum ivshm_peer_verdict {
 	IVSHM_PEER_UP,
 	IVSHM_PEER_GONE,	/* the reason is in the peer's slot: it knows */
 	IVSHM_PEER_SILENT,	/* its heartbeat stopped: it may not know */
+	IVSHM_PEER_DEAD,	/* the supervisor saw it die */
 };
+
+/*
+ * How long a peer's heartbeat may stand still: the link timeout, and at
+ * least three of the periods it published (a supervised peer beats slowly:
+ * its death comes from the supervisor, the timeout is the backstop).
+ */
+static u64 ivshm_peer_timeout_ns(struct ivshm_ntb *ndev, u32 pport)
+{
+	u64 ms = max(ivshm_link_timeout_ms(),
+		     3 * ivntb_peer_hb_ms(&ndev->region, pport));
+
+	return ms * NSEC_PER_MSEC;
+}
 
 /**
  * ivshm_peer_eval() - judge a peer's liveness from a fresh snapshot
@@ -406,8 +429,14 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	if (ret)
 		return IVSHM_PEER_GONE;
 
+	p->pre_1_3 = s.state == IVNTB_PORT_CLAIMED &&
+		     s.ver_major == IVNTB_VERSION_MAJOR && s.ver_minor < 3;
 	if (s.state != IVNTB_PORT_CLAIMED)
 		return IVSHM_PEER_GONE;
+
+	/* its doorbell server saw its connection close: dead now */
+	if (ivntb_peer_gone(&ndev->region, p->port, s.epoch))
+		return IVSHM_PEER_DEAD;
 
 	if (s.epoch != p->seen_epoch) {
 		/*
@@ -449,7 +478,7 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		return IVSHM_PEER_GONE;
 
 	if (!p->hb_moved ||
-	    now - p->hb_stamp > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
+	    now - p->hb_stamp > ivshm_peer_timeout_ns(ndev, p->port))
 		return IVSHM_PEER_SILENT;	/* crashed, hung or starved */
 
 	/*
@@ -495,8 +524,11 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 
 			v = ivshm_peer_eval(ndev, pidx, now);
 			if (v != IVSHM_PEER_UP) {
-				if (v == IVSHM_PEER_SILENT)
+				if (v == IVSHM_PEER_SILENT || v == IVSHM_PEER_DEAD)
 					tell |= BIT_ULL(pidx);
+				if (v == IVSHM_PEER_DEAD &&
+				    (ndev->link_mask & BIT_ULL(pidx)))
+					ndev->stats.sup_downs++;
 				p->ready_since = 0;
 				p->sign_of_life = false;
 				continue;
@@ -586,7 +618,16 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 	u32 pidx;
 
 	gap = ndev->last_housekeeping ? now - ndev->last_housekeeping : 0;
-	ndev->last_housekeeping = now;
+	WRITE_ONCE(ndev->last_housekeeping, now);
+	/*
+	 * A gap we chose (an idle sleep with no timer: supervised, or
+	 * armed_timer=N) is not an absence: the peers' silence counts, or
+	 * the heartbeat's backstop would never time a peer out.
+	 */
+	if (ndev->untimed) {
+		ndev->untimed = false;
+		return;
+	}
 	if (gap <= 2 * period)
 		return;
 	credit = gap - period;
@@ -610,14 +651,30 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 static void ivshm_check_peers_ring(struct ivshm_ntb *ndev)
 {
 	u64 up = ndev->link_mask;
-	bool all = true;
-	u32 pidx;
+	bool all = true, old = false;
+	u32 pidx, hb;
 
-	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 		if ((up & BIT_ULL(pidx)) &&
 		    !ivntb_peer_rings(&ndev->region, ndev->peer[pidx].port))
 			all = false;
+		old |= ndev->peer[pidx].pre_1_3;
+	}
 	ndev->peers_ring = all;
+
+	/*
+	 * Supervised, we beat slowly; a 1.2 peer knows nothing of our
+	 * published period and would time us out: beat at heartbeat_ms
+	 * while one is there (published first, then applied).
+	 */
+	if (!ndev->supervised)
+		return;
+	hb = old ? heartbeat_ms : sup_heartbeat_ms;
+	if (hb != READ_ONCE(ndev->hb_ms)) {
+		ivntb_wake_ids_set(&ndev->region, &ndev->me,
+				   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
+		WRITE_ONCE(ndev->hb_ms, hb);
+	}
 }
 
 static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
@@ -868,8 +925,11 @@ static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
 		/* peers that do not ring are polled for as adaptive does */
 		if (!ndev->peers_ring)
 			return min(hk, backoff_ns);
-		/* armed_timer=N: no timer at all, the rings must do it */
-		if (!READ_ONCE(armed_timer) &&
+		/*
+		 * Supervised (a peer's death rings us), or armed_timer=N: no
+		 * timer at all while every link is up, the rings must do it.
+		 */
+		if ((ndev->supervised || !READ_ONCE(armed_timer)) &&
 		    ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
 			return U64_MAX;
 		return hk;
@@ -915,11 +975,13 @@ static int ivshm_poll_thread(void *data)
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
 
-			if (sleep_ns == U64_MAX)
+			if (sleep_ns == U64_MAX) {
+				ndev->untimed = true;
 				schedule();
-			else
+			} else {
 				schedule_hrtimeout_range(&to, sleep_ns / 4,
 							 HRTIMER_MODE_REL);
+			}
 			ndev->stats.wakes++;
 		}
 		__set_current_state(TASK_RUNNING);
@@ -955,11 +1017,12 @@ static void ivshm_hb_account(struct ivshm_ntb *ndev)
 {
 	struct ivshm_stats *st = &ndev->stats;
 	u64 now = ktime_get_ns(), gap = now - st->hb_last_ns;
+	u64 hb = READ_ONCE(ndev->hb_ms);
 
 	if (st->hb_last_ns) {
 		if (gap > st->hb_max_gap_ns)
 			WRITE_ONCE(st->hb_max_gap_ns, gap);
-		if (gap > 2ULL * heartbeat_ms * NSEC_PER_MSEC) {
+		if (gap > 2ULL * hb * NSEC_PER_MSEC) {
 			WRITE_ONCE(st->hb_late, st->hb_late + 1);
 			trace_ivntb_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
 		}
@@ -968,7 +1031,8 @@ static void ivshm_hb_account(struct ivshm_ntb *ndev)
 		 * stand still for longer than the link timeout, so only after
 		 * a gap like this one: each of its timeouts of us has one.
 		 */
-		if (gap > (u64)ivshm_link_timeout_ms() * NSEC_PER_MSEC)
+		if (gap > max((u64)ivshm_link_timeout_ms(), 3 * hb) *
+		    NSEC_PER_MSEC)
 			WRITE_ONCE(st->hb_stalls, st->hb_stalls + 1);
 	}
 	st->hb_last_ns = now;
@@ -984,6 +1048,15 @@ static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
 		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
 		if (!ret) {
 			ivshm_hb_account(ndev);
+			/*
+			 * Supervised, an idle poller sleeps with no timer: every
+			 * few beats, make sure it still looked at its peers (the
+			 * backstop, should the supervisor itself be gone).
+			 */
+			if (ndev->supervised &&
+			    ktime_get_ns() - READ_ONCE(ndev->last_housekeeping) >
+			    3ULL * READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC)
+				ivshm_kick(ndev);
 		} else if (ret == -ESTALE) {
 			/*
 			 * Taken over: from now on no op touches the new
@@ -994,7 +1067,7 @@ static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
 			ivshm_kick(ndev);
 		}
 	}
-	hrtimer_forward_now(t, ms_to_ktime(heartbeat_ms));
+	hrtimer_forward_now(t, ms_to_ktime(READ_ONCE(ndev->hb_ms)));
 	return HRTIMER_RESTART;
 }
 
@@ -1735,6 +1808,8 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 		   g->mw_align);
 	seq_printf(s, "mw_pool:\t%s\n", ndev->mw_pool ? "yes" : "no");
 	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
+	seq_printf(s, "heartbeat_ms:\t%u%s\n", READ_ONCE(ndev->hb_ms),
+		   ndev->supervised ? " (supervised)" : "");
 	if (ndev->mode == IVSHM_POLL_HYBRID)
 		seq_printf(s, "wake:\t\t%s, peers %s\n",
 			   READ_ONCE(ndev->armed) ? "armed" : "polling",
@@ -1797,6 +1872,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "arm_saves:\t%llu\n", READ_ONCE(st->arm_saves));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
+	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
 	seq_printf(s, "hb_late:\t%llu\n", READ_ONCE(st->hb_late));
@@ -1983,9 +2059,22 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 	/* Every candidate is claimed: take over one whose owner is dead. */
 	first = port < 0 ? 0 : port;
 	last = port < 0 ? r->geom.nr_ports - 1 : port;
-	for (p = first; p <= last; p++)
-		if (ivntb_peer_snapshot(r, p, &before[p]))
+	for (p = first; p <= last; p++) {
+		if (ivntb_peer_snapshot(r, p, &before[p])) {
 			before[p].state = IVNTB_PORT_INVALID;
+			continue;
+		}
+		/* the supervisor saw its owner die: no need to wait */
+		if (before[p].state == IVNTB_PORT_CLAIMED &&
+		    ivntb_peer_gone(r, p, before[p].epoch) &&
+		    !ivntb_port_takeover(r, p, before[p].claim, tag,
+					 &ndev->me)) {
+			dev_info(&ndev->pdev->dev,
+				 "took over port %u: its doorbell server saw its owner die\n",
+				 p);
+			return 0;
+		}
+	}
 	msleep(2 * ivshm_link_timeout_ms());
 	for (p = first; p <= last; p++) {
 		if (before[p].state == IVNTB_PORT_INVALID ||
@@ -2233,6 +2322,29 @@ no_regs:
 			 ivshm_poll_names[want]);
 }
 
+/*
+ * Publish our doorbell peer ID (for a supervising server) and heartbeat
+ * period; if the server supervises the region and rings us, beat slowly:
+ * a peer learns of our death from the server, and our heartbeat is the
+ * backstop (peers wait three of our periods). The period is published
+ * before it changes, so no peer times us out on the old one.
+ */
+static void ivshm_init_supervision(struct ivshm_ntb *ndev)
+{
+	u32 hb = heartbeat_ms;
+
+	ndev->supervised = ndev->irq && sup_heartbeat_ms &&
+			   ivntb_sup_present(&ndev->region);
+	if (ndev->supervised)
+		hb = sup_heartbeat_ms;
+	ivntb_wake_ids_set(&ndev->region, &ndev->me,
+			   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
+	WRITE_ONCE(ndev->hb_ms, hb);
+	if (ndev->supervised)
+		dev_info(&ndev->pdev->dev, "supervised by the doorbell server: heartbeat %u ms, a peer's death comes from the server\n",
+			 hb);
+}
+
 static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 {
 	struct pci_dev *pdev = ndev->pdev;
@@ -2268,6 +2380,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	ndev->pdev = pdev;
 	ndev->mode = ret;
+	ndev->hb_ms = heartbeat_ms;
 	spin_lock_init(&ndev->lock);
 	spin_lock_init(&ndev->link_lock);
 	spin_lock_init(&ndev->gen_lock);
@@ -2284,6 +2397,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_deinit_pci;
 
 	ivshm_init_irq(ndev);
+	ivshm_init_supervision(ndev);
 	dev_info(&pdev->dev, "port %u of %u (epoch %u), %u spads, %u msgs, %u mws per peer, %s %s\n",
 		 ndev->me.port, ndev->region.geom.nr_ports, ndev->me.epoch,
 		 ndev->region.geom.nr_spads, ndev->region.geom.nr_msgs,
@@ -2388,11 +2502,12 @@ static struct pci_driver ivshm_pci_driver = {
 static int __init ivshm_check_params(void)
 {
 	if (!heartbeat_ms || heartbeat_ms > IVSHM_HEARTBEAT_MS_MAX ||
+	    sup_heartbeat_ms > IVSHM_HEARTBEAT_MS_MAX ||
 	    link_timeout_ms > IVSHM_LINK_TIMEOUT_MS_MAX ||
 	    link_train_ms > IVSHM_LINK_TRAIN_MS_MAX) {
-		pr_err(DRV_NAME ": heartbeat_ms=%u (1..%u), link_timeout_ms=%u (..%u), link_train_ms=%u (..%u): out of range\n",
-		       heartbeat_ms, IVSHM_HEARTBEAT_MS_MAX, link_timeout_ms,
-		       IVSHM_LINK_TIMEOUT_MS_MAX, link_train_ms,
+		pr_err(DRV_NAME ": heartbeat_ms=%u and sup_heartbeat_ms=%u (1..%u), link_timeout_ms=%u (..%u), link_train_ms=%u (..%u): out of range\n",
+		       heartbeat_ms, sup_heartbeat_ms, IVSHM_HEARTBEAT_MS_MAX,
+		       link_timeout_ms, IVSHM_LINK_TIMEOUT_MS_MAX, link_train_ms,
 		       IVSHM_LINK_TRAIN_MS_MAX);
 		return -EINVAL;
 	}

@@ -34,6 +34,9 @@
 #                                   ivshmem-plain, on our doorbell server
 #                                   (tools/ivshmem-server), MSI-X vector 0;
 #                                   riscv64: -M virt,aia=aplic-imsic
+#     --supervise                   --doorbell, the server run with --ntb:
+#                                   it marks a peer whose QEMU died gone
+#                                   and rings the others (protocol 1.3)
 #     --append ARGS                 extra kernel command line
 #     --timeout S                   wall-clock limit for the run (300); the
 #                                   guests see it as ivntb.timeout (their
@@ -77,6 +80,7 @@ PORTS=2
 INIT_ARGS=
 MW_POOLS=on
 DOORBELL=0
+SUPERVISE=0
 APPEND=
 TIMEOUT=300
 KEEP=0
@@ -98,9 +102,10 @@ while [ $# -gt 0 ]; do
 	--init-args) INIT_ARGS=$2; shift ;;
 	--mw-pools) MW_POOLS=$2; shift ;;
 	--doorbell) DOORBELL=1 ;;
+	--supervise) DOORBELL=1 SUPERVISE=1 ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
-	-h|--help) sed -n '4,42p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,44p' "$0"; exit 0 ;;
 	*) die "launch: unknown option $1 (see --help)" ;;
 	esac
 	shift
@@ -203,8 +208,10 @@ if [ "$DOORBELL" = 1 ]; then
 	SERVER=$IVNTB_BUILD/user/ivshmem-server/ivntb-ivshmem-server
 	[ -x "$SERVER" ] || die "launch: $SERVER missing (run: make tools)"
 	SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	SUPARGS=()
+	[ "$SUPERVISE" = 0 ] || SUPARGS=(--ntb -v)
 	"$SERVER" -F -S "$SOCKDIR/sock" -M "${SHM#/dev/shm/}" -l "$REGION_BYTES" -n 1 \
-		>"$RUNDIR/server.log" 2>&1 &
+		"${SUPARGS[@]}" >"$RUNDIR/server.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 100); do [ -S "$SOCKDIR/sock" ] && break; sleep 0.05; done
 	[ -S "$SOCKDIR/sock" ] || { cat "$RUNDIR/server.log"; die "launch: doorbell server did not start"; }
@@ -431,8 +438,9 @@ grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
 
 sed 's/^/    /' "$RUNDIR/results"
 # "# figure ..." lines are the run's measurements: shown, and collected
-grep '^# figure' "$LOG" | sed 's/^/    /' || true
-[ -z "${IVNTB_FIGURES:-}" ] || grep '^# figure' "$LOG" >>"$IVNTB_FIGURES" || true
+# (the guest's, and a host hook's)
+cat "$LOG" "$RUNDIR/host.log" 2>/dev/null | grep '^# figure' | sed 's/^/    /' || true
+[ -z "${IVNTB_FIGURES:-}" ] || cat "$LOG" "$RUNDIR/host.log" 2>/dev/null | grep '^# figure' >>"$IVNTB_FIGURES" || true
 if [ "${#FAIL[@]}" = 0 ]; then
 	todo_note=
 	[ "$ntodo" = 0 ] || todo_note=", $ntodo known gap(s) marked TODO"

@@ -117,6 +117,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	run pass "x86_64 pair windows (no pool: refused)" "$L" -t pair -T windows
 	run pass "x86_64 pair trace" "$L" -t pair -T trace
 	run pass "x86_64 pair irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t pair --doorbell -T irq
+	run pass "x86_64 pair supervise (doorbell server --ntb)" "$L" -t pair --supervise -T supervise
 	run pass "x86_64 host hostile" "$L" -t host -T hostile
 	run pass "x86_64 host flap" "$L" -t host -T flap
 	run pass "x86_64 host bounce" "$L" -t host -T bounce
@@ -187,6 +188,9 @@ run pass "pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
 # interrupt mode: ivshmem-doorbell on our server, MSI-X through the AIA
 run pass "pair irq (ivshmem-doorbell, MSI-X)" "$L" -t pair --doorbell -T irq
 run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T irq
+# supervised liveness: the server (--ntb) marks a killed peer's port gone
+# and rings the survivor; idle, the pollers hardly wake
+run pass "pair supervise (doorbell server --ntb, kill -9 of b x3)" "$L" -t pair --supervise -T supervise
 # windows: ntb_tool's buffers are the windows with the DMA pool; without
 # it, mw_set_trans refuses them with one dmesg line each
 run pass "loopback windows (DMA pool)" "$L" -t loopback -T windows

@@ -167,7 +167,7 @@ dmesg_clean()
 mode_params()
 {
 	case "$1" in
-	hybrid) echo "" ;;	# default: hybrid on ivshmem-doorbell devices
+	hybrid|hybrid-sup) echo "" ;;	# default: hybrid on ivshmem-doorbell devices
 	irq) echo "poll_mode=irq" ;;	# MSI-X for every event, never spins
 	adaptive|kthread) echo "use_irq=0 poll_mode=$1" ;;
 	hrtimer) echo "use_irq=0 poll_mode=hrtimer" ;;

@@ -21,12 +21,21 @@
  * Single-threaded poll() loop; every client socket is non-blocking with its
  * own output queue, so a client that does not read cannot stall the
  * others; one whose queue makes no progress for -T ms is dropped.
+ *
+ * With --ntb the server also supervises an ivshmem-ntb region in its
+ * shared memory (protocol 1.3, docs/protocol.md 3.8): it announces itself
+ * in the supervisor line, and when a peer's connection closes (its QEMU
+ * died or quit) it marks the port that peer owned gone, increments the
+ * other ports' event counters and rings every other peer's vector 0, so
+ * the survivors take that link down at once instead of after a heartbeat
+ * timeout. The region's shared-memory code is shm-protocol/ivntb_shm.c.
  * Written from the protocol description and QEMU's server; no code from it.
  */
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -46,6 +55,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+
+#include "ivntb_proto.h"
 
 #define PROG			"ivntb-ivshmem-server"
 #define IVS_PROTOCOL_VERSION	0
@@ -117,6 +128,7 @@ struct ivs_server {
 	unsigned int max_peers;
 	unsigned int timeout_ms;
 	bool foreground, verbose, keep;
+	bool ntb;			/* --ntb: supervise the NTB region */
 	unsigned int queue_max;		/* messages queued for one client */
 
 	/* state */
@@ -126,6 +138,7 @@ struct ivs_server {
 	bool shm_created, sock_created, pid_created;
 	dev_t sock_dev, pid_dev, shm_dev;
 	ino_t sock_ino, pid_ino, shm_ino;
+	void *map;			/* --ntb: the shared memory, mapped */
 	struct ivs_peer **peers;	/* in join order */
 	unsigned int npeers;
 	uint8_t id_used[IVS_NR_IDS / 8];
@@ -193,6 +206,9 @@ static void usage(FILE *f)
 		"  -T MS         drop a client whose pending messages make no progress\n"
 		"                for MS milliseconds (default %d)\n"
 		"  -k            keep the shared memory file/object on exit\n"
+		"  --ntb         supervise the ivshmem-ntb region in the shared memory:\n"
+		"                mark a peer whose connection closed gone, and ring\n"
+		"                the others (protocol 1.3)\n"
 		"On SIGINT/SIGTERM/SIGHUP: exits 0 after removing the socket, the pid\n"
 		"file and (without -k) the shared memory.\n",
 		IVS_MAX_VECTORS, IVS_DEF_VECTORS, IVS_NR_IDS, IVS_DEF_MAX_PEERS,
@@ -266,9 +282,18 @@ static void parse_args(int argc, char **argv)
 	srv.max_peers = IVS_DEF_MAX_PEERS;
 	srv.timeout_ms = IVS_DEF_TIMEOUT_MS;
 
+	static const struct option longopts[] = {
+		{ "ntb", no_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
+	};
+
 	opterr = 0;
-	while ((c = getopt(argc, argv, "hvFkp:S:m:M:l:n:P:T:")) != -1) {
+	while ((c = getopt_long(argc, argv, "hvFkp:S:m:M:l:n:P:T:", longopts,
+				NULL)) != -1) {
 		switch (c) {
+		case 'N':
+			srv.ntb = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -529,6 +554,67 @@ static int peer_tell_leave(struct ivs_peer *p, int64_t id)
 	return 0;
 }
 
+/* ---- supervision of the NTB region (--ntb) ---- */
+
+/* The region in our shared memory, if it is a valid ivshmem-ntb one now. */
+static bool sup_region(struct ivntb_region *r)
+{
+	return srv.map && !ivntb_region_validate(r, srv.map, srv.shm_size);
+}
+
+/* A peer joined: the region is initialised by now, announce ourselves. */
+static void sup_join(void)
+{
+	struct ivntb_region r;
+
+	if (!srv.ntb || !sup_region(&r) || ivntb_sup_present(&r))
+		return;
+	ivntb_sup_set(&r, true);
+	vlog("supervising the ivshmem-ntb region (%u ports)", r.geom.nr_ports);
+}
+
+/*
+ * A peer's connection closed: mark the port it owned gone (the counters
+ * of the others move), then ring every other peer's vector 0, so that
+ * an owner asleep until rung looks at once.
+ */
+static void sup_leave(struct ivs_peer *dead)
+{
+	static const uint64_t one = 1;
+	struct ivntb_region r;
+	struct timespec ts;
+	unsigned int i;
+	int n;
+
+	if (!srv.ntb || !sup_region(&r))
+		return;
+	n = ivntb_sup_mark_gone(&r, (uint32_t)dead->id + 1);
+	if (!n)
+		return;
+	for (i = 0; i < srv.npeers; i++) {
+		struct ivs_peer *o = srv.peers[i];
+
+		if (o != dead && srv.n_vectors && o->vec[0] &&
+		    write(o->vec[0]->fd, &one, sizeof(one)) != sizeof(one))
+			vlog("cannot ring peer %" PRId64 ": %s", o->id,
+			     strerror(errno));
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	vlog("peer %" PRId64 ": its port marked gone, %u peers rung (at %lld%09ld)",
+	     dead->id, srv.npeers, (long long)ts.tv_sec, ts.tv_nsec);
+}
+
+static void sup_close(void)
+{
+	struct ivntb_region r;
+
+	if (srv.ntb && sup_region(&r))
+		ivntb_sup_set(&r, false);
+	if (srv.map)
+		munmap(srv.map, srv.shm_size);
+	srv.map = NULL;
+}
+
 /* ---- peers ---- */
 
 static void peer_free(struct ivs_peer *p)
@@ -558,6 +644,7 @@ static void peer_remove(struct ivs_peer *p)
 	srv.id_used[p->id / 8] &= ~(1u << (p->id % 8));
 	close(p->sock);
 	p->sock = -1;
+	sup_leave(p);
 
 	if (p->announced && IVS_MUTANT != 1) {
 		for (i = 0; i < srv.npeers; i++) {
@@ -681,6 +768,7 @@ static void peer_new(int sock)
 	srv.peers[srv.npeers++] = p;
 	srv.id_used[id / 8] |= 1u << (id % 8);
 	vlog("peer %" PRId64 " joined (%u peers)", id, srv.npeers);
+	sup_join();
 	return;
 fail:
 	peer_free(p);
@@ -830,6 +918,16 @@ static int shm_create(void)
 		    srv.shm_size, strerror(errno));
 		return -1;
 	}
+	if (srv.ntb) {
+		srv.map = mmap(NULL, srv.shm_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, fd, 0);
+		if (srv.map == MAP_FAILED) {
+			srv.map = NULL;
+			err("--ntb: cannot map the shared memory: %s",
+			    strerror(errno));
+			return -1;
+		}
+	}
 	vlog("shared memory: %s %s, %" PRIu64 " bytes",
 	     srv.use_shm_open ? "POSIX object" : "file",
 	     srv.use_shm_open ? srv.shm_path : srv.shm_file, srv.shm_size);
@@ -905,6 +1003,7 @@ static void unlink_ours(const char *path, dev_t dev, ino_t ino)
 
 static void server_close(void)
 {
+	sup_close();
 	while (srv.npeers)
 		peer_free(srv.peers[--srv.npeers]);
 	free(srv.peers);
