@@ -265,6 +265,7 @@ struct ivshm_ntb {
 	unsigned int hb_ms;	/* our heartbeat period (heartbeat timer) */
 	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
 	u64 last_send;		/* ktime of our last doorbell or message */
+	u64 spin_win;		/* hybrid: the spin window now, in ns */
 	u64 last_seq;
 	u64 next_housekeeping;
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
@@ -359,7 +360,7 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 		return;
 	WRITE_ONCE(ndev->last_send, ktime_get_ns());
 	t = READ_ONCE(ndev->task);
-	if (READ_ONCE(ndev->armed) && t)
+	if (READ_ONCE(ndev->armed) && READ_ONCE(ndev->spin_win) && t)
 		wake_up_process(t);
 }
 
@@ -911,6 +912,62 @@ static bool ivshm_arm(struct ivshm_ntb *ndev)
 	return true;
 }
 
+/*
+ * Hybrid's spin window, adapted as the kernel's haltpoll governor adapts
+ * its guest poll window. The poller spins after a send (the reply is due)
+ * and after an event that came within spin_us of the one before (events
+ * flow), for the window; not after a lone event (one per millisecond, or
+ * the first after idle): then an interrupt costs less than a spin that
+ * finds nothing. A spin that catches an event, or a sleep that a ring
+ * ends within spin_us (a spin would have caught it), doubles the window
+ * (from 10 us, up to spin_us); a spin that catches nothing halves it
+ * (below 10 us: no spin at all, until a short sleep grows it again).
+ */
+struct ivshm_spin {
+	u64 until;		/* spin until then (ktime, ns) */
+	u64 last_event;
+	u64 last_send;		/* the last send we acted on */
+	u64 armed_at;		/* the sleep we just woke from began then */
+	unsigned int hits;	/* events caught in this spin */
+	bool spinning;
+};
+
+#define IVSHM_SPIN_MIN_NS	(10 * NSEC_PER_USEC)
+
+static bool ivshm_hybrid_spin(struct ivshm_ntb *ndev, struct ivshm_spin *sp,
+			      u64 now, bool event)
+{
+	u64 max_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC, send;
+	u64 win = min(ndev->spin_win, max_ns);
+
+	if (event) {
+		if (sp->spinning ||
+		    (sp->armed_at && now - sp->armed_at < max_ns)) {
+			sp->hits++;
+			win = clamp_t(u64, win * 2, IVSHM_SPIN_MIN_NS, max_ns);
+		}
+		if (now - sp->last_event < max_ns)
+			sp->until = max(sp->until, now + win);
+		sp->last_event = now;
+	}
+	sp->armed_at = 0;
+	send = READ_ONCE(ndev->last_send);
+	if (send != sp->last_send) {
+		sp->last_send = send;
+		sp->until = max(sp->until, send + win);
+	}
+	if ((s64)(now - sp->until) < 0) {
+		sp->spinning = true;
+	} else {
+		if (sp->spinning && !sp->hits)
+			win = win / 2 < IVSHM_SPIN_MIN_NS ? 0 : win / 2;
+		sp->spinning = false;
+		sp->hits = 0;
+	}
+	WRITE_ONCE(ndev->spin_win, win);
+	return sp->spinning;
+}
+
 /* How long an idle poller sleeps; U64_MAX: until woken. */
 static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
 {
@@ -943,21 +1000,27 @@ static int ivshm_poll_thread(void *data)
 	struct ivshm_ntb *ndev = data;
 	u64 last_active = 0, backoff_ns = 0, sleep_ns, now;
 	u64 spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
-	bool spins = ndev->mode == IVSHM_POLL_ADAPTIVE ||
-		     ndev->mode == IVSHM_POLL_HYBRID;
+	struct ivshm_spin sp = {};
+	bool event, spin;
 
+	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
 		now = ktime_get_ns();
-		if (ivshm_poll(ndev)) {
+		event = ivshm_poll(ndev);
+		if (event) {
 			last_active = now;
 			backoff_ns = 0;
 			spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 		}
-		last_active = max(last_active, READ_ONCE(ndev->last_send));
 
-		/* signed: a send may be later than our clock read */
-		if (ndev->mode == IVSHM_POLL_KTHREAD ||
-		    (spins && (s64)(now - last_active) < (s64)spin_ns)) {
+		if (ndev->mode == IVSHM_POLL_HYBRID)
+			spin = ivshm_hybrid_spin(ndev, &sp, now, event);
+		else
+			/* adaptive: spin_us after any activity */
+			spin = ndev->mode == IVSHM_POLL_KTHREAD ||
+			       (ndev->mode == IVSHM_POLL_ADAPTIVE &&
+				now - last_active < spin_ns);
+		if (spin) {
 			cond_resched();
 			cpu_relax();
 			continue;
@@ -975,6 +1038,7 @@ static int ivshm_poll_thread(void *data)
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
 
+			sp.armed_at = now;
 			if (sleep_ns == U64_MAX) {
 				ndev->untimed = true;
 				schedule();
@@ -1811,8 +1875,9 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "heartbeat_ms:\t%u%s\n", READ_ONCE(ndev->hb_ms),
 		   ndev->supervised ? " (supervised)" : "");
 	if (ndev->mode == IVSHM_POLL_HYBRID)
-		seq_printf(s, "wake:\t\t%s, peers %s\n",
+		seq_printf(s, "wake:\t\t%s, spin window %llu us, peers %s\n",
 			   READ_ONCE(ndev->armed) ? "armed" : "polling",
+			   READ_ONCE(ndev->spin_win) / NSEC_PER_USEC,
 			   READ_ONCE(ndev->peers_ring) ? "ring" :
 			   "do not all ring: backoff polls");
 	if (ndev->regs)
