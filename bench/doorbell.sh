@@ -6,12 +6,19 @@
 # setup: MSI-X interrupts, or polling with use_irq=0.
 #   1. latency (one boot, tests/guest/tests/rtt-modes.sh): doorbell round
 #      trip p50/p99 per mode, and the first round trip after 1 s idle;
+#      the floor: a scratchpad round trip, both ends busy-polling;
 #   2. CPU cost (bench/poll-idle.sh, one boot per mode): host CPU of each
 #      QEMU process and the guests' busy share over IDLE seconds idle, then
 #      over LOAD seconds of RATE doorbells/s (default 1000) echoed back;
+#      (hybrid-sup: hybrid with the server supervising, launch.sh
+#      --supervise: CPU only, its round trips are hybrid's);
 #   3. throughput (tests/guest/tests/netdev.sh, one boot per mode):
 #      ntb_transport + ntb_netdev TCP, NETDEV_MB MiB (default 64) with an
 #      md5 check, and the receiver's CPU per MiB;
+#   4. crash detection, CRASH_N kills -9 of guest b's QEMU (default 5):
+#      hybrid on heartbeats alone (crash.sh: the driver's time since b's
+#      last heartbeat) and supervised (supervise.sh: from the host's kill
+#      to guest a's link down, read in the region by ivntb-shm watch);
 # then one table (markdown + CSV) with ratios against interrupt mode from
 # this same run, and a plot of latency against idle CPU (gnuplot).
 # Outputs: build/bench/doorbell.{md,csv,png}; with DOCS=1 also copied to
@@ -21,25 +28,34 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/scripts/lib.sh"
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
-MODES="irq adaptive hrtimer-100us hrtimer-1ms kthread"
+MODES="irq hybrid adaptive hrtimer-100us hrtimer-1ms kthread"
 # riscv64 results are doorbell.*; other arches get a suffix
 SUF=
 [ "$IVNTB_ARCH" = riscv64 ] || SUF=-$IVNTB_ARCH
 export IDLE=${IDLE:-30} RATE=${RATE:-1000}
 export LOAD=${LOAD:-$IDLE}
 NETDEV_MB=${NETDEV_MB:-64}
-
-step "doorbell bench 1/3: round trips per mode (one boot of two guests)"
+CRASH_N=${CRASH_N:-5}
+IDLE_N=${IDLE_N:-30}
 FIG=$OUT/doorbell-rtt.figures
+NFIG=$OUT/doorbell-netdev.figures
+CFIG=$OUT/doorbell-crash.figures
+# REPORT_ONLY=1: the tables and the plot again from this run's figure
+# files under build/bench/, without measuring (same parameters)
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
+
+step "doorbell bench 1/4: round trips per mode (one boot of two guests)"
 : >"$FIG"
-IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --timeout 600 |
+# IDLE_N first round trips after 1 s idle per mode (default 30): a median
+# of 10 swung by 4x between runs (the responder's vCPU waits for a host core)
+IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --timeout 900 \
+	--append "ivntb.idle_n=$IDLE_N" |
 	tee "$OUT/doorbell-rtt.launch.log"
 
-step "doorbell bench 2/3: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
-MODES="none $MODES" "$TOP/bench/poll-idle.sh"
+step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
+MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
 
-step "doorbell bench 3/3: ntb_netdev TCP per mode, $NETDEV_MB MiB with md5 (one boot per mode)"
-NFIG=$OUT/doorbell-netdev.figures
+step "doorbell bench 3/4: ntb_netdev TCP per mode, $NETDEV_MB MiB with md5 (one boot per mode)"
 : >"$NFIG"
 # x86_64 guests have no device tree, so no DMA pool over the windows
 # (docs/windows.md): ntb_transport cannot get its windows there
@@ -57,19 +73,35 @@ for m in ${MODES_NET-$MODES}; do
 	sed "s/^/$m /" "$OUT/netdev-$m.figures" >>"$NFIG"
 done
 
+step "doorbell bench 4/4: crash detection, $CRASH_N kills of guest b, heartbeats alone and supervised"
+: >"$CFIG"
+IVNTB_FIGURES=$CFIG "$TOP/scripts/launch.sh" -t pair --doorbell -T crash --timeout 900 \
+	--append "ivntb.crash_n=$CRASH_N" >"$OUT/crash-hb.launch.log" 2>&1 ||
+	echo "crash (heartbeats) failed: its figures may be missing" >&2
+IVNTB_FIGURES=$CFIG "$TOP/scripts/launch.sh" -t pair --supervise -T supervise --timeout 900 \
+	--append "ivntb.sup_n=$CRASH_N" >"$OUT/crash-sup.launch.log" 2>&1 ||
+	echo "supervise failed: its figures may be missing" >&2
+fi	# REPORT_ONLY
+
+cfig() { awk -v k="$1" '$3 == k { print $4; exit }' "$CFIG"; }
+
 fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; exit }' "$FIG"; }
 idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/poll-idle.csv"; }
 nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$NFIG"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
 
 irq_p50=$(fig irq p50_us)
+floor_p50=$(fig floor p50_us)
 irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
 irq_net=$(nfig irq netdev_tcp_mbs)
 {
-	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq"
-	for m in $MODES; do
-		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(nfig "$m" netdev_tcp_mbs),$(nfig "$m" rx_cpu_ms_per_mib),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(nfig "$m" netdev_tcp_mbs)" "$irq_net")"
+	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor"
+	# the floors: no driver (CPU), a scratchpad ping-pong (round trip)
+	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,"
+	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00"
+	for m in ${MODES/hybrid /hybrid hybrid-sup }; do
+		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(nfig "$m" netdev_tcp_mbs),$(nfig "$m" rx_cpu_ms_per_mib),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(nfig "$m" netdev_tcp_mbs)" "$irq_net"),$(ratio "$(fig "$m" p50_us)" "$floor_p50")"
 	done
 } >"$OUT/doorbell$SUF.csv"
 
@@ -79,7 +111,9 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo "$(date -u +%Y-%m-%d); host $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
 	echo "$("${QEMU_DEFAULT}" --version | head -1 | sed 's/ (.*//'), TCG; two $IVNTB_ARCH guests (Linux $IVNTB_KVER, 2 vCPUs),"
 	echo "ivshmem-doorbell devices on tools/ivshmem-server, QEMU machine $([ "$IVNTB_ARCH" = riscv64 ] && echo 'virt,aia=aplic-imsic' || echo q35)."
-	echo "Round trips: ntb_dbtest, ktime in the initiator, both ends in the same mode."
+	echo "Round trips: ntb_dbtest, ktime in the initiator, both ends in the same mode;"
+	echo "floor: a value bounced through a scratchpad, both ends busy-polling it (no"
+	echo "doorbell, no poller: ntb_dbtest spadpp), same boot. none: no driver loaded."
 	echo "CPU: host CPU = user+system of both QEMU processes (100 = one host core), with"
 	echo "the link up, ${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a, each"
 	echo "echoed by guest b; the no-driver baseline is $(idle none 4) % idle, $(idle none 9) % in the load window."
@@ -87,29 +121,51 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo "receiver; rx CPU = the receiver's busy time (all vCPUs) per MiB."
 	echo "Ratios are against interrupt mode, from this run."
 	echo
-	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s | rx CPU ms/MiB | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx r1 r2 r3 r4; do
-		echo "| $m | $p50 | $p99 | $i50 / $imax | $cpu | $busy | $lcpu | $lbusy | $net | $rx | $r1 | $r2 | $r3 | $r4 |"
+	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s | rx CPU ms/MiB | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx r1 r2 r3 r4 r5; do
+		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net | $rx | $r1 | $r2 | $r3 | $r4 | $r5 |"
 	done
 	echo
 	echo "Reading it: the host has $(nproc) cores for two guests of 2 vCPUs each, so a"
-	echo "busy poller (kthread, and adaptive while it spins) competes with the other"
-	echo "guest's vCPUs for host time. That is why the first round trip after 1 s"
-	echo "idle is milliseconds in every mode: the responder's vCPU thread must be"
-	echo "scheduled on the host first. Interrupt mode still wakes each poller thread"
-	echo "every heartbeat (heartbeat_ms=10), which is most of its idle cost."
+	echo "busy poller (kthread, and adaptive or hybrid while they spin) competes with"
+	echo "the other guest's vCPUs for host time. That is why the first round trip"
+	echo "after 1 s idle is milliseconds in every mode: the responder's vCPU thread"
+	echo "must be scheduled on the host first (medians of $IDLE_N; they still move"
+	echo "between runs). irq and unsupervised hybrid still wake each poller once per"
+	echo "heartbeat (heartbeat_ms=10) for the peers' liveness: most of their idle"
+	echo "cost. hybrid-sup is hybrid with the doorbell server supervising (--ntb):"
+	echo "no periodic wake but a 1 s heartbeat, so its idle cost is the no-driver"
+	echo "baseline's; its round trips are hybrid's (not measured apart)."
 	echo
-	echo "Under a fixed doorbell rate, interrupt mode pays per doorbell (an eventfd"
-	echo "through the server, an MSI-X write, a guest interrupt and a wakeup), polling"
-	echo "pays per poll: adaptive keeps spinning while doorbells keep coming, and"
+	echo "Under a fixed doorbell rate, irq pays per doorbell (an MMIO exit, an"
+	echo "eventfd, an MSI-X write, a guest interrupt and a wakeup, on each end);"
+	echo "adaptive pays per poll and keeps spinning while doorbells keep coming;"
+	echo "hybrid spins only while events flow or a reply is due, with a window that"
+	echo "shrinks when spins find nothing (at one doorbell per millisecond it ends"
+	echo "up taking interrupts, as irq does), and polls back to back when busy."
 	echo "hrtimer at 1 ms polls at the ring rate, the cheapest under this load but"
 	echo "with 1 ms latency. Echoed counts (rings that found the bit still pending"
 	echo "coalesce) are in poll-idle.csv. Throughput is bound by the receiver's CPU"
 	echo "(TCP under TCG): modes that leave it more vCPU time move more data; the"
-	echo "kthread poller takes one of its two vCPUs."
+	echo "kthread poller takes one of its two vCPUs. floor: the round trip with no"
+	echo "doorbell path at all, what the busy modes are measured against."
 	echo
-	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB)${SUF:-, also \`make bench\`}."
+	echo "Crash detection ($CRASH_N kills -9 of guest b's QEMU, hybrid on both ends):"
+	echo
+	echo "| liveness | p50 ms | p99 ms | max ms | measured |"
+	echo "|---|---|---|---|---|"
+	echo "| heartbeats (10 ms, timeout 80 ms) | $(cfig crash_detect_ms_p50) | $(cfig crash_detect_ms_p99) | $(cfig crash_detect_ms_max) | the driver: from b's last heartbeat seen to link down |"
+	echo "| supervised (server --ntb, heartbeat 1 s) | $(cfig sup_crash_detect_ms_p50) | $(cfig sup_crash_detect_ms_p99) | $(cfig sup_crash_detect_ms_max) | the host: from its kill to a's link generation moving |"
+	echo "| supervised, from the server's mark | $(cfig sup_notice_ms_p50) | $(cfig sup_notice_ms_p99) | $(cfig sup_notice_ms_max) | the host: from the server's mark (the dead QEMU's socket closed) to a's link down |"
+	echo
+	echo "Between the kill and the server's mark the host kernel tears the killed QEMU"
+	echo "down (its memory is unmapped before its files, the socket, are closed): that"
+	echo "part is the host's, not this driver's or the server's."
+	echo
+	echo "Supervised idle pollers woke $(cfig sup_idle_wakes_per_s) times per second per guest (supervise.sh, 5 s idle)."
+	echo
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB CRASH_N=$CRASH_N IDLE_N=$IDLE_N)${SUF:-, also \`make bench\`}."
 } >"$OUT/doorbell$SUF.md"
 cat "$OUT/doorbell$SUF.md"
 

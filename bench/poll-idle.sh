@@ -17,7 +17,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 IDLE=${IDLE:-30}
 RATE=${RATE:-1000}
 LOAD=${LOAD:-$IDLE}
-MODES=${MODES:-"none irq adaptive hrtimer-100us hrtimer-1ms kthread"}
+MODES=${MODES:-"none irq hybrid hybrid-sup adaptive hrtimer-100us hrtimer-1ms kthread"}
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
 CLK=$(getconf CLK_TCK)
@@ -34,7 +34,10 @@ rows=()
 for mode in $MODES; do
 	runid=bench-idle-$mode-$$
 	log=$IVNTB_BUILD/runs/$runid/a.log
-	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair --doorbell -T idle --keep-logs \
+	# hybrid-sup: hybrid with the doorbell server supervising (--ntb)
+	dev=--doorbell
+	[ "$mode" != hybrid-sup ] || dev=--supervise
+	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair $dev -T idle --keep-logs \
 		--timeout $((IDLE + LOAD + 150)) \
 		--append "ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD" \
 		>"$OUT/poll-idle-$mode.launch.log" 2>&1 &

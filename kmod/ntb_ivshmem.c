@@ -13,9 +13,10 @@
  *   adaptive  a kthread that spins for spin_us after any activity, then
  *             sleeps, doubling the sleep up to poll_interval_us (default);
  *             with an MSI-X vector it becomes hybrid:
- *   hybrid    ivshmem-doorbell with a vector: spins like adaptive while
- *             events flow (a send counts), then arms its wake word and
- *             sleeps until a peer rings it (NAPI-like; protocol 1.3)
+ *   hybrid    ivshmem-doorbell with a vector: spins while events flow
+ *             and after a send, for an adaptive window, then arms its
+ *             wake word and sleeps until a peer rings it (NAPI-like;
+ *             protocol 1.3)
  *   irq       ivshmem-doorbell with a vector: always armed, never spins
  *   kthread   a kthread that busy-polls (lowest latency, one CPU busy)
  *   hrtimer   a soft hrtimer every poll_interval_us
