@@ -2047,9 +2047,10 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 	};
 	int ret;
 
+	/* against BAR2's size (the windows'), though only the layout is mapped */
 	ret = ivntb_region_validate(&ndev->region, ndev->shm, ndev->shm_size);
 	if (!ret)
-		return 0;
+		goto mapped;
 
 	if ((ret == -ENODATA && init_region >= 1) ||
 	    (ret == -ENODEV && init_region >= 2)) {
@@ -2065,7 +2066,7 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 				dev_info(dev, "initialised a %u-port region of %llu bytes\n",
 					 ndev->region.geom.nr_ports,
 					 ndev->shm_size);
-			return 0;
+			goto mapped;
 		}
 		/* another party is initialising it (protocol 4.3): below */
 		if (ret != -EAGAIN) {
@@ -2096,6 +2097,10 @@ static int ivshm_validate_region(struct ivshm_ntb *ndev)
 		break;
 	}
 	return ret == -ENODATA ? -ENODEV : ret;
+
+mapped:
+	ivntb_region_map_limit(&ndev->region, PAGE_ALIGN(IVNTB_LAYOUT_SIZE));
+	return 0;
 }
 
 /**

@@ -70,7 +70,11 @@ struct ivntb_geom {
  * struct ivntb_region - a mapped region and its validated geometry
  * @shm:	base of the mapping (normal cacheable memory: memremap(WB)
  *		in the kernel, mmap(MAP_SHARED) in userspace).
- * @map_size:	bytes mapped at @shm.
+ * @map_size:	bytes of the memory the region lives in (BAR2, the file):
+ *		the bound of region_size and of every window.
+ * @mapped:	of those, the bytes mapped at @shm: @map_size, unless
+ *		ivntb_region_map_limit() said less (the driver maps only the
+ *		layout). ivntb_mw_ptr() never points past it.
  * @geom:	validated geometry; all zero unless @valid.
  * @valid:	validation (or initialisation) succeeded.
  * @why:	human-readable reason of the last validation result.
@@ -81,6 +85,7 @@ struct ivntb_geom {
 struct ivntb_region {
 	struct ivntb_shm *shm;
 	u64 map_size;
+	u64 mapped;
 	struct ivntb_geom geom;
 	bool valid;
 	const char *why;
@@ -406,6 +411,17 @@ int ivntb_irq_id_set(struct ivntb_region *r, const struct ivntb_port *me,
  * device has (written by a broken or hostile party).
  */
 int ivntb_irq_id_get(const struct ivntb_region *r, u32 port, u32 *irq_id);
+
+/**
+ * ivntb_region_map_limit() - only part of the region's memory is mapped
+ * @r:		validated region.
+ * @mapped:	bytes mapped at r->shm (at least the layout).
+ *
+ * The protocol itself touches only the layout; this bounds the pointers
+ * ivntb_mw_ptr() hands out, so that a caller that mapped less than the
+ * memory it validated against gets NULL, not a pointer past its mapping.
+ */
+void ivntb_region_map_limit(struct ivntb_region *r, u64 mapped);
 
 /**
  * ivntb_wake_arm() - ask to be rung before sleeping (protocol 1.3)

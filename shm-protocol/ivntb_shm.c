@@ -314,6 +314,7 @@ int ivntb_region_validate(struct ivntb_region *r, void *base, u64 map_size)
 	ivntb_layout_check();
 	r->shm = shm;
 	r->map_size = map_size;
+	r->mapped = map_size;
 	ivntb_geom_clear(r);
 
 	if (map_size < sizeof(struct ivntb_ctrl))
@@ -474,6 +475,7 @@ int ivntb_region_init(struct ivntb_region *r, void *base, u64 map_size,
 
 	r->shm = shm;
 	r->map_size = map_size;
+	r->mapped = map_size;
 	ivntb_geom_clear(r);
 
 	if (nports < IVNTB_MIN_PORTS || nports > IVNTB_MAX_PORTS ||
@@ -623,9 +625,15 @@ void *ivntb_mw_ptr(const struct ivntb_region *r, u32 dst, u32 src, u32 w)
 {
 	u64 off, size;
 
-	if (ivntb_mw_get(r, dst, src, w, &off, &size))
+	if (ivntb_mw_get(r, dst, src, w, &off, &size) ||
+	    off + size > r->mapped)
 		return NULL;
 	return (u8 *)r->shm + off;
+}
+
+void ivntb_region_map_limit(struct ivntb_region *r, u64 mapped)
+{
+	r->mapped = mapped < r->map_size ? mapped : r->map_size;
 }
 
 /* ---------------------------------------------------------------------

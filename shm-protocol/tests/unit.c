@@ -108,6 +108,26 @@ static void test_init_default(void)
 	CHECK(ivntb_mw_ptr(&R, 0, 0, 0) == NULL);
 }
 
+/* Validated against the whole memory, only the layout mapped (the driver). */
+static void test_map_limit(void)
+{
+	u64 o, z;
+
+	fresh(0, 0, 0, 0);
+	CHECK_EQ(R.mapped, RSIZE);
+	ivntb_region_map_limit(&R, IVNTB_LAYOUT_SIZE);
+	CHECK_EQ(R.mapped, IVNTB_LAYOUT_SIZE);
+	/* the windows are still the region's; no pointer past the mapping */
+	CHECK_EQ(ivntb_mw_get(&R, 0, 1, 0, &o, &z), 0);
+	CHECK(o >= IVNTB_LAYOUT_SIZE);
+	CHECK(ivntb_mw_ptr(&R, 0, 1, 0) == NULL);
+	CHECK(ivntb_mw_ptr(&R, 1, 0, 1) == NULL);
+	/* never more than the memory validated against */
+	ivntb_region_map_limit(&R, 2 * RSIZE);
+	CHECK_EQ(R.mapped, RSIZE);
+	CHECK(ivntb_mw_ptr(&R, 0, 1, 0) == buf + o);
+}
+
 static void test_init_geometries(void)
 {
 	struct ivntb_init_params p = { .region_size = RSIZE };
@@ -905,6 +925,7 @@ int main(void)
 	RUN(test_irq_id);
 	RUN(test_region_intact);
 	RUN(test_dump);
+	RUN(test_map_limit);
 	free(buf);
 	free(before);
 	return h_summary("unit");
