@@ -224,11 +224,32 @@ static int dbt_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * A new run: replace the samples (NULL for none) and reset the counters.
+ * The handler of an earlier run may still be running: swap under lock.
+ */
+static void dbt_reset(struct dbt_ctx *ctx, u64 *samples, u64 n)
+{
+	unsigned long flags;
+	u64 *old;
+
+	spin_lock_irqsave(&ctx->run_lock, flags);
+	WRITE_ONCE(ctx->run, DBT_IDLE);
+	old = ctx->samples;
+	ctx->samples = samples;
+	ctx->nr_samples = 0;
+	spin_unlock_irqrestore(&ctx->run_lock, flags);
+	vfree(old);
+	atomic64_set(&ctx->returned, 0);
+	atomic64_set(&ctx->rung, 0);
+	ctx->target = n;
+	ctx->done = false;
+}
+
 static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
 		     u64 hz, u64 gap_us)
 {
-	u64 *samples = NULL, *old;
-	unsigned long flags;
+	u64 *samples = NULL;
 
 	if (!mask || (mask & ctx->echo_mask) || !n)
 		return -EINVAL;
@@ -246,18 +267,7 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
 		ctx->rate_period_ns = div64_u64(NSEC_PER_SEC, hz);
 	}
 	ctx->gap_ns = gap_us * NSEC_PER_USEC;
-	/* the handler of an earlier run may still be running: swap under lock */
-	spin_lock_irqsave(&ctx->run_lock, flags);
-	WRITE_ONCE(ctx->run, DBT_IDLE);
-	old = ctx->samples;
-	ctx->samples = samples;
-	ctx->nr_samples = 0;
-	spin_unlock_irqrestore(&ctx->run_lock, flags);
-	vfree(old);
-	atomic64_set(&ctx->returned, 0);
-	atomic64_set(&ctx->rung, 0);
-	ctx->target = n;
-	ctx->done = false;
+	dbt_reset(ctx, samples, n);
 	ntb_db_clear(ctx->ntb, mask);
 	WRITE_ONCE(ctx->run_mask, mask);
 	ntb_db_clear_mask(ctx->ntb, mask);
@@ -286,7 +296,7 @@ static int dbt_spad_pingpong(struct dbt_ctx *ctx, u64 n, bool initiator)
 {
 	int sidx = ntb_spad_count(ctx->ntb) - 1;
 	u64 deadline = ktime_get_ns() + (u64)timeout_ms * NSEC_PER_MSEC;
-	u64 *samples = NULL, *old, t0 = 0, spins = 0;
+	u64 *samples = NULL, t0 = 0, spins = 0;
 	unsigned long flags;
 	int ret = 0;
 	u32 i;
@@ -299,17 +309,7 @@ static int dbt_spad_pingpong(struct dbt_ctx *ctx, u64 n, bool initiator)
 			return -ENOMEM;
 	}
 	hrtimer_cancel(&ctx->rate_timer);
-	spin_lock_irqsave(&ctx->run_lock, flags);
-	WRITE_ONCE(ctx->run, DBT_IDLE);
-	old = ctx->samples;
-	ctx->samples = NULL;
-	ctx->nr_samples = 0;
-	spin_unlock_irqrestore(&ctx->run_lock, flags);
-	vfree(old);
-	ctx->done = false;
-	ctx->target = n;
-	atomic64_set(&ctx->returned, 0);
-	atomic64_set(&ctx->rung, 0);
+	dbt_reset(ctx, NULL, n);
 	ctx->t_start = ktime_get_ns();
 	/* only the peer writes our scratchpad after this, one value ahead */
 	ntb_spad_write(ctx->ntb, sidx, 0);

@@ -71,6 +71,27 @@ accounting()	# FROM TO
 	return $ok
 }
 
+# stress_both FROM TO LABEL: both ends keep 32 bits each in flight until
+# $N rings came back (each echoes the other's), counters snapped around;
+# one TAP result: none lost either way
+stress_both()
+{
+	local rpid
+	snap "$1"
+	R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
+	echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
+	R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
+	rpid=$!
+	echo "stress $N 0x00000000ffffffff" >$DBG/ntb_dbtest/$LOC/cmd
+	cat $DBG/ntb_dbtest/$LOC/result >/tmp/loc.res
+	wait $rpid
+	snap "$2"
+	show "$1" "$2" "$3 stress"
+	tap_eq "$3 stress both ways: $N rings came back each way, none lost" \
+		"1 $N 0 1 $N 0" \
+		"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
+}
+
 # --- hybrid, the default -------------------------------------------------
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_result $? "ntb_hw_ivshmem and ntb_dbtest load on both ends"
@@ -108,19 +129,7 @@ tap_check "hybrid gaps: both ends armed, and were woken by interrupts" \
 	"$(delta g0 g1 irqs l)" -ge 1 -a "$(delta g0 g1 irqs r)" -ge 1
 
 # concurrent stress, both directions: nothing lost
-snap s0
-R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
-echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
-R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
-rpid=$!
-echo "stress $N 0x00000000ffffffff" >$DBG/ntb_dbtest/$LOC/cmd
-cat $DBG/ntb_dbtest/$LOC/result >/tmp/loc.res
-wait $rpid
-snap s1
-show s0 s1 "hybrid stress"
-tap_eq "hybrid stress both ways: $N rings came back each way, none lost" \
-	"1 $N 0 1 $N 0" \
-	"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
+stress_both s0 s1 hybrid
 tap_check "hybrid stress: every event rung or found its peer awake, irqs <= the peer's rings" \
 	accounting s0 s1
 ntb_teardown ntb_dbtest
@@ -139,19 +148,7 @@ tap_eq "irq: 2000 round trips" 2000 "$(val samples /tmp/rtt.irq)"
 # writes into one interrupt, so ask for most, not all
 tap_check "irq: interrupts took them on both ends (>= 1000 each)" \
 	test "$(delta i0 i1 irqs l)" -ge 1000 -a "$(delta i0 i1 irqs r)" -ge 1000
-snap t0
-R "echo 'echo 0x00000000ffffffff' > $DBG/ntb_dbtest/$REM/cmd"
-echo "echo 0xffffffff00000000" >$DBG/ntb_dbtest/$LOC/cmd
-R "echo 'stress $N 0xffffffff00000000' > $DBG/ntb_dbtest/$REM/cmd; cat $DBG/ntb_dbtest/$REM/result" >/tmp/rem.res 2>&1 &
-rpid=$!
-echo "stress $N 0x00000000ffffffff" >$DBG/ntb_dbtest/$LOC/cmd
-cat $DBG/ntb_dbtest/$LOC/result >/tmp/loc.res
-wait $rpid
-snap t1
-show t0 t1 "irq stress"
-tap_eq "irq stress both ways: $N rings came back each way, none lost" \
-	"1 $N 0 1 $N 0" \
-	"$(val done /tmp/loc.res) $(val returned /tmp/loc.res) $(val lost /tmp/loc.res) $(val done /tmp/rem.res) $(val returned /tmp/rem.res) $(val lost /tmp/rem.res)"
+stress_both t0 t1 irq
 # an irq-mode peer is armed for good: no event goes unrung
 tap_check "irq stress: a Doorbell write per peer_db_set each way, none saved, interrupts on both ends" \
 	test "$(delta t0 t1 irq_rings l)" = "$(delta t0 t1 db_sent l)" -a \
