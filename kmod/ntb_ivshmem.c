@@ -633,10 +633,18 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 	if (gap <= 2 * period)
 		return;
 	credit = gap - period;
+	/*
+	 * Only peers whose link is up: a peer we already took down must
+	 * show a moving heartbeat to come back. Credited, a peer that died
+	 * just before our absence looked alive again (with a doorbell it
+	 * left pending as its sign of life, up at once), then timed out a
+	 * second time: two flaps for one death.
+	 */
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 		struct ivshm_peer *p = &ndev->peer[pidx];
 
-		p->hb_stamp = min(p->hb_stamp + credit, now);
+		if (ndev->link_mask & BIT_ULL(pidx))
+			p->hb_stamp = min(p->hb_stamp + credit, now);
 	}
 	ndev->stats.away++;
 	if (credit > ndev->stats.away_max_ns)
