@@ -653,6 +653,18 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 }
 
 /*
+ * Beat every @hb ms: publish the period (and our doorbell peer ID, for a
+ * supervising server) first, then apply it, so that no peer times us out
+ * on a period we no longer keep.
+ */
+static void ivshm_set_heartbeat(struct ivshm_ntb *ndev, u32 hb)
+{
+	ivntb_wake_ids_set(&ndev->region, &ndev->me,
+			   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
+	WRITE_ONCE(ndev->hb_ms, hb);
+}
+
+/*
  * Hybrid: may the poller sleep until rung? Only if every peer whose link
  * is up speaks 1.3 and promised to ring (IVNTB_CAP_RINGS); an older or
  * interrupt-less peer (a 1.2 driver, the host tool) is polled for with
@@ -680,11 +692,8 @@ static void ivshm_check_peers_ring(struct ivshm_ntb *ndev)
 	if (!ndev->supervised)
 		return;
 	hb = old ? heartbeat_ms : sup_heartbeat_ms;
-	if (hb != READ_ONCE(ndev->hb_ms)) {
-		ivntb_wake_ids_set(&ndev->region, &ndev->me,
-				   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
-		WRITE_ONCE(ndev->hb_ms, hb);
-	}
+	if (hb != READ_ONCE(ndev->hb_ms))
+		ivshm_set_heartbeat(ndev, hb);
 }
 
 static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
@@ -899,6 +908,13 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	return moved;
 }
 
+/* We poll again (or stop): senders need not ring us. */
+static void ivshm_disarm(struct ivshm_ntb *ndev)
+{
+	ivntb_wake_disarm(&ndev->region, &ndev->me);
+	WRITE_ONCE(ndev->armed, false);
+}
+
 /*
  * Hybrid: arm our wake word before sleeping. W1 orders the store before
  * the load of our counter: a sender whose increment that load missed
@@ -915,8 +931,7 @@ static bool ivshm_arm(struct ivshm_ntb *ndev)
 	ndev->stats.arms++;
 	if (seq == ndev->last_seq && !atomic_read(&ndev->kick))
 		return false;
-	ivntb_wake_disarm(&ndev->region, &ndev->me);
-	WRITE_ONCE(ndev->armed, false);
+	ivshm_disarm(ndev);
 	ndev->stats.arm_saves++;
 	return true;
 }
@@ -1058,11 +1073,8 @@ static int ivshm_poll_thread(void *data)
 			ndev->stats.wakes++;
 		}
 		__set_current_state(TASK_RUNNING);
-		if (READ_ONCE(ndev->armed) && ndev->mode == IVSHM_POLL_HYBRID) {
-			/* polling again: senders need not ring */
-			ivntb_wake_disarm(&ndev->region, &ndev->me);
-			WRITE_ONCE(ndev->armed, false);
-		}
+		if (READ_ONCE(ndev->armed) && ndev->mode == IVSHM_POLL_HYBRID)
+			ivshm_disarm(ndev);
 	}
 	return 0;
 }
@@ -2416,9 +2428,7 @@ static void ivshm_init_supervision(struct ivshm_ntb *ndev)
 			   ivntb_sup_present(&ndev->region);
 	if (ndev->supervised)
 		hb = sup_heartbeat_ms;
-	ivntb_wake_ids_set(&ndev->region, &ndev->me,
-			   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
-	WRITE_ONCE(ndev->hb_ms, hb);
+	ivshm_set_heartbeat(ndev, hb);
 	if (ndev->supervised)
 		dev_info(&ndev->pdev->dev, "supervised by the doorbell server: heartbeat %u ms, a peer's death comes from the server\n",
 			 hb);
@@ -2429,8 +2439,7 @@ static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 	struct pci_dev *pdev = ndev->pdev;
 
 	if (ndev->irq) {
-		ivntb_wake_disarm(&ndev->region, &ndev->me);
-		WRITE_ONCE(ndev->armed, false);
+		ivshm_disarm(ndev);
 		ivntb_irq_id_set(&ndev->region, &ndev->me, 0);
 		free_irq(ndev->irq, ndev);
 		ndev->irq = 0;
