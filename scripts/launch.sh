@@ -207,7 +207,7 @@ if [ "$DOORBELL" = 1 ]; then
 	# The server creates and owns the shm object (and removes it on exit).
 	SERVER=$IVNTB_BUILD/user/ivshmem-server/ivntb-ivshmem-server
 	[ -x "$SERVER" ] || die "launch: $SERVER missing (run: make tools)"
-	SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	SOCKDIR=$(mktemp -d "/tmp/ivntb-sock.${RUNID:0:60}.XXXXXX")
 	SUPARGS=()
 	[ "$SUPERVISE" = 0 ] || SUPARGS=(--ntb -v)
 	"$SERVER" -F -S "$SOCKDIR/sock" -M "${SHM#/dev/shm/}" -l "$REGION_BYTES" -n 1 \
@@ -338,7 +338,7 @@ elif [ "$TOPO" = host ]; then
 	PID_MAIN=$GPID
 else
 	ROLES=(a b)
-	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d /tmp/ivntb-sock.XXXXXX)
+	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d "/tmp/ivntb-sock.${RUNID:0:60}.XXXXXX")
 	net() {
 		echo -netdev "dgram,id=n0,local.type=unix,local.path=$SOCKDIR/$1,remote.type=unix,remote.path=$SOCKDIR/$2" \
 			-device "virtio-net-pci,netdev=n0,mac=52:54:00:4e:54:$3,romfile="

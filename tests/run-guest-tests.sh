@@ -15,11 +15,24 @@ failed=()
 
 # What a run can leave behind, one a line: QEMU guests, host tool peers
 # (ivntb-shm peer), doorbell servers, regions in /dev/shm, socket folders.
-leftovers() {
+# Each names its run (launch.sh puts IVNTB_RUNID in the QEMU name, the
+# region and the socket folder, which the peers and servers are given),
+# and every run id here carries this shell's pid: what another harness
+# on this host left, or is running now, is not these runs' to answer for.
+all_leftovers() {
 	pgrep -af 'qemu-system.* -name ivntb-|ivntb-shm peer|ivntb-ivshmem-server' | cut -c1-200
 	ls -d /dev/shm/ivntb-run-* /tmp/ivntb-sock.* 2>/dev/null
 	return 0
 }
+leftovers() {
+	all_leftovers | grep -E -- "[0-9]{8}-[0-9]{6}-$$-[0-9]+-"
+	return 0
+}
+others=$(all_leftovers | grep -vE -- "[0-9]{8}-[0-9]{6}-$$-[0-9]+-")
+if [ -n "$others" ]; then
+	echo "# not from these runs, so not counted (they load the host, though):"
+	echo "$others" | sed 's/^/#     /'
+fi
 
 # run WANT NAME LAUNCH_ARGS...: WANT is pass, or fail:REASON: the run must
 # fail for that reason alone (its verdict names REASON, a fixed string,
