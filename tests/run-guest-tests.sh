@@ -38,13 +38,27 @@ fi
 # fail for that reason alone (its verdict names REASON, a fixed string,
 # and no other). Either way the run must leave nothing behind that was not
 # there before it (a leftover loads the host: later runs flake).
+# A run stopped because a guest hung in its own boot, before its init and
+# so before any of our code (launch.sh: "boot hang:"), runs once more; each
+# such retry is named here and counted at the end.
+boot_retries=()
 run() {
-	local want=$1 name=$2 rc=0 why='' before new id dir
+	local want=$1 name=$2 rc=0 why='' before new id dir try
 	shift 2
 	before=$(leftovers)
-	id=$(date +%Y%m%d-%H%M%S)-$$-$((pass + fail + 1))-${name//[^A-Za-z0-9_-]/_}
-	dir=${IVNTB_BUILD:-$TOP/build}/runs/$id
-	IVNTB_RUNID=$id "$@" || rc=$?
+	for try in 1 2; do
+		id=$(date +%Y%m%d-%H%M%S)-$$-$((pass + fail + 1))-${name//[^A-Za-z0-9_-]/_}
+		[ "$try" = 1 ] || id+=-retry
+		dir=${IVNTB_BUILD:-$TOP/build}/runs/$id
+		rc=0
+		IVNTB_RUNID=$id "$@" || rc=$?
+		if [ "$try" = 2 ] || [ "$rc" = 0 ] ||
+		   ! grep -q '^  boot hang:' "$dir/verdict" 2>/dev/null; then
+			break
+		fi
+		echo "# $name: a guest hung in its boot, before its init (logs kept: $dir): once more"
+		boot_retries+=("$name ($(grep -m1 '^  boot hang:' "$dir/verdict" | sed 's/^  //'))")
+	done
 	case "$want" in
 	pass)
 		[ $rc = 0 ] || why="launch exit $rc, wanted pass"
@@ -88,6 +102,8 @@ finish() {
 		fail=$((fail + 1)); failed+=("leftovers")
 		echo "not ok - leftovers:"; echo "$left" | sed 's/^/    /'
 	fi
+	[ ${#boot_retries[@]} = 0 ] ||
+		printf '# run again after a boot hang before init: %s\n' "${boot_retries[@]}"
 	[ $fail = 0 ] || printf 'failed: %s\n' "${failed[@]}"
 	echo "$1: $pass passed, $fail failed"
 	[ $fail = 0 ]
