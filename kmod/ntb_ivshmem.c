@@ -11,7 +11,9 @@
  *
  * Poll modes (module parameter poll_mode):
  *   adaptive  a kthread that spins for spin_us after any activity, then
- *             sleeps, doubling the sleep up to poll_interval_us (default);
+ *             sleeps, doubling the sleep up to idle_poll_us, then parks:
+ *             a hard-irq hrtimer polls every idle_poll_us and wakes it
+ *             only for work (default);
  *             with an MSI-X vector it becomes hybrid:
  *   hybrid    ivshmem-doorbell with a vector: spins while events flow
  *             and after a send, for an adaptive window, then arms its
@@ -20,9 +22,10 @@
  *   irq       ivshmem-doorbell with a vector: always armed, never spins
  *   kthread   a kthread that busy-polls (lowest latency, one CPU busy)
  *   hrtimer   a soft hrtimer every poll_interval_us
- * An idle poll is one load: this port's event counter. The heartbeat
- * beats from its own hard-irq hrtimer, whatever the mode; asleep, the
- * poller still wakes once per heartbeat period for the peers' liveness.
+ * An idle poll is one load: this port's event counter. The poller beats
+ * the heartbeat as it passes, and a hard-irq hrtimer beats whenever the
+ * poller did not; asleep, the poller still wakes once per heartbeat
+ * period for the peers' liveness (not when the doorbell server supervises).
  *
  * Events: ntb_link_event(), ntb_db_event() and ntb_msg_event() are only
  * ever called from the poller, never from an op and never under a driver
@@ -82,7 +85,11 @@ MODULE_PARM_DESC(poll_mode, "How to notice peer events: adaptive (default; hybri
 
 static unsigned int poll_interval_us = 1000;
 module_param(poll_interval_us, uint, 0644);
-MODULE_PARM_DESC(poll_interval_us, "hrtimer period, and longest adaptive sleep, in us (default 1000)");
+MODULE_PARM_DESC(poll_interval_us, "hrtimer mode: the period, in us (default 1000)");
+
+static unsigned int idle_poll_us = 1000;
+module_param(idle_poll_us, uint, 0644);
+MODULE_PARM_DESC(idle_poll_us, "Adaptive mode: once idle, poll this often, in us (default 1000): the longest a first event after idle waits to be noticed");
 
 static unsigned int spin_us = 200;
 module_param(spin_us, uint, 0644);
@@ -210,7 +217,9 @@ struct ivshm_stats {
 	u64 away;		/* housekeeping came a missed heartbeat late */
 	u64 away_max_ns;	/* the longest such absence credited */
 	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
-	u64 heartbeats;		/* heartbeat timer only, below */
+	u64 parked_polls;	/* idle polls by the park timer (adaptive) */
+	u64 heartbeats;		/* under hb_lock, below */
+	u64 hb_backstop;	/* beats the backstop timer had to make */
 	u64 hb_last_ns;		/* ktime of the last beat */
 	u64 hb_late;		/* beats later than 2 * heartbeat_ms */
 	u64 hb_stalls;		/* beats later than the link timeout */
@@ -258,8 +267,11 @@ struct ivshm_ntb {
 	/* poller */
 	enum ivshm_poll_mode mode;
 	struct task_struct *task;
-	struct hrtimer timer;
-	struct hrtimer hb_timer;	/* our heartbeat, hard irq */
+	struct hrtimer timer;		/* hrtimer mode; adaptive: the park timer */
+	raw_spinlock_t hb_lock;		/* hb_next, hb_stopped, stats.hb_* */
+	struct hrtimer hb_timer;	/* the heartbeat's backstop, hard irq */
+	u64 hb_next;			/* ktime (ns) our next beat is due */
+	bool hb_stopped;
 	atomic_t kick;		/* force a full poll (unmask, link change) */
 	bool armed;		/* our wake word is armed; poller writes */
 	bool supervised;	/* the doorbell server watches: set at probe */
@@ -267,8 +279,8 @@ struct ivshm_ntb {
 	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
 	u64 last_send;		/* ktime of our last doorbell or message */
 	u64 spin_win;		/* hybrid: the spin window now, in ns */
-	u64 last_seq;
-	u64 next_housekeeping;
+	u64 last_seq;		/* poller writes; the park timer reads */
+	u64 next_housekeeping;	/* poller writes; the park timer reads */
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
 	bool untimed;		/* slept with no timer since: not away */
 
@@ -653,15 +665,169 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 }
 
 /*
+ * The heartbeat. A guest whose CPUs stop (crash, hang with interrupts off,
+ * a stopped VM) must stop beating; a guest whose poller is only starved
+ * (softirq network work, a CPU hog) must not, or its peers take it for
+ * dead. So the poller beats as it passes once a beat is due, which costs
+ * no wake of its own (adaptive and hrtimer poll more often than the
+ * period; irq and hybrid with a timer wake when the beat is due), and
+ * every beat pushes a hard-irq hrtimer, the backstop, out to half a period
+ * past the next beat: it fires only when the poller did not come, and then
+ * beats itself. A beat writes one word of our own slot, if the port is
+ * still ours.
+ */
+
+/* Under hb_lock: count the beat and how late it came. */
+static void ivshm_hb_account(struct ivshm_ntb *ndev, u64 now, bool backstop)
+{
+	struct ivshm_stats *st = &ndev->stats;
+	u64 gap = now - st->hb_last_ns, hb = READ_ONCE(ndev->hb_ms);
+
+	if (st->hb_last_ns) {
+		if (gap > st->hb_max_gap_ns)
+			WRITE_ONCE(st->hb_max_gap_ns, gap);
+		if (gap > 2ULL * hb * NSEC_PER_MSEC) {
+			WRITE_ONCE(st->hb_late, st->hb_late + 1);
+			trace_ivntb_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
+		}
+		/*
+		 * A peer times us out only after it watched our heartbeat
+		 * stand still for longer than the link timeout, so only after
+		 * a gap like this one: each of its timeouts of us has one.
+		 */
+		if (gap > max((u64)ivshm_link_timeout_ms(), 3 * hb) *
+		    NSEC_PER_MSEC)
+			WRITE_ONCE(st->hb_stalls, st->hb_stalls + 1);
+	}
+	st->hb_last_ns = now;
+	WRITE_ONCE(st->heartbeats, st->heartbeats + 1);
+	if (backstop)
+		WRITE_ONCE(st->hb_backstop, st->hb_backstop + 1);
+}
+
+/*
+ * Under hb_lock: the backstop fires between a half and three quarters of
+ * a period after the next beat is due, past the poller's own slack.
+ */
+static void ivshm_hb_rearm(struct ivshm_ntb *ndev, u64 hb_ns)
+{
+	hrtimer_start_range_ns(&ndev->hb_timer,
+			       ns_to_ktime(ndev->hb_next + hb_ns / 2),
+			       hb_ns / 4, HRTIMER_MODE_ABS_HARD);
+}
+
+/**
+ * ivshm_beat() - beat if a beat is due
+ * @ndev:	our device.
+ * @now:	ktime_get_ns().
+ * @early:	beat if one is due within this many ns (the poller passes at
+ *		times of its own, not at the beat's).
+ * @backstop:	the caller is the backstop timer.
+ *
+ * Context: the poller, the park timer or the backstop; takes hb_lock.
+ * Return: true if it beat.
+ */
+static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
+		       bool backstop)
+{
+	u64 hb_ns = (u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC;
+	unsigned long flags;
+	bool beat = false;
+	int ret;
+
+	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
+	if (ndev->hb_stopped || now + early < ndev->hb_next)
+		goto unlock;
+	ndev->hb_next = now + hb_ns;
+	ivshm_hb_rearm(ndev, hb_ns);
+	if (READ_ONCE(ndev->lost))
+		goto unlock;
+	ret = ivntb_heartbeat(&ndev->region, &ndev->me);
+	if (!ret) {
+		ivshm_hb_account(ndev, now, backstop);
+		beat = true;
+	} else if (ret == -ESTALE) {
+		/*
+		 * Taken over: from now on no op touches the new owner's
+		 * slot; the poller takes the links down and says so.
+		 */
+		WRITE_ONCE(ndev->lost, true);
+		ivshm_kick(ndev);
+	}
+unlock:
+	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
+	return beat;
+}
+
+/* How early the poller beats: a quarter period, or one idle poll if less. */
+static u64 ivshm_beat_early(struct ivshm_ntb *ndev)
+{
+	return min((u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC / 4,
+		   (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC);
+}
+
+static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
+{
+	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, hb_timer);
+	u64 now = ktime_get_ns();
+
+	/* re-armed by the beat, or by the poller's beat meanwhile */
+	if (!ivshm_beat(ndev, now, 0, true))
+		return HRTIMER_NORESTART;
+	/*
+	 * Supervised, an idle poller sleeps with no timer: every few beats,
+	 * make sure it still looked at its peers (the backstop, should the
+	 * supervisor itself be gone).
+	 */
+	if (ndev->supervised && now - READ_ONCE(ndev->last_housekeeping) >
+	    3ULL * READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC)
+		ivshm_kick(ndev);
+	return HRTIMER_NORESTART;
+}
+
+/*
+ * The heartbeat starts right after the claim, before the clients probe: a
+ * party probing meanwhile takes over a port whose heartbeat stood still
+ * for twice the link timeout (ivshm_claim_port()). The first beat is now.
+ */
+static void ivshm_start_heartbeat(struct ivshm_ntb *ndev)
+{
+	hrtimer_init(&ndev->hb_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_HARD);
+	ndev->hb_timer.function = ivshm_hb_timer;
+	ivshm_beat(ndev, ktime_get_ns(), 0, false);
+}
+
+static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
+	ndev->hb_stopped = true;	/* no beat re-arms the backstop now */
+	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
+	hrtimer_cancel(&ndev->hb_timer);
+}
+
+/*
  * Beat every @hb ms: publish the period (and our doorbell peer ID, for a
  * supervising server) first, then apply it, so that no peer times us out
  * on a period we no longer keep.
  */
 static void ivshm_set_heartbeat(struct ivshm_ntb *ndev, u32 hb)
 {
+	u64 hb_ns = (u64)hb * NSEC_PER_MSEC, now;
+	unsigned long flags;
+
 	ivntb_wake_ids_set(&ndev->region, &ndev->me,
 			   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
+	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
 	WRITE_ONCE(ndev->hb_ms, hb);
+	/* a shorter period applies now, not after the longer one ran out */
+	now = ktime_get_ns();
+	if (!ndev->hb_stopped && ndev->hb_next > now + hb_ns) {
+		ndev->hb_next = now + hb_ns;
+		ivshm_hb_rearm(ndev, hb_ns);
+	}
+	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
 }
 
 /*
@@ -869,8 +1035,9 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
  * ivshm_poll() - one poll of our port
  * @ndev:	our device.
  *
- * Housekeeping (heartbeat, header check, link) when due; then one load of
- * our event counter, and the full work only if it moved or we were kicked.
+ * The heartbeat and housekeeping (header check, link) when due; then one
+ * load of our event counter, and the full work only if it moved or we were
+ * kicked.
  *
  * Context: the poller (kthread or hrtimer) only.
  * Return: true if the counter moved: a peer did something. A pass forced
@@ -878,13 +1045,20 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
  */
 static bool ivshm_poll(struct ivshm_ntb *ndev)
 {
-	u64 now = ktime_get_ns();
-	bool kicked, moved;
+	u64 now = ktime_get_ns(), early = ivshm_beat_early(ndev);
+	bool kicked, moved, beat;
 	u64 seq;
 
 	ndev->stats.polls++;
-	if (now >= ndev->next_housekeeping) {
-		ndev->next_housekeeping = now + (u64)heartbeat_ms * NSEC_PER_MSEC;
+	/*
+	 * Beat when due; housekeeping with each beat keeps the two in step,
+	 * so that a poller that sleeps until the next one wakes once for both.
+	 */
+	beat = now + early >= READ_ONCE(ndev->hb_next) &&
+	       ivshm_beat(ndev, now, early, false);
+	if (now >= ndev->next_housekeeping || beat) {
+		WRITE_ONCE(ndev->next_housekeeping,
+			   now + (u64)heartbeat_ms * NSEC_PER_MSEC);
 		ivshm_housekeeping(ndev, now);
 	}
 
@@ -900,7 +1074,7 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 		ndev->stats.empty_polls++;
 		return false;
 	}
-	ndev->last_seq = seq;
+	WRITE_ONCE(ndev->last_seq, seq);	/* the park timer reads it */
 
 	ivshm_note_life(ndev);
 	ivshm_link_update(ndev, now);
@@ -995,8 +1169,8 @@ static bool ivshm_hybrid_spin(struct ivshm_ntb *ndev, struct ivshm_spin *sp,
 /* How long an idle poller sleeps; U64_MAX: until woken. */
 static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
 {
-	u64 hk = ndev->next_housekeeping > now ?
-		 ndev->next_housekeeping - now : 0;
+	u64 due = min(ndev->next_housekeeping, READ_ONCE(ndev->hb_next));
+	u64 hk = due > now ? due - now : 0;
 
 	switch (ndev->mode) {
 	case IVSHM_POLL_IRQ:
@@ -1019,13 +1193,66 @@ static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
 	}
 }
 
+/*
+ * Adaptive, idle: the poll is one load, which a hard-irq hrtimer can make
+ * without waking the poller, at the cost of a bare timer. The poller parks
+ * (sleeps with no timer of its own) and the park timer polls every
+ * idle_poll_us, beats when a beat is due, and wakes the poller only when
+ * there is work: the counter moved, a kick, or housekeeping is due.
+ */
+static u64 ivshm_idle_poll_ns(void)
+{
+	return (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC;
+}
+
+static enum hrtimer_restart ivshm_park_timer(struct hrtimer *t)
+{
+	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, timer);
+	u64 now = ktime_get_ns(), early = ivshm_beat_early(ndev), period;
+	struct task_struct *task;
+
+	WRITE_ONCE(ndev->stats.parked_polls, ndev->stats.parked_polls + 1);
+	if (now + early >= READ_ONCE(ndev->hb_next))
+		ivshm_beat(ndev, now, early, false);
+	/* the poller sleeps: last_seq and next_housekeeping hold still */
+	if (ivntb_event_seq(&ndev->region, &ndev->me) !=
+	    READ_ONCE(ndev->last_seq) || atomic_read(&ndev->kick) ||
+	    now >= READ_ONCE(ndev->next_housekeeping)) {
+		task = READ_ONCE(ndev->task);
+		if (task)
+			wake_up_process(task);
+		return HRTIMER_NORESTART;
+	}
+	/*
+	 * Not hrtimer_forward_now(): a timer with slack may fire before its
+	 * hard expiry, and forwarding from there leaves it expired: it would
+	 * fire again at once, every time, until the hard expiry.
+	 */
+	period = ivshm_idle_poll_ns();
+	hrtimer_set_expires_range_ns(t, ns_to_ktime(now + period), period / 4);
+	return HRTIMER_RESTART;
+}
+
+/*
+ * Park rather than sleep: adaptive polling (or hybrid toward a peer that
+ * does not ring) whose backoff reached idle_poll_us.
+ */
+static bool ivshm_may_park(struct ivshm_ntb *ndev, u64 sleep_ns,
+			   u64 backoff_ns)
+{
+	if (ndev->mode != IVSHM_POLL_ADAPTIVE &&
+	    (ndev->mode != IVSHM_POLL_HYBRID || ndev->peers_ring))
+		return false;
+	return sleep_ns == backoff_ns && backoff_ns >= ivshm_idle_poll_ns();
+}
+
 static int ivshm_poll_thread(void *data)
 {
 	struct ivshm_ntb *ndev = data;
 	u64 last_active = 0, backoff_ns = 0, sleep_ns, now;
 	u64 spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 	struct ivshm_spin sp = {};
-	bool event, spin;
+	bool event, spin, park;
 
 	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
@@ -1050,20 +1277,28 @@ static int ivshm_poll_thread(void *data)
 			continue;
 		}
 
-		/* idle: back off from 10 us up to poll_interval_us */
+		/* idle: back off from 10 us up to idle_poll_us */
 		backoff_ns = clamp_t(u64, backoff_ns * 2, 10 * NSEC_PER_USEC,
-				     (u64)max(poll_interval_us, 10U) *
-				     NSEC_PER_USEC);
+				     ivshm_idle_poll_ns());
 		sleep_ns = ivshm_idle_ns(ndev, now, backoff_ns);
 		if (ndev->mode == IVSHM_POLL_HYBRID && ivshm_arm(ndev))
 			continue;	/* the counter moved: no sleep */
+		park = ivshm_may_park(ndev, sleep_ns, backoff_ns);
 
+		/* before the park timer starts: its wake-up is not lost */
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
 
 			sp.armed_at = now;
-			if (sleep_ns == U64_MAX) {
+			if (park) {
+				hrtimer_start_range_ns(&ndev->timer, to,
+						       sleep_ns / 4,
+						       HRTIMER_MODE_REL_HARD);
+				schedule();
+				__set_current_state(TASK_RUNNING);
+				hrtimer_cancel(&ndev->timer);
+			} else if (sleep_ns == U64_MAX) {
 				ndev->untimed = true;
 				schedule();
 			} else {
@@ -1090,89 +1325,6 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 	return HRTIMER_RESTART;
 }
 
-/*
- * The heartbeat beats from a hard-irq hrtimer, not from the poller: a
- * poller starved by a busy guest (softirq network work, a CPU hog) must
- * not look like a dead guest to its peers. Only a guest whose CPUs stop
- * (crash, hang with interrupts off, a stopped VM) stops beating. Writes
- * one word of our own slot, if the port is still ours.
- */
-/* Heartbeat timer only: count the beat and how late it came. */
-static void ivshm_hb_account(struct ivshm_ntb *ndev)
-{
-	struct ivshm_stats *st = &ndev->stats;
-	u64 now = ktime_get_ns(), gap = now - st->hb_last_ns;
-	u64 hb = READ_ONCE(ndev->hb_ms);
-
-	if (st->hb_last_ns) {
-		if (gap > st->hb_max_gap_ns)
-			WRITE_ONCE(st->hb_max_gap_ns, gap);
-		if (gap > 2ULL * hb * NSEC_PER_MSEC) {
-			WRITE_ONCE(st->hb_late, st->hb_late + 1);
-			trace_ivntb_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
-		}
-		/*
-		 * A peer times us out only after it watched our heartbeat
-		 * stand still for longer than the link timeout, so only after
-		 * a gap like this one: each of its timeouts of us has one.
-		 */
-		if (gap > max((u64)ivshm_link_timeout_ms(), 3 * hb) *
-		    NSEC_PER_MSEC)
-			WRITE_ONCE(st->hb_stalls, st->hb_stalls + 1);
-	}
-	st->hb_last_ns = now;
-	WRITE_ONCE(st->heartbeats, st->heartbeats + 1);
-}
-
-static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
-{
-	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, hb_timer);
-	int ret;
-
-	if (!READ_ONCE(ndev->lost)) {
-		ret = ivntb_heartbeat(&ndev->region, &ndev->me);
-		if (!ret) {
-			ivshm_hb_account(ndev);
-			/*
-			 * Supervised, an idle poller sleeps with no timer: every
-			 * few beats, make sure it still looked at its peers (the
-			 * backstop, should the supervisor itself be gone).
-			 */
-			if (ndev->supervised &&
-			    ktime_get_ns() - READ_ONCE(ndev->last_housekeeping) >
-			    3ULL * READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC)
-				ivshm_kick(ndev);
-		} else if (ret == -ESTALE) {
-			/*
-			 * Taken over: from now on no op touches the new
-			 * owner's slot; the poller takes the links down
-			 * and says so.
-			 */
-			WRITE_ONCE(ndev->lost, true);
-			ivshm_kick(ndev);
-		}
-	}
-	hrtimer_forward_now(t, ms_to_ktime(READ_ONCE(ndev->hb_ms)));
-	return HRTIMER_RESTART;
-}
-
-/*
- * The heartbeat starts right after the claim, before the clients probe: a
- * party probing meanwhile takes over a port whose heartbeat stood still
- * for twice the link timeout (ivshm_claim_port()).
- */
-static void ivshm_start_heartbeat(struct ivshm_ntb *ndev)
-{
-	hrtimer_init(&ndev->hb_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	ndev->hb_timer.function = ivshm_hb_timer;
-	hrtimer_start(&ndev->hb_timer, 0, HRTIMER_MODE_REL_HARD);
-}
-
-static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev)
-{
-	hrtimer_cancel(&ndev->hb_timer);
-}
-
 static int ivshm_start_poller(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
@@ -1184,6 +1336,8 @@ static int ivshm_start_poller(struct ivshm_ntb *ndev)
 		return 0;
 	}
 
+	hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	ndev->timer.function = ivshm_park_timer;
 	t = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
 			pci_name(ndev->pdev));
 	if (IS_ERR(t))
@@ -1960,7 +2114,9 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
+	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
+	seq_printf(s, "hb_backstop:\t%llu\n", READ_ONCE(st->hb_backstop));
 	seq_printf(s, "hb_late:\t%llu\n", READ_ONCE(st->hb_late));
 	seq_printf(s, "hb_stalls:\t%llu\n", READ_ONCE(st->hb_stalls));
 	seq_printf(s, "hb_max_gap_us:\t%llu\n",
@@ -2472,6 +2628,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&ndev->lock);
 	spin_lock_init(&ndev->link_lock);
 	spin_lock_init(&ndev->gen_lock);
+	raw_spin_lock_init(&ndev->hb_lock);
 	mutex_init(&ndev->mw_lock);
 	atomic_set(&ndev->kick, 1);
 	pci_set_drvdata(pdev, ndev);

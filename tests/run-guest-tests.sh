@@ -139,7 +139,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	# (docs/windows.md): everything but the window clients (ntb_test.sh's
 	# mw and perf sections, ntb_transport); mw_set_trans must refuse.
 	echo "==> x86_64 guests"
-	for t in smoke ntb-tool pingpong db-stress; do
+	for t in smoke ntb-tool pingpong db-stress starve; do
 		run pass "x86_64 pair $t" "$L" -t pair -T $t
 	done
 	run pass "x86_64 loopback ntb-tool" "$L" -t loopback -T ntb-tool
@@ -214,6 +214,10 @@ run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
 # guest b stopped (SIGSTOP) for 300 ms mid-transfer, 3 times: both ends
 # flap once (link generation), the transfer completes with its md5
 run pass "pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
+# guest a idle, then its poller kept off every CPU for 2-3 s: the
+# heartbeat comes from the poller, then from the backstop timer; b's link
+# stays up
+run pass "pair starve (heartbeat from the poller, backstop when starved)" "$L" -t pair -T starve
 # interrupt mode: ivshmem-doorbell on our server, MSI-X through the AIA
 run pass "pair irq (ivshmem-doorbell, MSI-X)" "$L" -t pair --doorbell -T irq
 run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T irq

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+# The heartbeat: from the poller while it runs, from the backstop when it
+# cannot. Plain devices, adaptive polling on both guests, link up.
+#   1. Idle, 5 s: guest a's poller parks, its park timer polls (one load
+#      each) and beats when a beat is due, so the heartbeat keeps its
+#      period with no wake of its own: heartbeats ~ one per period, the
+#      backstop timer beats (almost) never, the kthread wakes far less
+#      often than the park timer polls.
+#   2. Starved, 3 s: a SCHED_FIFO busy loop on every CPU of a, RT
+#      throttling off, so the poller gets no CPU at all (a's housekeeping
+#      records the absence: stats away). The hard-irq backstop must beat
+#      in its place: b keeps its link up (its link_changes do not move)
+#      and none of a's beats comes later than the link timeout.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+tap_plan_pair starve 12
+
+ntb_setup ntb_dbtest	# enables the link on probe
+wait_for 10 up
+tap_result $? "link up, adaptive polling ($(awk '$1 == "poll_mode:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info))"
+sleep 1
+
+# 1. idle
+h0=$(stat_loc heartbeats) k0=$(stat_loc hb_backstop) p0=$(stat_loc parked_polls) w0=$(stat_loc wakes)
+sleep 5
+h1=$(stat_loc heartbeats) k1=$(stat_loc hb_backstop) p1=$(stat_loc parked_polls) w1=$(stat_loc wakes)
+dh=$((h1 - h0)) dk=$((k1 - k0)) dp=$((p1 - p0)) dw=$((w1 - w0))
+# 5 s at heartbeat_ms=10: 500 beats; the poller beats up to a quarter
+# period early, so up to 667
+tap_check "idle: $dh beats in 5 s (250..1000)" test $dh -ge 250 -a $dh -le 1000
+tap_check "idle: $dk of them by the backstop (at most a tenth)" test $((dk * 10)) -le $dh
+# idle_poll_us=1000 with a quarter period of slack: 4000..5000 polls
+tap_check "idle: the park timer polled $dp times in 5 s (2500..5500)" \
+	test $dp -ge 2500 -a $dp -le 5500
+tap_check "idle: $dw kthread wakes, under a quarter of the park timer's polls" \
+	test $((dw * 4)) -lt $dp
+
+# 2. starved
+rt=$(cat /proc/sys/kernel/sched_rt_runtime_us)
+lc0=$(stat_rem link_changes) k0=$(stat_loc hb_backstop) a0=$(stat_loc away)
+s0=$(stat_loc hb_stalls) l0=$(stat_loc link_changes)
+echo -1 >/proc/sys/kernel/sched_rt_runtime_us
+for cpu in $(seq 0 $(($(nproc) - 1))); do
+	# it must end by itself: nothing else runs on that CPU meanwhile
+	# shellcheck disable=SC2016
+	taskset -c "$cpu" chrt -f 50 bash -c 'while [ $SECONDS -lt 3 ]; do :; done' &
+done
+wait
+echo "$rt" >/proc/sys/kernel/sched_rt_runtime_us
+sleep 1
+lc1=$(stat_rem link_changes) k1=$(stat_loc hb_backstop) a1=$(stat_loc away)
+s1=$(stat_loc hb_stalls) l1=$(stat_loc link_changes)
+tap_check "starved: the poller was kept off every CPU (absences recorded: $((a1 - a0)))" \
+	test $((a1 - a0)) -ge 1
+# 3 s, the backstop beating every 1.5..1.75 periods: ~170 beats
+tap_check "starved: the backstop beat $((k1 - k0)) times in 3 s (at least 50)" \
+	test $((k1 - k0)) -ge 50
+tap_eq "starved: b kept its link up (link changes there)" "$lc0" "$lc1"
+tap_eq "starved: no beat of a's came later than the link timeout (hb_stalls)" "$s0" "$s1"
+tap_check "starved: a's link still up, unchanged ($l0 -> $l1 link changes)" \
+	eval 'up && [ "$l0" = "$l1" ]'
+
+ntb_teardown ntb_dbtest
+tap_dmesg_both
+tap_done
