@@ -42,6 +42,10 @@ for ko in "$IVNTB_TOP"/kmod/*.ko; do
 	nko=$((nko + 1))
 done
 [ "$nko" -gt 0 ] || echo "initramfs: warning: no kmod/*.ko (run: make module)" >&2
+# the protocol 1.2 driver, for the interop test (not where modprobe looks)
+old=$("$IVNTB_TOP/scripts/old-peer.sh")
+[ -z "$old" ] || { mkdir -p "$ROOT/ivntb/peer-1.2"
+	"${CROSS}strip" --strip-debug -o "$ROOT/ivntb/peer-1.2/ntb_hw_ivshmem.ko" "$old"; }
 depmod -b "$ROOT" "$KREL"
 
 cp "$KSRC/tools/testing/selftests/ntb/ntb_test.sh" "$ROOT/usr/share/ntb/"

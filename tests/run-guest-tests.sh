@@ -224,6 +224,9 @@ run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T
 # supervised liveness: the server (--ntb) marks a killed peer's port gone
 # and rings the survivor; idle, the pollers hardly wake
 run pass "pair supervise (doorbell server --ntb, kill -9 of b x3)" "$L" -t pair --supervise -T supervise
+# an older peer: b runs the protocol 1.2 driver (scripts/old-peer.sh), a
+# polls for it, rings it after every event, beats at heartbeat_ms
+run pass "pair interop (today's driver with the protocol 1.2 one)" "$L" -t pair --supervise -T interop
 # windows: ntb_tool's buffers are the windows with the DMA pool; without
 # it, mw_set_trans refuses them with one dmesg line each
 run pass "loopback windows (DMA pool)" "$L" -t loopback -T windows
