@@ -9,8 +9,11 @@
 #         peer, for LOAD seconds (default IDLE) (tests/guest/tests/idle.sh).
 # For each mode, and with no driver loaded, the host CPU time of each QEMU
 # process between guest markers, and the initiating guest's own busy
-# percentage. Prints a markdown table and writes it, with a CSV, under
-# build/bench/.
+# percentage. With AFTER_IDLE_N=K, then K first round trips after 1 s of
+# silence (p50, p99). Modes are those of mode_params (tests/guest/lib-ntb.sh),
+# none (no driver) and bare-P (no driver, a bare hrtimer every P us: the
+# floor of a poll at that period). Prints a markdown table and writes it,
+# with a CSV, under build/bench/ as NAME.md and NAME.csv (default poll-idle).
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/scripts/lib.sh"
@@ -18,6 +21,8 @@ IDLE=${IDLE:-30}
 RATE=${RATE:-1000}
 LOAD=${LOAD:-$IDLE}
 MODES=${MODES:-"none irq hybrid hybrid-sup adaptive hrtimer-100us hrtimer-1ms kthread"}
+AFTER_IDLE_N=${AFTER_IDLE_N:-0}
+NAME=${NAME:-poll-idle}
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
 CLK=$(getconf CLK_TCK)
@@ -38,9 +43,9 @@ for mode in $MODES; do
 	dev=--doorbell
 	[ "$mode" != hybrid-sup ] || dev=--supervise
 	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair $dev -T idle --keep-logs \
-		--timeout $((IDLE + LOAD + 150)) \
-		--append "ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD" \
-		>"$OUT/poll-idle-$mode.launch.log" 2>&1 &
+		--timeout $((IDLE + LOAD + 3 * AFTER_IDLE_N + 150)) \
+		--append "ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD ivntb.after_idle_n=$AFTER_IDLE_N" \
+		>"$OUT/$NAME-$mode.launch.log" 2>&1 &
 	lpid=$!
 	# window START END: "a% b% both% seconds" of host CPU between markers
 	window() {
@@ -69,7 +74,12 @@ for mode in $MODES; do
 	lbusy=$(g load_guest_busy_pct)
 	rung=$(g load_rung)
 	ret=$(tr -d '\r' <"$log" | sed -n 's/.* load_returned=\([0-9]*\).*/\1/p' | head -1)
-	row="$mode,$ia,$ib,$iboth,${busy:-?},$iw,$la,$lb,$lboth,${lbusy:-?},${rung:--},${ret:--},$lw,$([ $rc = 0 ] && echo ok || echo FAILED)"
+	# first round trips after idle: p50 and p99 (nearest rank)
+	read -r an a50 a99 < <(tr -d '\r' <"$log" | sed -n 's/^# first_after_idle_us=//p' | sort -n |
+		awk '{ v[NR] = $1 } END { if (!NR) { print "0 - -"; exit }
+			i = int(0.99 * NR + 0.999); if (i > NR) i = NR
+			print NR, v[int((NR + 1) / 2)], v[i] }')
+	row="$mode,$ia,$ib,$iboth,${busy:-?},$iw,$la,$lb,$lboth,${lbusy:-?},${rung:--},${ret:--},$lw,$([ $rc = 0 ] && echo ok || echo FAILED),$an,$a50,$a99"
 	rows+=("$row")
 	echo "poll-idle: $row" >&2
 	rm -rf "$IVNTB_BUILD/runs/$runid"
@@ -83,11 +93,11 @@ done
 	echo "${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a (ntb_dbtest rate), each echoed by guest b."
 	echo "Host CPU: user+system time of each QEMU process over the window (100 = one host core)."
 	echo
-	echo "| mode | idle: host CPU % a | b | both | guest a busy % | s | load: host CPU % a | b | both | guest a busy % | rung | echoed | s | run |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| mode | idle: host CPU % a | b | both | guest a busy % | s | load: host CPU % a | b | both | guest a busy % | rung | echoed | s | run | first RTT after 1 s idle: n | p50 us | p99 us |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for r in "${rows[@]}"; do echo "| ${r//,/ | } |"; done
 	echo
-	echo "Command: bench/poll-idle.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE MODES=\"$MODES\")"
-} | tee "$OUT/poll-idle.md"
-{ echo "mode,host_cpu_pct_a,host_cpu_pct_b,host_cpu_pct_both,guest_busy_pct_a,window_s,load_host_cpu_pct_a,load_host_cpu_pct_b,load_host_cpu_pct_both,load_guest_busy_pct_a,load_rung,load_echoed,load_window_s,run"
-  printf '%s\n' "${rows[@]}"; } >"$OUT/poll-idle.csv"
+	echo "Command: bench/poll-idle.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE AFTER_IDLE_N=$AFTER_IDLE_N MODES=\"$MODES\")"
+} | tee "$OUT/$NAME.md"
+{ echo "mode,host_cpu_pct_a,host_cpu_pct_b,host_cpu_pct_both,guest_busy_pct_a,window_s,load_host_cpu_pct_a,load_host_cpu_pct_b,load_host_cpu_pct_both,load_guest_busy_pct_a,load_rung,load_echoed,load_window_s,run,after_idle_n,after_idle_p50_us,after_idle_p99_us"
+  printf '%s\n' "${rows[@]}"; } >"$OUT/$NAME.csv"

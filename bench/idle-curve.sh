@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Plain polling (no interrupt: adaptive, use_irq=0) at idle: what the idle
+# poll period costs and what it buys. For each period P in POINTS (us), one
+# boot of two guests (pair topology) per row, through bench/poll-idle.sh:
+#   bare-P      no NTB driver, a bare hard-irq hrtimer every P us on both
+#               guests (kmod/ivshm_bare_timer.c): the floor of any poll at P;
+#   adaptive-P  the driver, adaptive, idle_poll_us=P;
+# and, as points of comparison on the same devices, none (no driver), irq
+# and hybrid (MSI-X). Per row: host CPU of both QEMU processes over IDLE
+# seconds idle (default 20), then AFTER_IDLE_N first round trips after
+# 1 s of silence (default 20; p50, p99). Bare and adaptive rows alternate,
+# so that drift of the host hits both alike.
+# Outputs build/bench/idle-curve.{md,csv,png}; DOCS=1 copies them to
+# docs/bench/.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/scripts/lib.sh"
+OUT=$IVNTB_BUILD/bench
+POINTS=${POINTS:-"100 500 1000 2000 5000 10000"}
+export IDLE=${IDLE:-20} AFTER_IDLE_N=${AFTER_IDLE_N:-20} LOAD=0 NAME=idle-curve
+# riscv64 results are idle-curve.*; other arches get a suffix
+SUF=
+[ "$IVNTB_ARCH" = riscv64 ] || SUF=-$IVNTB_ARCH
+CSV=$OUT/idle-curve$SUF.csv
+
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
+	modes="none irq hybrid"
+	for p in $POINTS; do modes="$modes bare-$p adaptive-$p"; done
+	step "idle curve: $(wc -w <<<"$modes") boots, ${IDLE} s idle + $AFTER_IDLE_N first round trips after 1 s idle each"
+	MODES=$modes "$TOP/bench/poll-idle.sh" >/dev/null
+	[ -z "$SUF" ] || mv "$OUT/idle-curve.csv" "$CSV"
+fi
+
+col() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$CSV"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
+net() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.1f", a - b; else print "" }'; }
+none=$(col none 4)
+{
+	echo "# Idle polling: cost of the idle poll period, against a bare timer"
+	echo
+	echo "$(date -u +%Y-%m-%d); host $(uname -m), $(nproc) cores; $("${QEMU_DEFAULT}" --version | head -1 | sed 's/ (.*//'), TCG;"
+	echo "two $IVNTB_ARCH guests (Linux $IVNTB_KVER, 2 vCPUs), pair topology, ivshmem-doorbell devices,"
+	echo "link up. adaptive-P: the driver polling with no interrupt (use_irq=0),"
+	echo "idle_poll_us=P. bare-P: no driver, a bare hard-irq hrtimer every P us with"
+	echo "the same slack (kmod/ivshm_bare_timer.c), the floor of any poll at that period."
+	echo "Host CPU: user+system of both QEMU processes over ${IDLE} s idle (100 = one"
+	echo "host core); the no-driver baseline (none) is $none %. First round trip:"
+	echo "one doorbell echoed back after 1 s of silence, $AFTER_IDLE_N times per row."
+	echo
+	echo "| idle_poll_us | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us |"
+	echo "|---|---|---|---|---|---|---|"
+	for p in $POINTS; do
+		b=$(col "bare-$p" 4) a=$(col "adaptive-$p" 4)
+		echo "| $p | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) |"
+	done
+	echo
+	echo "Points of comparison, same run:"
+	echo
+	echo "| mode | idle CPU % | first RTT after idle p50 us | p99 us |"
+	echo "|---|---|---|---|"
+	for m in none irq hybrid; do
+		echo "| $m | $(col $m 4) | $(col $m 16) | $(col $m 17) |"
+	done
+	echo
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/idle-curve.sh (IDLE=$IDLE AFTER_IDLE_N=$AFTER_IDLE_N POINTS=\"$POINTS\")."
+} >"$OUT/idle-curve$SUF.md"
+cat "$OUT/idle-curve$SUF.md"
+
+if command -v gnuplot >/dev/null; then
+	awk -F, 'NR > 1 && $1 ~ /^adaptive-/ && $16 != "-" { sub("adaptive-", "", $1); print $4, $16, $17, $1 }' "$CSV" >"$OUT/idle-curve$SUF.dat"
+	awk -F, 'NR > 1 && ($1 == "irq" || $1 == "hybrid") && $16 != "-" { print $4, $16, $17, $1 }' "$CSV" >"$OUT/idle-curve$SUF.pts"
+	gnuplot <<-EOF
+	set terminal pngcairo size 800,500 noenhanced
+	set output "$OUT/idle-curve$SUF.png"
+	set title "Idle poll period: idle cost vs first round trip after 1 s idle ($IVNTB_ARCH TCG, $(date -u +%Y-%m-%d))"
+	set xlabel "idle host CPU, both guests (% of one core)"
+	set ylabel "first round trip after idle (us, log)"
+	set logscale y
+	set grid
+	set key top right
+	set offsets graph 0.05, graph 0.1, graph 0.1, graph 0.1
+	plot "$OUT/idle-curve$SUF.dat" using 1:2 with linespoints pt 7 title "adaptive p50 (label: idle_poll_us)", \
+	     "" using 1:3 with linespoints pt 6 title "adaptive p99", \
+	     "" using 1:2:4 with labels offset 0,1 notitle, \
+	     "$OUT/idle-curve$SUF.pts" using 1:2 with points pt 5 ps 1.5 title "irq, hybrid p50", \
+	     "" using 1:2:4 with labels offset 0,-1 notitle
+	EOF
+	step "plot: $OUT/idle-curve$SUF.png"
+fi
+if [ "${DOCS:-0}" = 1 ]; then
+	mkdir -p "$TOP/docs/bench"
+	cp "$OUT/idle-curve$SUF.md" "$CSV" "$TOP/docs/bench/"
+	[ ! -f "$OUT/idle-curve$SUF.png" ] || cp "$OUT/idle-curve$SUF.png" "$TOP/docs/bench/"
+	step "copied to docs/bench/"
+fi
