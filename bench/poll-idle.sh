@@ -23,6 +23,8 @@ LOAD=${LOAD:-$IDLE}
 MODES=${MODES:-"none irq hybrid hybrid-sup adaptive hrtimer-100us hrtimer-1ms kthread"}
 AFTER_IDLE_N=${AFTER_IDLE_N:-0}
 NAME=${NAME:-poll-idle}
+# PARAMS=a=1,b=2: more driver parameters for every mode (one-off comparisons)
+PARAMS=${PARAMS:-}
 OUT=$IVNTB_BUILD/bench
 mkdir -p "$OUT"
 CLK=$(getconf CLK_TCK)
@@ -44,7 +46,7 @@ for mode in $MODES; do
 	[ "$mode" != hybrid-sup ] || dev=--supervise
 	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair $dev -T idle --keep-logs \
 		--timeout $((IDLE + LOAD + 3 * AFTER_IDLE_N + 150)) \
-		--append "ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD ivntb.after_idle_n=$AFTER_IDLE_N" \
+		--append "${PARAMS:+ivntb.params=$PARAMS }ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD ivntb.after_idle_n=$AFTER_IDLE_N" \
 		>"$OUT/$NAME-$mode.launch.log" 2>&1 &
 	lpid=$!
 	# window START END: "a% b% both% seconds" of host CPU between markers

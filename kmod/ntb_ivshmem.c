@@ -218,6 +218,7 @@ struct ivshm_stats {
 	u64 away_max_ns;	/* the longest such absence credited */
 	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
 	u64 parked_polls;	/* idle polls by the park timer (adaptive) */
+	u64 parked_hk;		/* housekeeping it did in the poller's place */
 	u64 heartbeats;		/* under hb_lock, below */
 	u64 hb_backstop;	/* beats the backstop timer had to make */
 	u64 hb_last_ns;		/* ktime of the last beat */
@@ -280,7 +281,8 @@ struct ivshm_ntb {
 	u64 last_send;		/* ktime of our last doorbell or message */
 	u64 spin_win;		/* hybrid: the spin window now, in ns */
 	u64 last_seq;		/* poller writes; the park timer reads */
-	u64 next_housekeeping;	/* poller writes; the park timer reads */
+	u64 next_housekeeping;	/* poller, or the park timer in its place */
+	unsigned int park_hk_run; /* housekeeping passes by the park timer */
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
 	bool untimed;		/* slept with no timer since: not away */
 
@@ -867,6 +869,8 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 	bool intact = ivntb_region_intact(&ndev->region);
 	int ret;
 
+	ndev->park_hk_run = 0;
+
 	ivshm_credit_away(ndev, now);
 
 	/*
@@ -1205,6 +1209,41 @@ static u64 ivshm_idle_poll_ns(void)
 	return (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC;
 }
 
+/*
+ * Parked, the timer is the poller: the kthread sleeps, and cancels the
+ * timer (waiting for a running callback) before it touches poller state
+ * again. So when housekeeping is due and everything stands as the last
+ * housekeeping left it (every link up, every peer's verdict still up, the
+ * header intact, our port ours, no absence to credit), the timer can do
+ * what housekeeping would (note the peers' heartbeats) and spare the
+ * kthread a wake. Every IVSHM_PARK_HK_EVERY-th pass is a full one all the
+ * same: messages reaped, the peers' ring capabilities read, a full pass
+ * for an event whose counter bump was lost.
+ */
+#define IVSHM_PARK_HK_EVERY	8
+
+static bool ivshm_park_housekeeping(struct ivshm_ntb *ndev, u64 now)
+{
+	u64 period = (u64)heartbeat_ms * NSEC_PER_MSEC;
+	u32 pidx;
+
+	if (ndev->park_hk_run >= IVSHM_PARK_HK_EVERY - 1 ||
+	    now - ndev->last_housekeeping > 2 * period ||
+	    READ_ONCE(ndev->lost) || READ_ONCE(ndev->region_bad) ||
+	    ndev->link_mask != BIT_ULL(ndev->nr_peers) - 1 ||
+	    !ivntb_region_intact(&ndev->region) ||
+	    ivntb_port_check(&ndev->region, &ndev->me))
+		return false;
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		if (ivshm_peer_eval(ndev, pidx, now) != IVSHM_PEER_UP)
+			return false;
+	ndev->park_hk_run++;
+	WRITE_ONCE(ndev->stats.parked_hk, ndev->stats.parked_hk + 1);
+	WRITE_ONCE(ndev->last_housekeeping, now);
+	WRITE_ONCE(ndev->next_housekeeping, now + period);
+	return true;
+}
+
 static enum hrtimer_restart ivshm_park_timer(struct hrtimer *t)
 {
 	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, timer);
@@ -1217,7 +1256,8 @@ static enum hrtimer_restart ivshm_park_timer(struct hrtimer *t)
 	/* the poller sleeps: last_seq and next_housekeeping hold still */
 	if (ivntb_event_seq(&ndev->region, &ndev->me) !=
 	    READ_ONCE(ndev->last_seq) || atomic_read(&ndev->kick) ||
-	    now >= READ_ONCE(ndev->next_housekeeping)) {
+	    (now >= READ_ONCE(ndev->next_housekeeping) &&
+	     !ivshm_park_housekeeping(ndev, now))) {
 		task = READ_ONCE(ndev->task);
 		if (task)
 			wake_up_process(task);
@@ -2115,6 +2155,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
+	seq_printf(s, "parked_hk:\t%llu\n", READ_ONCE(st->parked_hk));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
 	seq_printf(s, "hb_backstop:\t%llu\n", READ_ONCE(st->hb_backstop));
 	seq_printf(s, "hb_late:\t%llu\n", READ_ONCE(st->hb_late));

@@ -30,7 +30,8 @@ bare-[0-9]*)
 	tap_result $? "no NTB driver; a bare hrtimer every ${mode#bare-} us on both guests"
 	;;
 *)
-	params=$(mode_params "$mode")
+	# ivntb.params=a=1,b=2: more module parameters, for one-off comparisons
+	params="$(mode_params "$mode") ${IVNTB_PARAMS//,/ }"
 	# shellcheck disable=SC2086
 	modprobe ntb_hw_ivshmem $params
 	# shellcheck disable=SC2086
