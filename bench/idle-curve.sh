@@ -11,7 +11,10 @@
 # and hybrid (MSI-X). Per row: host CPU of both QEMU processes over IDLE
 # seconds idle (default 20), then AFTER_IDLE_N first round trips after
 # 1 s of silence (default 20; p50, p99). Bare and adaptive rows alternate,
-# so that drift of the host hits both alike.
+# so that drift of the host hits both alike. Idle host CPU of a TCG guest
+# moves by a third between boots of the same setup, so the periods in
+# REPEAT_P (default 1000, the default idle_poll_us) get REPEAT_N pairs of
+# boots (default 3) and every figure of a row is the median of its boots.
 # Outputs build/bench/idle-curve.{md,csv,png}; DOCS=1 copies them to
 # docs/bench/.
 set -euo pipefail
@@ -20,6 +23,8 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$IVNTB_BUILD/bench
 POINTS=${POINTS:-"100 500 1000 2000 5000 10000"}
 export IDLE=${IDLE:-20} AFTER_IDLE_N=${AFTER_IDLE_N:-20} LOAD=0 NAME=idle-curve
+REPEAT_P=${REPEAT_P:-1000}
+REPEAT_N=${REPEAT_N:-3}
 # riscv64 results are idle-curve.*; other arches get a suffix
 SUF=
 [ "$IVNTB_ARCH" = riscv64 ] || SUF=-$IVNTB_ARCH
@@ -27,13 +32,22 @@ CSV=$OUT/idle-curve$SUF.csv
 
 if [ "${REPORT_ONLY:-0}" != 1 ]; then
 	modes="none irq hybrid"
-	for p in $POINTS; do modes="$modes bare-$p adaptive-$p"; done
+	for p in $POINTS; do
+		n=1
+		[[ " $REPEAT_P " != *" $p "* ]] || n=$REPEAT_N
+		for _ in $(seq "$n"); do modes="$modes bare-$p adaptive-$p"; done
+	done
 	step "idle curve: $(wc -w <<<"$modes") boots, ${IDLE} s idle + $AFTER_IDLE_N first round trips after 1 s idle each"
 	MODES=$modes "$TOP/bench/poll-idle.sh" >/dev/null
 	[ -z "$SUF" ] || mv "$OUT/idle-curve.csv" "$CSV"
 fi
 
-col() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$CSV"; }
+# col MODE COLUMN: the median over that mode's boots ("-" if none has it)
+col() {
+	awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m && $c != "-" && $c != "" { print $c }' "$CSV" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
+}
+boots() { awk -F, -v m="$1" 'NR > 1 && $1 == m' "$CSV" | wc -l; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
 net() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.1f", a - b; else print "" }'; }
 none=$(col none 4)
@@ -49,11 +63,11 @@ none=$(col none 4)
 	echo "host core); the no-driver baseline (none) is $none %. First round trip:"
 	echo "one doorbell echoed back after 1 s of silence, $AFTER_IDLE_N times per row."
 	echo
-	echo "| idle_poll_us | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| idle_poll_us | boots each | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for p in $POINTS; do
 		b=$(col "bare-$p" 4) a=$(col "adaptive-$p" 4)
-		echo "| $p | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) |"
+		echo "| $p | $(boots "adaptive-$p") | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) |"
 	done
 	echo
 	echo "Points of comparison, same run:"
@@ -64,13 +78,17 @@ none=$(col none 4)
 		echo "| $m | $(col $m 4) | $(col $m 16) | $(col $m 17) |"
 	done
 	echo
-	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/idle-curve.sh (IDLE=$IDLE AFTER_IDLE_N=$AFTER_IDLE_N POINTS=\"$POINTS\")."
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/idle-curve.sh (IDLE=$IDLE AFTER_IDLE_N=$AFTER_IDLE_N POINTS=\"$POINTS\" REPEAT_P=\"$REPEAT_P\" REPEAT_N=$REPEAT_N)."
 } >"$OUT/idle-curve$SUF.md"
 cat "$OUT/idle-curve$SUF.md"
 
 if command -v gnuplot >/dev/null; then
-	awk -F, 'NR > 1 && $1 ~ /^adaptive-/ && $16 != "-" { sub("adaptive-", "", $1); print $4, $16, $17, $1 }' "$CSV" >"$OUT/idle-curve$SUF.dat"
-	awk -F, 'NR > 1 && ($1 == "irq" || $1 == "hybrid") && $16 != "-" { print $4, $16, $17, $1 }' "$CSV" >"$OUT/idle-curve$SUF.pts"
+	for p in $POINTS; do
+		echo "$(col "adaptive-$p" 4) $(col "adaptive-$p" 16) $(col "adaptive-$p" 17) $p"
+	done | grep -v -- ' - ' >"$OUT/idle-curve$SUF.dat" || true
+	for m in irq hybrid; do
+		echo "$(col $m 4) $(col $m 16) $(col $m 17) $m"
+	done | grep -v -- ' - ' >"$OUT/idle-curve$SUF.pts" || true
 	gnuplot <<-EOF
 	set terminal pngcairo size 800,500 noenhanced
 	set output "$OUT/idle-curve$SUF.png"
