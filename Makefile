@@ -10,7 +10,7 @@
 #                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
 #   make bench      benchmarks, tables under build/bench/: the protocol in
 #                   userspace; doorbells by interrupt vs polling in guests
-#   make soak       issue 8 scenarios at full counts (scripts/soak.sh)
+#   make soak       the reliability scenarios at full counts (scripts/soak.sh)
 #   make intree     the in-tree patch (drivers/ntb/hw/ivshmem), checked
 #                   and built =y and =m against Linux 6.12
 #   make dkms-check dkms build/install of dkms.conf (part of make test)
@@ -83,7 +83,7 @@ test-guest-6.1:
 	@IVNTB_KVER=6.1 $(MAKE) -s initramfs tools
 	@IVNTB_KVER=6.1 $(STAGE) test-guest-6.1 $(TOP)/tests/run-guest-tests.sh
 
-# issue 8's debug kernels (not in make test: two more kernel builds, and
+# the debug kernels (not in make test: two more kernel builds, and
 # slow guests): riscv64 KASAN + lockdep + kmemleak, x86_64 KCSAN
 test-debug:
 	@IVNTB_VARIANT=debug $(MAKE) -s initramfs tools
@@ -112,7 +112,7 @@ bench: initramfs tools
 demo: initramfs tools
 	@$(STAGE) demo $(S)/demo.sh
 
-# issue 8's scenarios at full counts (make test runs them small)
+# the reliability scenarios at full counts (make test runs them small)
 soak: initramfs tools
 	@$(STAGE) soak $(S)/soak.sh
 

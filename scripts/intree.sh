@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make intree: the in-tree variant of the driver (issue 7).
+# make intree: the in-tree variant of the driver.
 #
 #   1. Generates build/intree/ntb-hw-ivshmem.patch from kmod/, shm-protocol/
 #      and include/: drivers/ntb/hw/ivshmem/ (Kconfig with help text,

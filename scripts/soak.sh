@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make soak: the reliability scenarios of issue 8 at full counts (make
+# make soak: the reliability scenarios at full counts (make
 # test runs them small). Prints a summary table and writes it to
 # build/soak/soak.md. Counts can be lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3

@@ -111,7 +111,7 @@ finish() {
 }
 
 if [ -n "${IVNTB_VARIANT:-}" ]; then
-	# make test-debug (issue 8): the debug kernels, built on demand and
+	# make test-debug: the debug kernels, built on demand and
 	# cached: riscv64 with KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak;
 	# x86_64 with KCSAN and lockdep. Any report fails the run (launch.sh
 	# fails on KASAN, lockdep, BUG:, WARNING: lines in either guest log).
@@ -135,7 +135,7 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 fi
 
 if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
-	# x86_64 q35 (issue 7): no device tree, so no DMA pool over the windows
+	# x86_64 q35: no device tree, so no DMA pool over the windows
 	# (docs/windows.md): everything but the window clients (ntb_test.sh's
 	# mw and perf sections, ntb_transport); mw_set_trans must refuse.
 	echo "==> x86_64 guests"
@@ -156,7 +156,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 fi
 
 if [ "${IVNTB_KVER:-6.12}" = 6.1 ]; then
-	# riscv64 on Linux 6.1 (issue 7): no IMSIC driver, so no interrupt
+	# riscv64 on Linux 6.1: no IMSIC driver, so no interrupt
 	# mode; the polled driver, its clients and the failure paths.
 	echo "==> riscv64 Linux 6.1 guests"
 	run pass "6.1 pair smoke" "$L" -t pair -T smoke

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Bad configurations (issue 8), one per run, named by ivntb.case:
+# Bad configurations, one per run, named by ivntb.case:
 #   small     loopback, a 8 KiB BAR2 (smaller than the 12 KiB layout),
 #             region left blank: every probe fails with the size in dmesg
 #   mismatch  pair, a 4 MiB region of which guest b maps only 2 MiB:

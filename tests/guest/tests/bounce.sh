@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # A peer that disables and re-enables its link between two of our polls
-# (issue 8, protocol 1.2): bounce.host does it 5 times, each time with a
+# (protocol 1.2): bounce.host does it 5 times, each time with a
 # new link generation toward us and within microseconds, so the only
 # trace of the disable is the generation. Here: one link down and one up
 # per bounce, strictly alternating (the ivntb_link tracepoint), the link

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Peer crash under ntb_netdev traffic (issue 8; crash-netdev.host does the
+# Peer crash under ntb_netdev traffic (crash-netdev.host does the
 # killing, as crash.host): ntb_transport + ntb_netdev on both guests, a
 # TCP transfer to b and a ping stream running when the host kills -9
 # guest b's QEMU. Here: the link goes down within the bound, the netdev's

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Peer crash during ntb_perf (issue 8; crash-perf.host does the killing,
+# Peer crash during ntb_perf (crash-perf.host does the killing,
 # as crash.host): ntb_perf on both guests, this end running tests back to
 # back (memcpy of 4 MiB into b's window each) when the host kills -9
 # guest b's QEMU. Here: the link goes down within the bound; the runs

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Peer crash (issue 8, fast subset; crash.host does the killing): both
+# Peer crash (fast subset; crash.host does the killing): both
 # guests run ntb_pingpong (a ping every ms each way); the host kills -9
 # guest b's QEMU; this end must see the link go down within a bound and
 # its client keep working; b boots again, its driver and client come

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Link flapping (issue 8): the host peer (flap.host) attaches and detaches
+# Link flapping: the host peer (flap.host) attaches and detaches
 # ivntb.flaps times (default 30; make soak: 1000), waiting each time for
 # the hello doorbell our ntb_dbtest rings when the link comes up. Here:
 # exactly one link-up and one link-down event per cycle, strictly

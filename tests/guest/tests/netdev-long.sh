@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# A long ntb_netdev transfer with checksums (issue 8, make soak): TCP from
+# A long ntb_netdev transfer with checksums (make soak): TCP from
 # here to the other guest for ivntb.netdev_secs seconds (default 600), as
 # consecutive rounds of the same 64 MiB of random data (made before the
 # link is up: see netdev.sh), each hashed on the receiver and compared

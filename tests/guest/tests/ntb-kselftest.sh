@@ -38,7 +38,7 @@ passed "Running link tests" 2
 passed "Running db tests" 2
 passed "Running spad tests" 2
 passed "Running msg tests" 2
-# Issue 5 asks for >= 2 windows: ntb_test.sh loops over the mw_trans files
+# Two windows or more are wanted: ntb_test.sh loops over the mw_trans files
 # ntb_tool made, so mw0 and mw1 each pass once per direction.
 passed "Running mw0 tests" 2
 passed "Running mw1 tests" 2

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# Unload/reload under traffic, link flapping (issue 8, fast subset): the
+# Unload/reload under traffic, link flapping (fast subset): the
 # other end keeps ntb_pingpong running (a ping every ms whenever the link
 # is up) while this end unloads and reloads ntb_hw_ivshmem and its own
 # ntb_pingpong IVNTB_RELOAD_N times. Every cycle must bring the link up;
