@@ -104,10 +104,12 @@ intree: kernel
 	@$(STAGE) intree $(S)/intree.sh
 
 # userspace protocol benchmark, then polled vs interrupt doorbells in
-# guests (bench/doorbell.sh: RTT per mode, idle cost per mode, table + plot)
+# guests (bench/doorbell.sh: RTT per mode, idle cost per mode, table + plot),
+# then the idle poll period against a bare timer (bench/idle-curve.sh)
 bench: initramfs tools
 	@$(STAGE) bench-shm $(MAKE) -s -C shm-protocol bench
 	@$(STAGE) bench-doorbell $(TOP)/bench/doorbell.sh
+	@$(STAGE) bench-idle-curve $(TOP)/bench/idle-curve.sh
 
 demo: initramfs tools
 	@$(STAGE) demo $(S)/demo.sh

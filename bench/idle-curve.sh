@@ -63,11 +63,11 @@ none=$(col none 4)
 	echo "host core); the no-driver baseline (none) is $none %. First round trip:"
 	echo "one doorbell echoed back after 1 s of silence, $AFTER_IDLE_N times per row."
 	echo
-	echo "| idle_poll_us | boots each | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| idle_poll_us | boots each | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us | timer fires/s: bare | adaptive's park timer | adaptive's kthread wakes/s |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for p in $POINTS; do
 		b=$(col "bare-$p" 4) a=$(col "adaptive-$p" 4)
-		echo "| $p | $(boots "adaptive-$p") | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) |"
+		echo "| $p | $(boots "adaptive-$p") | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) | $(col "bare-$p" 18) | $(col "adaptive-$p" 18) | $(col "adaptive-$p" 19) |"
 	done
 	echo
 	echo "Points of comparison, same run:"

@@ -81,7 +81,8 @@ for mode in $MODES; do
 		awk '{ v[NR] = $1 } END { if (!NR) { print "0 - -"; exit }
 			i = int(0.99 * NR + 0.999); if (i > NR) i = NR
 			print NR, v[int((NR + 1) / 2)], v[i] }')
-	row="$mode,$ia,$ib,$iboth,${busy:-?},$iw,$la,$lb,$lboth,${lbusy:-?},${rung:--},${ret:--},$lw,$([ $rc = 0 ] && echo ok || echo FAILED),$an,$a50,$a99"
+	tf=$(g timer_fires_per_s) pw=$(g poller_wakes_per_s)
+	row="$mode,$ia,$ib,$iboth,${busy:-?},$iw,$la,$lb,$lboth,${lbusy:-?},${rung:--},${ret:--},$lw,$([ $rc = 0 ] && echo ok || echo FAILED),$an,$a50,$a99,${tf:--},${pw:--}"
 	rows+=("$row")
 	echo "poll-idle: $row" >&2
 	rm -rf "$IVNTB_BUILD/runs/$runid"
@@ -95,11 +96,11 @@ done
 	echo "${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a (ntb_dbtest rate), each echoed by guest b."
 	echo "Host CPU: user+system time of each QEMU process over the window (100 = one host core)."
 	echo
-	echo "| mode | idle: host CPU % a | b | both | guest a busy % | s | load: host CPU % a | b | both | guest a busy % | rung | echoed | s | run | first RTT after 1 s idle: n | p50 us | p99 us |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| mode | idle: host CPU % a | b | both | guest a busy % | s | load: host CPU % a | b | both | guest a busy % | rung | echoed | s | run | first RTT after 1 s idle: n | p50 us | p99 us | idle: timer polls/s a | poller wakes/s a |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for r in "${rows[@]}"; do echo "| ${r//,/ | } |"; done
 	echo
 	echo "Command: bench/poll-idle.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE AFTER_IDLE_N=$AFTER_IDLE_N MODES=\"$MODES\")"
 } | tee "$OUT/$NAME.md"
-{ echo "mode,host_cpu_pct_a,host_cpu_pct_b,host_cpu_pct_both,guest_busy_pct_a,window_s,load_host_cpu_pct_a,load_host_cpu_pct_b,load_host_cpu_pct_both,load_guest_busy_pct_a,load_rung,load_echoed,load_window_s,run,after_idle_n,after_idle_p50_us,after_idle_p99_us"
+{ echo "mode,host_cpu_pct_a,host_cpu_pct_b,host_cpu_pct_both,guest_busy_pct_a,window_s,load_host_cpu_pct_a,load_host_cpu_pct_b,load_host_cpu_pct_both,load_guest_busy_pct_a,load_rung,load_echoed,load_window_s,run,after_idle_n,after_idle_p50_us,after_idle_p99_us,idle_timer_polls_per_s_a,idle_poller_wakes_per_s_a"
   printf '%s\n' "${rows[@]}"; } >"$OUT/$NAME.csv"

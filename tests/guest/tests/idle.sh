@@ -52,10 +52,20 @@ fires() { cat /sys/module/ivshm_bare_timer/parameters/fires 2>/dev/null || echo 
 sleep 2
 read -r b0 i0 < <(cpu)
 f0=$(fires)
+drv() { [ -n "${LOC:-}" ] && stat_loc "$1"; }
+pp0=$(drv parked_polls) pw0=$(drv wakes)
 echo "IVNTB-MARK idle-start"
 sleep "$idle"
 echo "IVNTB-MARK idle-end"
 f1=$(fires)
+pp1=$(drv parked_polls) pw1=$(drv wakes)
+# what woke this guest's CPUs for us: timer polls and poller (kthread) wakes
+if [ "${mode#bare-}" != "$mode" ]; then
+	echo "# timer_fires_per_s=$(( (f1 - f0) / idle ))"
+elif [ -n "$pp0" ]; then
+	echo "# timer_fires_per_s=$(( (pp1 - pp0) / idle ))"
+	echo "# poller_wakes_per_s=$(( (pw1 - pw0) / idle ))"
+fi
 sleep 2	# the host samples the QEMU processes now
 echo "# guest_busy_pct=$(busy_since $b0 $i0)"
 
@@ -70,13 +80,15 @@ if [ "$mode" = none ] || [ "${mode#bare-}" != "$mode" ]; then
 	if [ "$mode" = none ]; then
 		tap_result 0 "no doorbells to ring without a driver"
 	else
-		# the timer must have run at its period while idle: a floor
-		# that did not fire would be no floor
-		# (a period plus up to a quarter of slack: between 0.8 and 1
-		# times idle / period, with margins)
+		# the timer must have run while idle, and not faster than its
+		# period (plus up to a quarter of slack: 0.8 to 1 times idle /
+		# period): a floor that did not fire, or ran away, is no floor.
+		# Under TCG a guest takes a few thousand timer interrupts a
+		# second at most (100 us: 4500/s), so the lower bound is loose;
+		# the rate it reached is a figure of the table.
 		want=$(( idle * 1000000 / ${mode#bare-} ))
-		tap_check "the bare timer fired $((f1 - f0)) times in ${idle} s idle (${want}/2..${want}*1.1)" \
-			test $((f1 - f0)) -ge $((want / 2)) -a $((f1 - f0)) -le $((want * 11 / 10))
+		tap_check "the bare timer fired $((f1 - f0)) times in ${idle} s idle (${want}/10..${want}*1.1)" \
+			test $((f1 - f0)) -ge $((want / 10)) -a $((f1 - f0)) -le $((want * 11 / 10))
 		modprobe -r ivshm_bare_timer && R modprobe -r ivshm_bare_timer
 	fi
 	tap_result 0 "no round trips without a driver"
