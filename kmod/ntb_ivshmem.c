@@ -710,12 +710,41 @@ static void ivshm_hb_account(struct ivshm_ntb *ndev, u64 now, bool backstop)
 /*
  * Under hb_lock: the backstop fires between a half and three quarters of
  * a period after the next beat is due, past the poller's own slack.
+ * Supervised, an idle poller sleeps with no timer and every beat is the
+ * backstop's: then it fires when the beat is due (up to a quarter late).
  */
 static void ivshm_hb_rearm(struct ivshm_ntb *ndev, u64 hb_ns)
 {
-	hrtimer_start_range_ns(&ndev->hb_timer,
-			       ns_to_ktime(ndev->hb_next + hb_ns / 2),
-			       hb_ns / 4, HRTIMER_MODE_ABS_HARD);
+	u64 at = ndev->hb_next + (ndev->supervised ? 0 : hb_ns / 2);
+
+	hrtimer_start_range_ns(&ndev->hb_timer, ns_to_ktime(at), hb_ns / 4,
+			       HRTIMER_MODE_ABS_HARD);
+}
+
+/* Under hb_lock: beat now; the next beat is due a period from now. */
+static bool ivshm_beat_locked(struct ivshm_ntb *ndev, u64 now, bool backstop)
+{
+	u64 hb_ns = (u64)ndev->hb_ms * NSEC_PER_MSEC;
+	int ret;
+
+	WRITE_ONCE(ndev->hb_next, now + hb_ns);
+	if (READ_ONCE(ndev->lost))
+		return false;	/* nothing to beat for: no re-arm either */
+	ivshm_hb_rearm(ndev, hb_ns);
+	ret = ivntb_heartbeat(&ndev->region, &ndev->me);
+	if (!ret) {
+		ivshm_hb_account(ndev, now, backstop);
+		return true;
+	}
+	if (ret == -ESTALE) {
+		/*
+		 * Taken over: from now on no op touches the new owner's
+		 * slot; the poller takes the links down and says so.
+		 */
+		WRITE_ONCE(ndev->lost, true);
+		ivshm_kick(ndev);
+	}
+	return false;
 }
 
 /**
@@ -732,40 +761,25 @@ static void ivshm_hb_rearm(struct ivshm_ntb *ndev, u64 hb_ns)
 static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
 		       bool backstop)
 {
-	u64 hb_ns = (u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC;
 	unsigned long flags;
 	bool beat = false;
-	int ret;
 
 	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
-	if (ndev->hb_stopped || now + early < ndev->hb_next)
-		goto unlock;
-	ndev->hb_next = now + hb_ns;
-	ivshm_hb_rearm(ndev, hb_ns);
-	if (READ_ONCE(ndev->lost))
-		goto unlock;
-	ret = ivntb_heartbeat(&ndev->region, &ndev->me);
-	if (!ret) {
-		ivshm_hb_account(ndev, now, backstop);
-		beat = true;
-	} else if (ret == -ESTALE) {
-		/*
-		 * Taken over: from now on no op touches the new owner's
-		 * slot; the poller takes the links down and says so.
-		 */
-		WRITE_ONCE(ndev->lost, true);
-		ivshm_kick(ndev);
-	}
-unlock:
+	if (!ndev->hb_stopped && now + early >= ndev->hb_next)
+		beat = ivshm_beat_locked(ndev, now, backstop);
 	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
 	return beat;
 }
 
-/* How early the poller beats: a quarter period, or one idle poll if less. */
+/* How early the poller beats: a quarter period, or one poll if less. */
 static u64 ivshm_beat_early(struct ivshm_ntb *ndev)
 {
+	unsigned int poll_us = ndev->mode == IVSHM_POLL_HRTIMER ?
+			       READ_ONCE(poll_interval_us) :
+			       READ_ONCE(idle_poll_us);
+
 	return min((u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC / 4,
-		   (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC);
+		   (u64)max(poll_us, 10U) * NSEC_PER_USEC);
 }
 
 static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
@@ -816,20 +830,24 @@ static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev)
  */
 static void ivshm_set_heartbeat(struct ivshm_ntb *ndev, u32 hb)
 {
-	u64 hb_ns = (u64)hb * NSEC_PER_MSEC, now;
+	u32 dev_id = ndev->regs ? ndev->doorbell_id + 1 : 0;
+	bool shorter = hb < READ_ONCE(ndev->hb_ms);
 	unsigned long flags;
 
-	ivntb_wake_ids_set(&ndev->region, &ndev->me,
-			   ndev->regs ? ndev->doorbell_id + 1 : 0, hb);
+	/* longer: peers must wait longer before we beat less often */
+	if (!shorter)
+		ivntb_wake_ids_set(&ndev->region, &ndev->me, dev_id, hb);
 	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
 	WRITE_ONCE(ndev->hb_ms, hb);
-	/* a shorter period applies now, not after the longer one ran out */
-	now = ktime_get_ns();
-	if (!ndev->hb_stopped && ndev->hb_next > now + hb_ns) {
-		ndev->hb_next = now + hb_ns;
-		ivshm_hb_rearm(ndev, hb_ns);
-	}
+	/*
+	 * Shorter: beat now, then publish, or a peer that times us out on
+	 * the new period finds our last beat (up to an old period ago) late.
+	 */
+	if (shorter && !ndev->hb_stopped)
+		ivshm_beat_locked(ndev, ktime_get_ns(), false);
 	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
+	if (shorter)
+		ivntb_wake_ids_set(&ndev->region, &ndev->me, dev_id, hb);
 }
 
 /*
@@ -1378,12 +1396,16 @@ static int ivshm_start_poller(struct ivshm_ntb *ndev)
 
 	hrtimer_init(&ndev->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
 	ndev->timer.function = ivshm_park_timer;
-	t = kthread_run(ivshm_poll_thread, ndev, "ivntb/%s",
-			pci_name(ndev->pdev));
+	t = kthread_create(ivshm_poll_thread, ndev, "ivntb/%s",
+			   pci_name(ndev->pdev));
 	if (IS_ERR(t))
 		return PTR_ERR(t);
-	/* ops on other CPUs may kick already (clients are bound) */
+	/*
+	 * Known before it runs: its park timer wakes it through this, and
+	 * ops on other CPUs may kick already (clients are bound).
+	 */
 	WRITE_ONCE(ndev->task, t);
+	wake_up_process(t);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
 OLD=/ivntb/peer-1.2/ntb_hw_ivshmem.ko
 N=500
 IDLE_N=5
-PLAN=12
+PLAN=13
 tap_plan_pair interop $PLAN
 if [ ! -f $OLD ]; then
 	for i in $(seq $PLAN); do
@@ -87,6 +87,12 @@ for _ in $(seq $IDLE_N); do
 	[ "$(rtt_there 1)" = 1 ] && ok=$((ok + 1))
 done
 tap_eq "first round trips after 1 s idle, from the old peer" "$IDLE_N" "$ok"
+
+# one link up on each end and no flap, through all of it: a's switch to
+# the short period must not leave b (timing a out after its own 80 ms)
+# looking at a beat up to a supervised period old
+tap_eq "the link came up once on each end and stayed up (link changes here, there)" \
+	"1 1" "$(stat_loc link_changes) $(stat_rem link_changes)"
 
 modprobe -r ntb_dbtest && modprobe -r ntb_hw_ivshmem &&
 	R "modprobe -r ntb_dbtest && rmmod ntb_hw_ivshmem"
