@@ -4,16 +4,20 @@
  * doorbell.pml - the ivntb doorbell + event counter protocol under a
  * weak-memory abstraction (spin model; see docs/protocol.md, "Barriers").
  *
- * One sender rings one doorbell bit N times; before each ring it stores
- * the value i into a window ("data"). The receiver waits for the event
- * counter to change (E2), takes the bit (D2), reads the data and must see
- * exactly i; it then acknowledges i (the sender rings again only after
- * that, as in tests/stress.c).
+ * NB senders (1, or 2 with -DNB=2), each on its own CPU with its own
+ * store buffer, ring their own doorbell bit N times each; before each ring
+ * a sender stores the value i into its window word ("data"). The receiver
+ * waits for the event counter to change (E2), takes the whole doorbell
+ * word (D2), and for each bit it took reads that sender's data, which
+ * must be exactly the value it expects next; it then acknowledges it (a
+ * sender rings again only after that, as in tests/stress.c). With two
+ * senders, the ORs of two bits and two counter increments race each
+ * other and the receiver's take.
  *
- * Weak memory: the sender's plain and relaxed stores go to a store buffer
+ * Weak memory: a sender's plain and relaxed stores go to its store buffer
  * with one slot per location and become visible in any order (PSO), any
  * time, through the memory process; a fully ordered RMW (the kernel's
- * cmpxchg, D1/E1) first drains the buffer. The receiver's data load may
+ * cmpxchg, D1/E1) first drains that sender's buffer. The receiver's data load may
  * be performed before its take of the bit when the take does not order
  * it (NO_D2). ack is modelled as sequentially consistent (it is a
  * release/acquire pair in the test, not part of the protocol).
@@ -40,65 +44,69 @@
  *                   its counter increment is visible    -> lost wake-up
  * A lost wake-up is a receiver asleep while the sender waits for its
  * acknowledgment: an invalid end state.
- * The protocol as implemented (no variant, with and without SPURIOUS,
- * and with SLEEP) must verify with no assertion violation and no invalid
+ * Each with one sender or two (-DNB=2: two bits, 26 k states; with
+ * SLEEP 300 k). The protocol as implemented (no variant, with and without
+ * SPURIOUS, and with SLEEP) must verify with no assertion violation and no invalid
  * end state (deadlock = a doorbell that never wakes the receiver); each
  * weakened variant must fail.
  */
 #define N 3
+#ifndef NB
+#define NB 1		/* senders, one doorbell bit each */
+#endif
 
-byte data;		/* the window word written before the doorbell */
-byte db;		/* the doorbell bit */
+byte data[NB];		/* each sender's window word, written before it rings */
+byte db;		/* the doorbell word: bit s is sender s's */
 byte seq;		/* the receiver's event counter */
-byte ack;		/* the receiver's acknowledgment of a value */
+byte ack[NB];		/* the receiver's acknowledgment of each sender's value */
 
 /* The receiver's wake word, and the interrupt (level: set by a ring). */
 bool armed;
 bool arm_pend;		/* NO_W1: the armed store, still buffered */
 bool rung;
 
-/* Sender's store buffer. */
-bool data_pend;
-byte data_val;
-bool db_pend;
-byte seq_pend;
-bool done;
+/* Each sender's store buffer. */
+bool data_pend[NB];
+byte data_val[NB];
+bool db_pend[NB];
+byte seq_pend[NB];
+bool done[NB];
 
-inline drain()
+inline drain(me)
 {
 	if
-	:: data_pend -> data = data_val; data_pend = 0
+	:: data_pend[me] -> data[me] = data_val[me]; data_pend[me] = 0
 	:: else -> skip
 	fi;
 	if
-	:: db_pend -> db = 1; db_pend = 0
+	:: db_pend[me] -> db = db | (1 << me); db_pend[me] = 0
 	:: else -> skip
 	fi;
 	do
-	:: seq_pend > 0 -> seq++; seq_pend--
+	:: seq_pend[me] > 0 -> seq++; seq_pend[me]--
 	:: else -> break
 	od
 }
 
-active proctype sender()
+proctype sender(byte me)
 {
 	byte i = 1;
 
 	do
 	:: i > N -> break
 	:: i <= N ->
-		(ack == i - 1);			/* flow control */
-		data_val = i;			/* plain store */
-		data_pend = 1;
+		(ack[me] == i - 1);		/* flow control */
+		data_val[me] = i;		/* plain store */
+		data_pend[me] = 1;
 #if defined(NO_D1) || defined(RELAXED_SENDER)
-		db_pend = 1;			/* relaxed OR */
+		db_pend[me] = 1;		/* relaxed OR */
 #else
-		atomic { drain(); db = 1 }	/* D1: fully ordered OR */
+		atomic { drain(me); db = db | (1 << me) }	/* D1: fully ordered OR */
 #endif
 #if defined(RELAXED_SENDER) || defined(NO_W2)
-		seq_pend++;			/* relaxed increment */
+		seq_pend[me]++;			/* relaxed increment */
 #else
-		atomic { drain(); seq++ }	/* E1: fully ordered increment */
+		atomic { drain(me); seq++ }	/* E1: fully ordered increment */
 #endif
 #ifdef SLEEP
 		/* W2, then the wake word: ring an armed receiver */
@@ -109,27 +117,53 @@ active proctype sender()
 #endif
 		i++
 	od;
-	done = 1
+	done[me] = 1
 }
 
-active proctype memory()
+/*
+ * Makes sender me's buffered stores visible, in any order, at any time;
+ * the first also the receiver's (NO_W1).
+ */
+proctype memory(byte me)
 {
 	do
-	:: atomic { data_pend -> data = data_val; data_pend = 0 }
-	:: atomic { db_pend -> db = 1; db_pend = 0 }
-	:: atomic { seq_pend > 0 -> seq++; seq_pend-- }
-	:: atomic { arm_pend -> armed = 1; arm_pend = 0 }
-	:: atomic { done && !data_pend && !db_pend && seq_pend == 0 -> break }
+	:: atomic { data_pend[me] -> data[me] = data_val[me]; data_pend[me] = 0 }
+	:: atomic { db_pend[me] -> db = db | (1 << me); db_pend[me] = 0 }
+	:: atomic { seq_pend[me] > 0 -> seq++; seq_pend[me]-- }
+	:: atomic { me == 0 && arm_pend -> armed = 1; arm_pend = 0 }
+	:: atomic { done[me] && !data_pend[me] && !db_pend[me] && seq_pend[me] == 0 -> break }
 	od
 }
 
-active proctype receiver()
+init
 {
-	byte last = 0, expect = 1, d = 0, b;
+	byte s = 0;
+
+	atomic {
+		do
+		:: s < NB -> run sender(s); run memory(s); s++
+		:: else -> break
+		od;
+		run receiver()
+	}
+}
+
+proctype receiver()
+{
+	byte last = 0, expect[NB], d[NB], b, s;
 	bool early, look;
 
+	s = 0;
 	do
-	:: expect > N -> break
+	:: s < NB -> expect[s] = 1; s++
+	:: else -> break
+	od;
+	do
+	:: (expect[0] > N
+#if NB > 1
+	    && expect[1] > N
+#endif
+	   ) -> break
 	:: else ->
 		look = 1;
 		if
@@ -167,22 +201,32 @@ active proctype receiver()
 		early = 0;
 #ifdef NO_D2
 		if
-		:: d = data; early = 1		/* load hoisted above the take */
+		:: d[0] = data[0];		/* loads hoisted above the take */
+#if NB > 1
+		   d[1] = data[1];
+#endif
+		   early = 1
 		:: skip
 		fi;
 #endif
 		atomic { b = db; db = 0 };	/* D2: take, fully ordered */
-		if
-		:: b ->
+		s = 0;
+		do
+		:: s < NB ->
 			if
-			:: !early -> d = data
+			:: b & (1 << s) ->
+				if
+				:: !early -> d[s] = data[s]
+				:: else -> skip
+				fi;
+				assert(d[s] == expect[s]);
+				ack[s] = expect[s];
+				expect[s]++
 			:: else -> skip
 			fi;
-			assert(d == expect);
-			ack = expect;
-			expect++
-		:: else -> skip
-		fi;
+			s++
+		:: else -> break
+		od;
 #ifdef SEQ_AFTER_CLEAR
 		last = seq;
 #endif

@@ -177,6 +177,13 @@ if want spin; then
 			fail -DSLEEP -DNO_RECHECK
 			fail -DSLEEP -DNO_W1
 			fail -DSLEEP -DNO_W2
+			pass -DNB=2
+			pass -DNB=2 -DSPURIOUS
+			pass -DNB=2 -DSLEEP
+			fail -DNB=2 -DRELAXED_SENDER
+			fail -DNB=2 -DSPURIOUS -DNO_D2
+			fail -DNB=2 -DSLEEP -DNO_RECHECK
+			fail -DNB=2 -DSLEEP -DNO_W2
 		VARIANTS
 	else
 		not_ok "spin not installed (apt-get install spin): the doorbell model not checked"
