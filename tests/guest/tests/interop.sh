@@ -75,18 +75,18 @@ tap_check "$N round trips from here ($got back), each ring of ours written to th
 got=$(rtt_there $N)
 tap_eq "$N round trips from the old peer" "$N" "$got"
 
-ok=0
-for _ in $(seq $IDLE_N); do
-	sleep 1
-	[ "$(rtt_here 1)" = 1 ] && ok=$((ok + 1))
-done
-tap_eq "first round trips after 1 s idle, from here" "$IDLE_N" "$ok"
-ok=0
-for _ in $(seq $IDLE_N); do
-	sleep 1
-	[ "$(rtt_there 1)" = 1 ] && ok=$((ok + 1))
-done
-tap_eq "first round trips after 1 s idle, from the old peer" "$IDLE_N" "$ok"
+# after_idle rtt_here|rtt_there: IDLE_N first round trips after 1 s of
+# silence; prints how many came back
+after_idle() {
+	local ok=0
+	for _ in $(seq $IDLE_N); do
+		sleep 1
+		[ "$($1 1)" = 1 ] && ok=$((ok + 1))
+	done
+	echo $ok
+}
+tap_eq "first round trips after 1 s idle, from here" "$IDLE_N" "$(after_idle rtt_here)"
+tap_eq "first round trips after 1 s idle, from the old peer" "$IDLE_N" "$(after_idle rtt_there)"
 
 # one link up on each end and no flap, through all of it: a's switch to
 # the short period must not leave b (timing a out after its own 80 ms)
