@@ -190,9 +190,4 @@ if command -v gnuplot >/dev/null; then
 	EOF
 	step "plot: $OUT/doorbell$SUF.png"
 fi
-if [ "${DOCS:-0}" = 1 ]; then
-	mkdir -p "$TOP/docs/bench"
-	cp "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$TOP/docs/bench/"
-	[ ! -f "$OUT/doorbell$SUF.png" ] || cp "$OUT/doorbell$SUF.png" "$TOP/docs/bench/"
-	step "copied to docs/bench/"
-fi
+bench_to_docs "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$OUT/doorbell$SUF.png"

@@ -48,6 +48,15 @@ col() {
 		sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
 }
 boots() { awk -F, -v m="$1" 'NR > 1 && $1 == m' "$CSV" | wc -l; }
+# pair_ratio P: adaptive / bare of each pair of boots at period P (the
+# k-th adaptive-P boot with the k-th bare-P one, which ran just before
+# it), the median over the pairs
+pair_ratio() {
+	awk -F, -v p="$1" 'NR > 1 && $1 == "bare-" p { b[++nb] = $4 }
+		NR > 1 && $1 == "adaptive-" p { a[++na] = $4 }
+		END { for (i = 1; i <= na && i <= nb; i++) if (b[i] > 0) print a[i] / b[i] }' "$CSV" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f\n", v[int((NR + 1) / 2)]; else print "-" }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
 net() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.1f", a - b; else print "" }'; }
 none=$(col none 4)
@@ -63,11 +72,11 @@ none=$(col none 4)
 	echo "host core); the no-driver baseline (none) is $none %. First round trip:"
 	echo "one doorbell echoed back after 1 s of silence, $AFTER_IDLE_N times per row."
 	echo
-	echo "| idle_poll_us | boots each | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare | same, less the no-driver baseline | first RTT after idle p50 us | p99 us | timer fires/s: bare | adaptive's park timer | adaptive's kthread wakes/s |"
+	echo "| idle_poll_us | boots each | bare timer: idle CPU % | adaptive: idle CPU % | adaptive / bare (median of the pairs' ratios) | same, medians less the no-driver baseline | first RTT after idle p50 us | p99 us | timer fires/s: bare | adaptive's park timer | adaptive's kthread wakes/s |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for p in $POINTS; do
 		b=$(col "bare-$p" 4) a=$(col "adaptive-$p" 4)
-		echo "| $p | $(boots "adaptive-$p") | $b | $a | $(ratio "$a" "$b") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) | $(col "bare-$p" 18) | $(col "adaptive-$p" 18) | $(col "adaptive-$p" 19) |"
+		echo "| $p | $(boots "adaptive-$p") | $b | $a | $(pair_ratio "$p") | $(ratio "$(net "$a" "$none")" "$(net "$b" "$none")") | $(col "adaptive-$p" 16) | $(col "adaptive-$p" 17) | $(col "bare-$p" 18) | $(col "adaptive-$p" 18) | $(col "adaptive-$p" 19) |"
 	done
 	echo
 	echo "Points of comparison, same run:"
@@ -107,9 +116,4 @@ if command -v gnuplot >/dev/null; then
 	EOF
 	step "plot: $OUT/idle-curve$SUF.png"
 fi
-if [ "${DOCS:-0}" = 1 ]; then
-	mkdir -p "$TOP/docs/bench"
-	cp "$OUT/idle-curve$SUF.md" "$CSV" "$TOP/docs/bench/"
-	[ ! -f "$OUT/idle-curve$SUF.png" ] || cp "$OUT/idle-curve$SUF.png" "$TOP/docs/bench/"
-	step "copied to docs/bench/"
-fi
+bench_to_docs "$OUT/idle-curve$SUF.md" "$CSV" "$OUT/idle-curve$SUF.png"

@@ -46,6 +46,19 @@ die() { echo "error: $*" >&2; exit 1; }
 # "==> step" lines with elapsed times, so long steps show progress.
 step() { echo "==> [$(date +%H:%M:%S)] $*"; }
 
+# bench_to_docs FILE...: with DOCS=1, copy a bench's outputs (those that
+# exist: a plot needs gnuplot) to docs/bench/, which is how the committed
+# ones are made
+bench_to_docs() {
+	[ "${DOCS:-0}" = 1 ] || return 0
+	mkdir -p "$IVNTB_TOP/docs/bench"
+	local f
+	for f in "$@"; do
+		[ ! -f "$f" ] || cp "$f" "$IVNTB_TOP/docs/bench/"
+	done
+	step "copied to docs/bench/: $(for f in "$@"; do [ ! -f "$f" ] || printf '%s ' "${f##*/}"; done)"
+}
+
 # The kernel-log failure patterns (tests/guest/failure-patterns), one
 # regex a line without comments and blank lines: for grep -Ef. The guests'
 # dmesg_clean strips the same way.

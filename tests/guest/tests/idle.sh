@@ -53,7 +53,7 @@ sleep 2
 read -r b0 i0 < <(cpu)
 f0=$(fires)
 drv() { [ -n "${LOC:-}" ] && stat_loc "$1"; }
-pp0=$(drv parked_polls) pw0=$(drv wakes)
+pp0=$(drv parked_polls) pw0=$(drv wakes) hb0=$(drv heartbeats) bs0=$(drv hb_backstop)
 echo "IVNTB-MARK idle-start"
 sleep "$idle"
 echo "IVNTB-MARK idle-end"
@@ -65,6 +65,7 @@ if [ "${mode#bare-}" != "$mode" ]; then
 elif [ -n "$pp0" ]; then
 	echo "# timer_fires_per_s=$(( (pp1 - pp0) / idle ))"
 	echo "# poller_wakes_per_s=$(( (pw1 - pw0) / idle ))"
+	echo "# idle heartbeats $(( $(drv heartbeats) - hb0 )), of them by the backstop $(( $(drv hb_backstop) - bs0 ))"
 fi
 sleep 2	# the host samples the QEMU processes now
 echo "# guest_busy_pct=$(busy_since $b0 $i0)"
