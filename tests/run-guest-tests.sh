@@ -146,6 +146,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	run pass "x86_64 pair windows (no pool: refused)" "$L" -t pair -T windows
 	run pass "x86_64 pair trace" "$L" -t pair -T trace
 	run pass "x86_64 pair irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t pair --doorbell -T irq
+	run pass "x86_64 loopback irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t loopback --doorbell -T irq
 	run pass "x86_64 pair supervise (doorbell server --ntb)" "$L" -t pair --supervise -T supervise
 	run pass "x86_64 host hostile" "$L" -t host -T hostile
 	run pass "x86_64 host flap" "$L" -t host -T flap
