@@ -755,7 +755,8 @@ static bool ivshm_beat_locked(struct ivshm_ntb *ndev, u64 now, bool backstop)
  *		times of its own, not at the beat's).
  * @backstop:	the caller is the backstop timer.
  *
- * Context: the poller, the park timer or the backstop; takes hb_lock.
+ * Context: the poller, the park timer or the backstop; takes hb_lock only
+ * when a beat looks due (the poller calls it at every poll).
  * Return: true if it beat.
  */
 static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
@@ -764,6 +765,8 @@ static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
 	unsigned long flags;
 	bool beat = false;
 
+	if (now + early < READ_ONCE(ndev->hb_next))
+		return false;
 	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
 	if (!ndev->hb_stopped && now + early >= ndev->hb_next)
 		beat = ivshm_beat_locked(ndev, now, backstop);
@@ -771,15 +774,20 @@ static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
 	return beat;
 }
 
+/* Adaptive's idle poll period (and the longest backoff sleep before it). */
+static u64 ivshm_idle_poll_ns(void)
+{
+	return (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC;
+}
+
 /* How early the poller beats: a quarter period, or one poll if less. */
 static u64 ivshm_beat_early(struct ivshm_ntb *ndev)
 {
-	unsigned int poll_us = ndev->mode == IVSHM_POLL_HRTIMER ?
-			       READ_ONCE(poll_interval_us) :
-			       READ_ONCE(idle_poll_us);
+	u64 poll_ns = ndev->mode == IVSHM_POLL_HRTIMER ?
+		      (u64)max(READ_ONCE(poll_interval_us), 10U) * NSEC_PER_USEC :
+		      ivshm_idle_poll_ns();
 
-	return min((u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC / 4,
-		   (u64)max(poll_us, 10U) * NSEC_PER_USEC);
+	return min((u64)READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC / 4, poll_ns);
 }
 
 static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
@@ -824,9 +832,10 @@ static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev)
 }
 
 /*
- * Beat every @hb ms: publish the period (and our doorbell peer ID, for a
- * supervising server) first, then apply it, so that no peer times us out
- * on a period we no longer keep.
+ * Beat every @hb ms, and publish the period (with our doorbell peer ID,
+ * for a supervising server) in the order that never lets a peer time us
+ * out on a period we do not keep: a longer one published first, a shorter
+ * one after a beat.
  */
 static void ivshm_set_heartbeat(struct ivshm_ntb *ndev, u32 hb)
 {
@@ -1076,8 +1085,7 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	 * Beat when due; housekeeping with each beat keeps the two in step,
 	 * so that a poller that sleeps until the next one wakes once for both.
 	 */
-	beat = now + early >= READ_ONCE(ndev->hb_next) &&
-	       ivshm_beat(ndev, now, early, false);
+	beat = ivshm_beat(ndev, now, early, false);
 	if (now >= ndev->next_housekeeping || beat) {
 		WRITE_ONCE(ndev->next_housekeeping,
 			   now + (u64)heartbeat_ms * NSEC_PER_MSEC);
@@ -1222,11 +1230,6 @@ static u64 ivshm_idle_ns(struct ivshm_ntb *ndev, u64 now, u64 backoff_ns)
  * idle_poll_us, beats when a beat is due, and wakes the poller only when
  * there is work: the counter moved, a kick, or housekeeping is due.
  */
-static u64 ivshm_idle_poll_ns(void)
-{
-	return (u64)max(READ_ONCE(idle_poll_us), 10U) * NSEC_PER_USEC;
-}
-
 /*
  * Parked, the timer is the poller: the kthread sleeps, and cancels the
  * timer (waiting for a running callback) before it touches poller state
@@ -1269,8 +1272,7 @@ static enum hrtimer_restart ivshm_park_timer(struct hrtimer *t)
 	struct task_struct *task;
 
 	WRITE_ONCE(ndev->stats.parked_polls, ndev->stats.parked_polls + 1);
-	if (now + early >= READ_ONCE(ndev->hb_next))
-		ivshm_beat(ndev, now, early, false);
+	ivshm_beat(ndev, now, early, false);
 	/* the poller sleeps: last_seq and next_housekeeping hold still */
 	if (ivntb_event_seq(&ndev->region, &ndev->me) !=
 	    READ_ONCE(ndev->last_seq) || atomic_read(&ndev->kick) ||
