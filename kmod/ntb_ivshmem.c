@@ -46,9 +46,11 @@
 #include <linux/pci.h>
 #include <linux/random.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/static_key.h>
 
 #include "ivntb_proto.h"
 
@@ -134,6 +136,10 @@ MODULE_PARM_DESC(init_ports, "Ports of a region this driver initialises (default
 static unsigned int init_mws = 2;
 module_param(init_mws, uint, 0444);
 MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver initialises (default 2)");
+
+static bool irqoff_stats;
+module_param(irqoff_stats, bool, 0444);
+MODULE_PARM_DESC(irqoff_stats, "Time the sections that keep interrupts off around shared memory (debugfs stats irqoff_max_us; default N)");
 
 /*
  * Bounds of the parameters that change what peers observe: read-only once
@@ -225,6 +231,8 @@ struct ivshm_stats {
 	u64 hb_late;		/* beats later than 2 * heartbeat_ms */
 	u64 hb_stalls;		/* beats later than the link timeout */
 	u64 hb_max_gap_ns;	/* longest time between two beats */
+	atomic64_t irqoff_max_ns; /* irqoff_stats: the longest section ... */
+	const char *irqoff_site;  /* ... and where it was */
 };
 
 struct ivshm_ntb {
@@ -310,6 +318,40 @@ struct ivshm_ntb {
 
 #define ntb_ndev(__ntb) container_of(__ntb, struct ivshm_ntb, ntb)
 
+/*
+ * irqoff_stats=1: time every section that keeps interrupts off around
+ * shared memory (a lock taken with irqsave, never the hard-irq timers
+ * themselves), for stats irqoff_max_us. A hostile peer can keep any
+ * compare-and-exchange loop on a shared word failing for up to
+ * IVNTB_CAS_RETRIES rounds: none runs in such a section.
+ */
+static DEFINE_STATIC_KEY_FALSE(ivshm_irqoff_timed);
+
+/* Interrupts just went off: the section's start, or 0 if not timed. */
+static u64 ivshm_irqoff_start(void)
+{
+	if (!static_branch_unlikely(&ivshm_irqoff_timed))
+		return 0;
+	return local_clock();
+}
+
+/* Interrupts go back on: record the section if it is the longest. */
+static void ivshm_irqoff_end(struct ivshm_ntb *ndev, u64 t0, const char *site)
+{
+	s64 d, max;
+
+	if (!static_branch_unlikely(&ivshm_irqoff_timed))
+		return;
+	d = local_clock() - t0;
+	max = atomic64_read(&ndev->stats.irqoff_max_ns);
+	while (d > max) {
+		if (atomic64_try_cmpxchg(&ndev->stats.irqoff_max_ns, &max, d)) {
+			WRITE_ONCE(ndev->stats.irqoff_site, site);
+			break;
+		}
+	}
+}
+
 static struct dentry *ivshm_dbgfs_root;
 
 /* ------------------------------------------------------------------ */
@@ -388,10 +430,13 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 static int ivshm_link_gen_bump(struct ivshm_ntb *ndev, u32 pport)
 {
 	unsigned long flags;
+	u64 t0;
 	int ret;
 
 	spin_lock_irqsave(&ndev->gen_lock, flags);
+	t0 = ivshm_irqoff_start();
 	ret = ivntb_link_gen_bump(&ndev->region, &ndev->me, pport);
+	ivshm_irqoff_end(ndev, t0, "link_gen");
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
 	return ret;
 }
@@ -764,12 +809,15 @@ static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
 {
 	unsigned long flags;
 	bool beat = false;
+	u64 t0;
 
 	if (now + early < READ_ONCE(ndev->hb_next))
 		return false;
 	raw_spin_lock_irqsave(&ndev->hb_lock, flags);
+	t0 = ivshm_irqoff_start();
 	if (!ndev->hb_stopped && now + early >= ndev->hb_next)
 		beat = ivshm_beat_locked(ndev, now, backstop);
+	ivshm_irqoff_end(ndev, t0, "heartbeat");
 	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
 	return beat;
 }
@@ -998,13 +1046,14 @@ static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
  */
 static void ivshm_deliver(struct ivshm_ntb *ndev)
 {
-	u64 db_new, msg_new, sts;
+	u64 db_new, msg_new, sts, t0;
 	unsigned long flags;
 
 	if (READ_ONCE(ndev->lost))
 		return;
 
 	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
 	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
 	db_new &= ~ndev->db_delivered;
 	ndev->db_delivered |= db_new;
@@ -1012,6 +1061,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	sts = ivshm_msg_sts_locked(ndev);
 	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
 	ndev->msg_delivered |= msg_new;
+	ivshm_irqoff_end(ndev, t0, "deliver");
 	spin_unlock_irqrestore(&ndev->lock, flags);
 
 	if (!db_new && !msg_new)
@@ -1046,12 +1096,13 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 static void ivshm_note_life(struct ivshm_ntb *ndev)
 {
 	unsigned long flags;
-	u64 sts, db;
+	u64 sts, db, t0;
 	u32 midx;
 
 	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
 		return;
 	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
 	sts = ivshm_msg_sts_locked(ndev) & (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
 	for (midx = 0; sts; midx++, sts >>= 1)
 		if ((sts & 1) && ndev->msg_copy[midx].valid)
@@ -1059,6 +1110,7 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 	db = ivntb_db_read(&ndev->region, &ndev->me);
 	if (db && ndev->nr_peers == 1)
 		ndev->peer[0].sign_of_life = true;
+	ivshm_irqoff_end(ndev, t0, "note_life");
 	spin_unlock_irqrestore(&ndev->lock, flags);
 }
 
@@ -1479,11 +1531,13 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	unsigned long flags;
 	u32 pidx, gens = 0;
 	bool was;
+	u64 t0;
 	int ret;
 
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
 	spin_lock_irqsave(&ndev->link_lock, flags);
+	t0 = ivshm_irqoff_start();
 	was = ndev->link_enabled;
 	WRITE_ONCE(ndev->link_enabled, enable);
 	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
@@ -1494,6 +1548,7 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
 		if (!ivshm_link_gen_bump(ndev, ndev->peer[pidx].port))
 			gens++;
+	ivshm_irqoff_end(ndev, t0, "link_set");
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	if (!ret) {
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
@@ -1916,12 +1971,14 @@ static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	unsigned long flags;
-	u64 sts;
+	u64 sts, t0;
 
 	if (READ_ONCE(ndev->lost))
 		return 0;
 	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
 	sts = ivshm_msg_sts_locked(ndev);
+	ivshm_irqoff_end(ndev, t0, "msg_read_sts");
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	return sts;
 }
@@ -2000,12 +2057,15 @@ static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	struct ivshm_msg_copy c = { };
 	unsigned long flags;
+	u64 t0;
 
 	if (midx >= 0 && midx < ndev->region.geom.nr_msgs &&
 	    !READ_ONCE(ndev->lost)) {
 		spin_lock_irqsave(&ndev->lock, flags);
+		t0 = ivshm_irqoff_start();
 		ivshm_msg_sts_locked(ndev);	/* copies a new message */
 		c = ndev->msg_copy[midx];
+		ivshm_irqoff_end(ndev, t0, "msg_read");
 		spin_unlock_irqrestore(&ndev->lock, flags);
 	}
 	if (pidx)
@@ -2191,6 +2251,11 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "away:\t\t%llu\n", READ_ONCE(st->away));
 	seq_printf(s, "away_max_us:\t%llu\n",
 		   READ_ONCE(st->away_max_ns) / NSEC_PER_USEC);
+	if (irqoff_stats)
+		seq_printf(s, "irqoff_max_us:\t%lld.%03lld %s\n",
+			   atomic64_read(&st->irqoff_max_ns) / NSEC_PER_USEC,
+			   atomic64_read(&st->irqoff_max_ns) % NSEC_PER_USEC,
+			   READ_ONCE(st->irqoff_site) ?: "-");
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ivshm_stats);
@@ -2831,6 +2896,8 @@ static int __init ivshm_init(void)
 	ret = ivshm_check_params();
 	if (ret)
 		return ret;
+	if (irqoff_stats)
+		static_branch_enable(&ivshm_irqoff_timed);
 
 	if (debugfs_initialized())
 		ivshm_dbgfs_root = debugfs_create_dir(DRV_NAME, NULL);

@@ -61,7 +61,8 @@ static void usage(void)
 "                 [--ping N] [--echo] [--listen] [--duration SEC] [--count N]\n"
 "                 [--bounce N] [--bounce-ms MS] [--crash] [--quiet]\n"
 "       ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |\n"
-"                 --random N [--seed S] [--from OFF] [--to OFF])\n"
+"                 --random N [--seed S] [--from OFF] [--to OFF] |\n"
+"                 --offset OFF --hammer-ms MS)\n"
 "       ivntb-shm watch FILE [--timeout-ms MS]\n"
 "exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
 "      5 timeout, 6 port lost\n");
@@ -679,6 +680,34 @@ out:
 
 /* ----------------------------------------------------------------------- */
 
+/*
+ * scribble --hammer-ms: a hostile party that keeps one 64-bit word moving
+ * (a plain load and store, as fast as it can) for @ms: every
+ * compare-and-exchange loop of a guest on that word fails round after
+ * round, up to its bound. Prints how many stores it made.
+ */
+static int scribble_hammer(const char *file, u64 off, u64 ms)
+{
+	u64 map_size, end, n = 0, i;
+	u64 *w;
+	u8 *base;
+
+	base = map_file(file, &map_size, false, 0);
+	if (map_size < 8 || off > map_size - 8 || off % 8)
+		usage();
+	w = (u64 *)(base + off);
+	end = now_ns() + ms * 1000000;
+	do {
+		for (i = 0; i < 65536; i++)
+			WRITE_ONCE(*w, READ_ONCE(*w) + 1);
+		n += i;
+	} while (now_ns() < end);
+	printf("hammered %#llx: %llu stores in %llu ms\n",
+	       (unsigned long long)off, (unsigned long long)n,
+	       (unsigned long long)ms);
+	return EX_OK;
+}
+
 static int cmd_scribble(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -689,9 +718,10 @@ static int cmd_scribble(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
+		{ "hammer-ms", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
-	u64 off = ~0ULL, val = 0, width = 8, nrand = 0, seed = 1;
+	u64 off = ~0ULL, val = 0, width = 8, nrand = 0, seed = 1, hammer = 0;
 	u64 from = 0, to = IVNTB_LAYOUT_SIZE, map_size, i;
 	u8 *base;
 	int c;
@@ -705,11 +735,14 @@ static int cmd_scribble(int argc, char **argv)
 		case 'S': seed = parse_num(optarg); break;
 		case 'f': from = parse_num(optarg); break;
 		case 't': to = parse_num(optarg); break;
+		case 'H': hammer = parse_num(optarg); break;
 		default: usage();
 		}
 	}
 	if (optind != argc - 1 || (off == ~0ULL && !nrand))
 		usage();
+	if (hammer)
+		return scribble_hammer(argv[optind], off, hammer);
 	base = map_file(argv[optind], &map_size, false, 0);
 	if (to > map_size)
 		to = map_size;
