@@ -422,12 +422,13 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 }
 
 /*
- * Bump our link generation toward @pport. The poller (a timeout) and
- * link_disable may both bump it: the read-modify-write of the 16-bit word
- * is one party's, serialised by gen_lock, or one increment is lost and
- * the peer misses a flap.
+ * Bump our link generation toward @pport, without telling it: the caller
+ * notifies @pport once its own locks are dropped. The poller (a timeout)
+ * and link_disable may both bump it: the read-modify-write of the 16-bit
+ * word is one party's, serialised by gen_lock, or one increment is lost
+ * and the peer misses a flap.
  */
-static int ivshm_link_gen_bump(struct ivshm_ntb *ndev, u32 pport)
+static int ivshm_link_gen_publish(struct ivshm_ntb *ndev, u32 pport)
 {
 	unsigned long flags;
 	u64 t0;
@@ -435,10 +436,17 @@ static int ivshm_link_gen_bump(struct ivshm_ntb *ndev, u32 pport)
 
 	spin_lock_irqsave(&ndev->gen_lock, flags);
 	t0 = ivshm_irqoff_start();
-	ret = ivntb_link_gen_bump(&ndev->region, &ndev->me, pport);
+	ret = ivntb_link_gen_publish(&ndev->region, &ndev->me, pport);
 	ivshm_irqoff_end(ndev, t0, "link_gen");
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
 	return ret;
+}
+
+/* Tell the ports in @ports (a bit per port) that their state changed. */
+static void ivshm_notify_ports(struct ivshm_ntb *ndev, u32 ports)
+{
+	for (; ports; ports &= ports - 1)
+		ivntb_notify(&ndev->region, __ffs(ports));
 }
 
 /* Why ivshm_peer_eval() finds a peer's link up or down. */
@@ -641,7 +649,8 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 				      (now - ndev->peer[pidx].hb_stamp) /
 				      NSEC_PER_USEC);
 		if ((tell & BIT_ULL(pidx)) && !READ_ONCE(ndev->lost) &&
-		    !ivshm_link_gen_bump(ndev, ndev->peer[pidx].port)) {
+		    !ivshm_link_gen_publish(ndev, ndev->peer[pidx].port)) {
+			ivntb_notify(&ndev->region, ndev->peer[pidx].port);
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 			atomic64_inc(&ndev->stats.link_gens);
 		}
@@ -990,19 +999,22 @@ static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port);
 /**
  * ivshm_msg_sts_locked() - inbound message status from validated copies
  * @ndev:	our device.
+ * @notify:	ports to notify once the lock is dropped (ivshm_notify_ports())
+ *		are added here.
  *
  * A FULL register is copied once; one whose sender is not a peer of ours
- * (a malformed or hostile write) is acknowledged and dropped, never
- * reported.
+ * (a malformed or hostile write) is freed and dropped, never reported.
+ * The port it names is told the register is free after the unlock: the
+ * notification is a loop on a word a hostile port can keep moving.
  *
  * Context: @ndev->lock held.
  * Return: msg_read_sts() bits: inbound FULL registers in the low half,
  * failed sends from IVSHM_MSG_OUT_SHIFT up.
  */
-static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
+static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify)
 {
 	u64 full = ivntb_msg_status(&ndev->region, &ndev->me), sts = 0;
-	u32 midx, data, src;
+	u32 midx, data, src, freed;
 	int pidx;
 
 	for (midx = 0; midx < ndev->region.geom.nr_msgs; midx++) {
@@ -1023,7 +1035,9 @@ static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev)
 		trace_ivntb_msg_recv(ndev->me.port, src, midx, data,
 				     pidx < 0 ? -EINVAL : 0);
 		if (pidx < 0) {
-			ivntb_msg_ack(&ndev->region, &ndev->me, midx);
+			if (!ivntb_msg_free(&ndev->region, &ndev->me, midx,
+					    &freed) && freed < IVNTB_MAX_PORTS)
+				*notify |= BIT(freed);
 			continue;
 		}
 		c->data = data;
@@ -1048,6 +1062,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 {
 	u64 db_new, msg_new, sts, t0;
 	unsigned long flags;
+	u32 notify = 0;
 
 	if (READ_ONCE(ndev->lost))
 		return;
@@ -1058,11 +1073,12 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	db_new &= ~ndev->db_delivered;
 	ndev->db_delivered |= db_new;
 
-	sts = ivshm_msg_sts_locked(ndev);
+	sts = ivshm_msg_sts_locked(ndev, &notify);
 	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
 	ndev->msg_delivered |= msg_new;
 	ivshm_irqoff_end(ndev, t0, "deliver");
 	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
 
 	if (!db_new && !msg_new)
 		return;
@@ -1096,14 +1112,15 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 static void ivshm_note_life(struct ivshm_ntb *ndev)
 {
 	unsigned long flags;
+	u32 midx, notify = 0;
 	u64 sts, db, t0;
-	u32 midx;
 
 	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
 		return;
 	spin_lock_irqsave(&ndev->lock, flags);
 	t0 = ivshm_irqoff_start();
-	sts = ivshm_msg_sts_locked(ndev) & (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
+	sts = ivshm_msg_sts_locked(ndev, &notify) &
+	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
 	for (midx = 0; sts; midx++, sts >>= 1)
 		if ((sts & 1) && ndev->msg_copy[midx].valid)
 			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
@@ -1112,6 +1129,7 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 		ndev->peer[0].sign_of_life = true;
 	ivshm_irqoff_end(ndev, t0, "note_life");
 	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
 }
 
 /**
@@ -1540,17 +1558,23 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	t0 = ivshm_irqoff_start();
 	was = ndev->link_enabled;
 	WRITE_ONCE(ndev->link_enabled, enable);
-	ret = ivntb_link_set(&ndev->region, &ndev->me, enable);
+	ret = ivntb_link_publish(&ndev->region, &ndev->me, enable);
 	/*
 	 * A disable followed by an enable may both fall between two polls
 	 * of a peer: a new link generation makes it see the link down anyway.
 	 */
 	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
-		if (!ivshm_link_gen_bump(ndev, ndev->peer[pidx].port))
+		if (!ivshm_link_gen_publish(ndev, ndev->peer[pidx].port))
 			gens++;
 	ivshm_irqoff_end(ndev, t0, "link_set");
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
+	/*
+	 * Both changes are in shared memory: tell every other port (its
+	 * event counter, a loop a hostile port can keep failing) with
+	 * interrupts on.
+	 */
 	if (!ret) {
+		ivntb_notify_others(&ndev->region, &ndev->me);
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
@@ -1971,15 +1995,17 @@ static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	unsigned long flags;
+	u32 notify = 0;
 	u64 sts, t0;
 
 	if (READ_ONCE(ndev->lost))
 		return 0;
 	spin_lock_irqsave(&ndev->lock, flags);
 	t0 = ivshm_irqoff_start();
-	sts = ivshm_msg_sts_locked(ndev);
+	sts = ivshm_msg_sts_locked(ndev, &notify);
 	ivshm_irqoff_end(ndev, t0, "msg_read_sts");
 	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
 	return sts;
 }
 
@@ -2057,16 +2083,18 @@ static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	struct ivshm_msg_copy c = { };
 	unsigned long flags;
+	u32 notify = 0;
 	u64 t0;
 
 	if (midx >= 0 && midx < ndev->region.geom.nr_msgs &&
 	    !READ_ONCE(ndev->lost)) {
 		spin_lock_irqsave(&ndev->lock, flags);
 		t0 = ivshm_irqoff_start();
-		ivshm_msg_sts_locked(ndev);	/* copies a new message */
+		ivshm_msg_sts_locked(ndev, &notify);	/* copies a new one */
 		c = ndev->msg_copy[midx];
 		ivshm_irqoff_end(ndev, t0, "msg_read");
 		spin_unlock_irqrestore(&ndev->lock, flags);
+		ivshm_notify_ports(ndev, notify);
 	}
 	if (pidx)
 		*pidx = c.pidx;

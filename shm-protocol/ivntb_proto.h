@@ -341,6 +341,41 @@ int ivntb_port_check(const struct ivntb_region *r,
 int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me);
 
 /**
+ * ivntb_notify() - bump a port's event counter
+ * @r:		validated region.
+ * @port:	the port to tell.
+ *
+ * The second half of every change to shared state (Barrier E1): a
+ * ..._publish() below, then this, so that a caller can publish under its
+ * own lock with interrupts off and notify after it: the bump is a
+ * compare-and-exchange loop a hostile party can keep failing for up to
+ * IVNTB_CAS_RETRIES rounds.
+ *
+ * Return: 0; -EINVAL bad @port; -EAGAIN the counter kept changing.
+ */
+int ivntb_notify(struct ivntb_region *r, u32 port);
+
+/**
+ * ivntb_notify_others() - ivntb_notify() every port but ours
+ * @r:		validated region.
+ * @me:		our port.
+ */
+void ivntb_notify_others(struct ivntb_region *r, const struct ivntb_port *me);
+
+/**
+ * ivntb_link_publish() - ivntb_link_set() without the notification
+ * @r:		validated region.
+ * @me:		our port.
+ * @enable:	new state.
+ *
+ * The caller then calls ivntb_notify_others().
+ *
+ * Return: as ivntb_link_set().
+ */
+int ivntb_link_publish(struct ivntb_region *r, const struct ivntb_port *me,
+		       bool enable);
+
+/**
  * ivntb_link_set() - enable or disable our side of the link
  * @r:		validated region.
  * @me:		our port.
@@ -372,6 +407,20 @@ int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
  */
 int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
 			u32 port);
+
+/**
+ * ivntb_link_gen_publish() - ivntb_link_gen_bump() without the notification
+ * @r:		validated region.
+ * @me:		our port.
+ * @port:	the peer's port.
+ *
+ * The caller then calls ivntb_notify(@port). Only the owner writes its
+ * link_gen[]: concurrent callers on our side must serialise this.
+ *
+ * Return: as ivntb_link_gen_bump().
+ */
+int ivntb_link_gen_publish(struct ivntb_region *r,
+			   const struct ivntb_port *me, u32 port);
 
 /**
  * ivntb_region_intact() - is the live header still the one we validated?
@@ -738,6 +787,22 @@ int ivntb_msg_read(const struct ivntb_region *r, const struct ivntb_port *me,
  */
 int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
 		  u32 midx);
+
+/**
+ * ivntb_msg_free() - ivntb_msg_ack() without the notification
+ * @r:		validated region.
+ * @me:		our port.
+ * @midx:	register index.
+ * @src:	where to store the sender recorded in the register (not
+ *		validated: check it with the geometry before notifying it).
+ *
+ * The caller then calls ivntb_notify(*@src) if it wants the sender to
+ * see the register free at once.
+ *
+ * Return: as ivntb_msg_ack().
+ */
+int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 *src);
 
 /**
  * ivntb_msg_reap() - free registers stuck in WRITING by a dead sender

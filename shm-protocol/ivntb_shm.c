@@ -230,6 +230,19 @@ static void ivntb_event_bump_others(struct ivntb_region *r, u32 me)
 			ivntb_event_bump(r, p);
 }
 
+int ivntb_notify(struct ivntb_region *r, u32 port)
+{
+	if (!ivntb_port_ok(r, port))
+		return -EINVAL;
+	return ivntb_event_bump(r, port);
+}
+
+void ivntb_notify_others(struct ivntb_region *r, const struct ivntb_port *me)
+{
+	if (ivntb_me_ok(r, me))
+		ivntb_event_bump_others(r, me->port);
+}
+
 /* ---------------------------------------------------------------------
  * Region: init and validate
  */
@@ -775,14 +788,21 @@ static int ivntb_link_store(struct ivntb_region *r,
 	return 0;
 }
 
-int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
-		   bool enable)
+int ivntb_link_publish(struct ivntb_region *r, const struct ivntb_port *me,
+		       bool enable)
 {
 	int err = ivntb_port_check(r, me);
 
 	if (err)
 		return err;
-	err = ivntb_link_store(r, me, enable ? IVNTB_LINK_ENABLE : 0);
+	return ivntb_link_store(r, me, enable ? IVNTB_LINK_ENABLE : 0);
+}
+
+int ivntb_link_set(struct ivntb_region *r, const struct ivntb_port *me,
+		   bool enable)
+{
+	int err = ivntb_link_publish(r, me, enable);
+
 	if (err)
 		return err;
 	ivntb_event_bump_others(r, me->port);
@@ -822,8 +842,8 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
  * Only the owner writes its link_gen[]: a plain increment of a 16-bit word
  * is enough. The event bump after it (E1) wakes the peer's poller.
  */
-int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
-			u32 port)
+int ivntb_link_gen_publish(struct ivntb_region *r,
+			   const struct ivntb_port *me, u32 port)
 {
 	struct ivntb_port_slot *s;
 	int err = ivntb_port_check(r, me);
@@ -834,6 +854,16 @@ int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
 		return -EINVAL;
 	s = ivntb_slot(r, me->port);
 	WRITE_ONCE(s->link_gen[port], (u16)(READ_ONCE(s->link_gen[port]) + 1));
+	return 0;
+}
+
+int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
+			u32 port)
+{
+	int err = ivntb_link_gen_publish(r, me, port);
+
+	if (err)
+		return err;
 	return ivntb_event_bump(r, port);
 }
 
@@ -1226,12 +1256,11 @@ int ivntb_msg_read(const struct ivntb_region *r, const struct ivntb_port *me,
 	return 0;
 }
 
-int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
-		  u32 midx)
+int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 *src)
 {
 	struct ivntb_msg_reg *m;
 	u64 st;
-	u32 src;
 
 	if (!ivntb_me_ok(r, me) || midx >= r->geom.nr_msgs)
 		return -EINVAL;
@@ -1245,7 +1274,18 @@ int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
 	 */
 	if (cmpxchg64(&m->state, st, IVNTB_MSG_FREE) != st)
 		return -EAGAIN;
-	src = IVNTB_MSG_SRC(st);
+	*src = IVNTB_MSG_SRC(st);
+	return 0;
+}
+
+int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
+		  u32 midx)
+{
+	u32 src;
+	int err = ivntb_msg_free(r, me, midx, &src);
+
+	if (err)
+		return err;
 	if (ivntb_port_ok(r, src))
 		ivntb_event_bump(r, src);
 	return 0;

@@ -655,6 +655,60 @@ static void test_link_gen(void)
 	CHECK_EQ(s.epoch, b2.epoch);
 }
 
+/*
+ * The ..._publish()/_free() halves change shared state and notify nobody;
+ * ivntb_notify*() is the other half: the driver calls it after dropping a
+ * lock taken with interrupts off.
+ */
+static void test_publish_notify(void)
+{
+	struct ivntb_port a, b, c;
+	struct ivntb_peer_state s;
+	u64 seq_a, seq_b, seq_c;
+	u32 src = 0xff;
+
+	fresh(3, 16, 4, 2);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 2, 0, &c), 0);
+	seq_a = ivntb_event_seq(&R, &a);
+	seq_b = ivntb_event_seq(&R, &b);
+	seq_c = ivntb_event_seq(&R, &c);
+
+	CHECK_EQ(ivntb_link_publish(&R, &a, true), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 2), 0);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
+	CHECK(s.link_enabled);
+	CHECK_EQ(s.link_gen[2], 1);
+	CHECK_EQ(ivntb_event_seq(&R, &b), seq_b);	/* nobody told */
+	CHECK_EQ(ivntb_event_seq(&R, &c), seq_c);
+	ivntb_notify_others(&R, &a);
+	CHECK_EQ(ivntb_event_seq(&R, &a), seq_a);	/* not ourselves */
+	CHECK_EQ(ivntb_event_seq(&R, &b), seq_b + 1);
+	CHECK_EQ(ivntb_event_seq(&R, &c), seq_c + 1);
+	CHECK_EQ(ivntb_notify(&R, 2), 0);
+	CHECK_EQ(ivntb_event_seq(&R, &c), seq_c + 2);
+	CHECK_EQ(ivntb_notify(&R, 3), -EINVAL);
+	CHECK_EQ(ivntb_notify(&R, 0xffffffffU), -EINVAL);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 0), -EINVAL);
+
+	/* b sends to a; a frees the register: b is told only by notify */
+	CHECK_EQ(ivntb_msg_send(&R, &b, 0, 1, 0x1234), 0);
+	seq_b = ivntb_event_seq(&R, &b);
+	CHECK_EQ(ivntb_msg_free(&R, &a, 1, &src), 0);
+	CHECK_EQ(src, 1);
+	CHECK_EQ(ivntb_event_seq(&R, &b), seq_b);
+	CHECK_EQ(ivntb_msg_free(&R, &a, 1, &src), -ENOMSG);
+	CHECK_EQ(ivntb_msg_free(&R, &a, 4, &src), -EINVAL);
+	CHECK_EQ(ivntb_msg_send(&R, &b, 0, 1, 0x5678), 0);	/* free again */
+
+	/* a stale owner publishes nothing */
+	CHECK_EQ(ivntb_peer_snapshot(&R, 2, &s), 0);
+	CHECK_EQ(ivntb_port_takeover(&R, 2, s.claim, 0, &b), 0);
+	CHECK_EQ(ivntb_link_publish(&R, &c, true), -ESTALE);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &c, 0), -ESTALE);
+}
+
 static void test_doorbells(void)
 {
 	struct ivntb_port a, b;
@@ -919,6 +973,7 @@ int main(void)
 	RUN(test_takeover);
 	RUN(test_heartbeat_link_snapshot);
 	RUN(test_link_gen);
+	RUN(test_publish_notify);
 	RUN(test_doorbells);
 	RUN(test_spads);
 	RUN(test_messages);
