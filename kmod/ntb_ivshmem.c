@@ -80,6 +80,8 @@
 #define IVSHM_POOLS_COMPAT	"ivshmem-ntb,mw-pools"
 /* placeholder blocks that steer an allocation into one window */
 #define IVSHM_MAX_HOLDS		64
+/* the longest a window's steering lasts without its mw_set_trans() */
+#define IVSHM_STEER_MS		1000
 
 static char *poll_mode = "adaptive";
 module_param(poll_mode, charp, 0444);
@@ -207,6 +209,7 @@ struct ivshm_stats {
 	atomic64_t msg_busy;	/* peer_msg_write found the register full */
 	atomic64_t mw_set;	/* mw_set_trans accepted */
 	atomic64_t mw_refused;	/* mw_set_trans refused: not the window */
+	atomic64_t mw_steer_expired; /* steerings that ran out (IVSHM_STEER_MS) */
 	atomic64_t irqs;	/* MSI-X interrupts taken */
 	atomic64_t irq_rings;	/* Doorbell register writes to peers */
 	atomic64_t rings_saved;	/* events for a 1.3 peer that was not armed */
@@ -297,13 +300,22 @@ struct ivshm_ntb {
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
 	 * covers [in_lo, in_hi) of the region, all of this port's inbound
-	 * windows. mw_lock protects the placeholder blocks, which fill the
-	 * pool's free space outside the window a client is about to
-	 * allocate for.
+	 * windows. The placeholder blocks fill the pool's free space outside
+	 * the one window being steered: the steering belongs to one (peer,
+	 * window) at a time, from its mw_get_align() to its mw_set_trans()
+	 * or mw_clear_trans(), or for IVSHM_STEER_MS at most. mw_lock
+	 * protects the blocks and steer_until; steer changes under it, or
+	 * ends (to 0) by a compare-and-exchange from any context.
 	 */
 	struct mutex mw_lock;
 	bool mw_pool;
 	u64 in_lo, in_hi;
+	atomic_t steer;			/* ivshm_steer_id(), or 0: none */
+	unsigned long steer_until;	/* jiffies */
+	wait_queue_head_t steer_wq;	/* steerers waiting for steer */
+	struct delayed_work steer_work;	/* frees blocks nobody steers by */
+	/* windows whose buffer mw_set_trans() accepted: bit id - 1 */
+	DECLARE_BITMAP(mw_placed, (IVNTB_MAX_PORTS - 1) * IVNTB_MAX_MWS);
 	unsigned int nr_holds;
 	struct {
 		void *va;
@@ -1628,14 +1640,48 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
 	}
 }
 
-/* The client placed its buffer (or gave it up): free the placeholders. */
-static void ivshm_mw_release(struct ivshm_ntb *ndev)
+/* The steering token of peer @pidx's inbound window @widx: never 0. */
+static int ivshm_steer_id(struct ivshm_ntb *ndev, int pidx, int widx)
 {
-	if (!ndev->mw_pool)
-		return;
+	return 1 + pidx * ndev->region.geom.nr_mws + widx;
+}
+
+/*
+ * Free the placeholders once nobody steers by them: the steering ended
+ * (mw_set_trans, mw_clear_trans), or it expired (a caller that only
+ * asked for the alignment: ntb_tool reading mw_trans, ntb_perf giving up).
+ */
+static void ivshm_mw_steer_work(struct work_struct *work)
+{
+	struct ivshm_ntb *ndev = container_of(to_delayed_work(work),
+					      struct ivshm_ntb, steer_work);
+	int cur;
+
 	mutex_lock(&ndev->mw_lock);
-	ivshm_mw_unhold(ndev);
+	cur = atomic_read(&ndev->steer);
+	if (cur && time_after_eq(jiffies, ndev->steer_until) &&
+	    atomic_cmpxchg(&ndev->steer, cur, 0) == cur) {
+		atomic64_inc(&ndev->stats.mw_steer_expired);
+		wake_up(&ndev->steer_wq);
+		cur = 0;
+	}
+	if (!cur)
+		ivshm_mw_unhold(ndev);
 	mutex_unlock(&ndev->mw_lock);
+}
+
+/*
+ * Peer @pidx's window @widx has its buffer, or gave it up: its steering
+ * ends; the placeholders are freed from a work item. Context: any.
+ */
+static void ivshm_mw_steer_end(struct ivshm_ntb *ndev, int pidx, int widx)
+{
+	int id = ivshm_steer_id(ndev, pidx, widx);
+
+	if (!ndev->mw_pool || atomic_cmpxchg(&ndev->steer, id, 0) != id)
+		return;
+	wake_up(&ndev->steer_wq);
+	mod_delayed_work(system_wq, &ndev->steer_work, 0);
 }
 
 /**
@@ -1685,6 +1731,41 @@ static void ivshm_mw_steer(struct ivshm_ntb *ndev, u64 off, u64 size)
 	}
 }
 
+/*
+ * Take the steering for peer @pidx's window @widx ([@off, @off + @size))
+ * and steer, once another window's steering ended or expired: two
+ * clients placing buffers at once (ntb_perf toward two peers) each get
+ * their window, one after the other. Context: process; sleeps.
+ */
+static void ivshm_mw_steer_begin(struct ivshm_ntb *ndev, int pidx, int widx,
+				 u64 off, u64 size)
+{
+	int id = ivshm_steer_id(ndev, pidx, widx), cur;
+	long left;
+
+	mutex_lock(&ndev->mw_lock);
+	for (;;) {
+		cur = atomic_read(&ndev->steer);
+		left = (long)(ndev->steer_until - jiffies);
+		if (!cur || cur == id)
+			break;
+		if (left <= 0) {	/* its owner only asked */
+			atomic64_inc(&ndev->stats.mw_steer_expired);
+			break;
+		}
+		mutex_unlock(&ndev->mw_lock);
+		wait_event_timeout(ndev->steer_wq,
+				   atomic_read(&ndev->steer) != cur, left);
+		mutex_lock(&ndev->mw_lock);
+	}
+	atomic_set(&ndev->steer, id);
+	ndev->steer_until = jiffies + msecs_to_jiffies(IVSHM_STEER_MS);
+	ivshm_mw_steer(ndev, off, size);
+	mutex_unlock(&ndev->mw_lock);
+	mod_delayed_work(system_wq, &ndev->steer_work,
+			 msecs_to_jiffies(IVSHM_STEER_MS) + 1);
+}
+
 static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 				  resource_size_t *addr_align,
 				  resource_size_t *size_align,
@@ -1701,11 +1782,10 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 	 * Every upstream client asks for the alignment just before it
 	 * allocates the window's buffer: the hook that places the buffer.
 	 */
-	if (ndev->mw_pool) {
-		mutex_lock(&ndev->mw_lock);
-		ivshm_mw_steer(ndev, off, size);
-		mutex_unlock(&ndev->mw_lock);
-	}
+	/* a window that has its buffer: a query, nothing to place */
+	if (ndev->mw_pool &&
+	    !test_bit(ivshm_steer_id(ndev, pidx, widx) - 1, ndev->mw_placed))
+		ivshm_mw_steer_begin(ndev, pidx, widx, off, size);
 	if (addr_align)
 		*addr_align = ndev->region.geom.mw_align;
 	if (size_align)
@@ -1729,7 +1809,7 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
  * DMA pool have (ntb_ivshm_mw_get_align()). Under a translating guest
  * IOMMU @addr is an IOVA, so such buffers are refused.
  *
- * Context: process; may sleep (mw_lock).
+ * Context: any; never sleeps.
  * Return: 0; -EINVAL for a bad @pidx/@widx, or (with one rate-limited
  * dmesg line) for any other buffer.
  */
@@ -1743,7 +1823,7 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &wsize);
 	if (ret)
 		return ret;
-	ivshm_mw_release(ndev);
+	ivshm_mw_steer_end(ndev, pidx, widx);
 	if (addr != ndev->shm_phys + off || size > wsize) {
 		dev_err_ratelimited(&ndev->pdev->dev,
 				    "mw %d for peer %d: buffer %pad+%#llx is not inbound window %#llx+%#llx in BAR2%s\n",
@@ -1755,6 +1835,7 @@ static int ntb_ivshm_mw_set_trans(struct ntb_dev *ntb, int pidx, int widx,
 		return -EINVAL;
 	}
 	atomic64_inc(&ndev->stats.mw_set);
+	set_bit(ivshm_steer_id(ndev, pidx, widx) - 1, ndev->mw_placed);
 	return 0;
 }
 
@@ -1762,9 +1843,14 @@ static int ntb_ivshm_mw_clear_trans(struct ntb_dev *ntb, int pidx, int widx)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	u64 off, size;
+	int ret;
 
-	ivshm_mw_release(ndev);
-	return ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
+	ret = ntb_ivshm_inbound(ndev, pidx, widx, &off, &size);
+	if (ret)
+		return ret;
+	clear_bit(ivshm_steer_id(ndev, pidx, widx) - 1, ndev->mw_placed);
+	ivshm_mw_steer_end(ndev, pidx, widx);
+	return 0;
 }
 
 static int ntb_ivshm_peer_mw_count(struct ntb_dev *ntb)
@@ -2198,6 +2284,19 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 	seq_printf(s, "mws:\t\t%u per peer, align %#llx\n", g->nr_mws,
 		   g->mw_align);
 	seq_printf(s, "mw_pool:\t%s\n", ndev->mw_pool ? "yes" : "no");
+	if (ndev->mw_pool) {
+		int id = atomic_read(&ndev->steer);
+
+		mutex_lock(&ndev->mw_lock);
+		if (id)
+			seq_printf(s, "mw_steer:\tpeer %d mw %d, %u placeholders\n",
+				   (id - 1) / g->nr_mws, (id - 1) % g->nr_mws,
+				   ndev->nr_holds);
+		else
+			seq_printf(s, "mw_steer:\tnone, %u placeholders\n",
+				   ndev->nr_holds);
+		mutex_unlock(&ndev->mw_lock);
+	}
 	seq_printf(s, "poll_mode:\t%s\n", ivshm_poll_names[ndev->mode]);
 	seq_printf(s, "heartbeat_ms:\t%u%s\n", READ_ONCE(ndev->hb_ms),
 		   ndev->supervised ? " (supervised)" : "");
@@ -2255,6 +2354,8 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "msg_events:\t%llu\n", READ_ONCE(st->msg_events));
 	seq_printf(s, "mw_set:\t\t%lld\n", atomic64_read(&st->mw_set));
 	seq_printf(s, "mw_refused:\t%lld\n", atomic64_read(&st->mw_refused));
+	seq_printf(s, "mw_steer_expired:\t%lld\n",
+		   atomic64_read(&st->mw_steer_expired));
 	seq_printf(s, "irqs:\t\t%lld\n", atomic64_read(&st->irqs));
 	seq_printf(s, "irq_rings:\t%lld\n", atomic64_read(&st->irq_rings));
 	seq_printf(s, "rings_saved:\t%lld\n", atomic64_read(&st->rings_saved));
@@ -2565,7 +2666,10 @@ static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
 {
 	if (!ndev->mw_pool)
 		return;
-	ivshm_mw_release(ndev);
+	cancel_delayed_work_sync(&ndev->steer_work);
+	mutex_lock(&ndev->mw_lock);
+	ivshm_mw_unhold(ndev);
+	mutex_unlock(&ndev->mw_lock);
 	of_reserved_mem_device_release(&ndev->pdev->dev);
 	ndev->mw_pool = false;
 }
@@ -2788,6 +2892,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&ndev->gen_lock);
 	raw_spin_lock_init(&ndev->hb_lock);
 	mutex_init(&ndev->mw_lock);
+	init_waitqueue_head(&ndev->steer_wq);
+	INIT_DELAYED_WORK(&ndev->steer_work, ivshm_mw_steer_work);
 	atomic_set(&ndev->kick, 1);
 	pci_set_drvdata(pdev, ndev);
 

@@ -6,11 +6,13 @@
 # the buffer with exactly one clear dmesg line per attempt. Which of the
 # two the driver takes must be the one the launch asked for
 # (ivntb.mw_pools): a pool that failed to attach is a failure, not the
-# refusal branch.
+# refusal branch. With the pool, two windows placed at once each get
+# their own (the steering is one window's at a time), and a caller that
+# only asks for the alignment does not keep the pool filled.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
-tap_plan 9
+tap_plan 11
 ntb_setup ntb_tool
 tap_result $? "ntb_hw_ivshmem and ntb_tool load"
 INFO=$DBG/ntb_hw_ivshmem/$LOC/info
@@ -50,12 +52,48 @@ if [ "$pool" = yes ]; then
 	tap_eq "window 1 again after a free: same address" \
 		"$(printf '0x%x' $((bar + ${in%+*})))" "$(printf '0x%x' $(($(getn 'DMA Address' /tmp/mw1))))"
 	for w in 0 1; do echo 0 >$T/mw_trans$w; done
+
+	# both windows placed at once, 8 times: without one steering at a
+	# time, one placement frees the other's placeholders and its buffer
+	# lands in the wrong window (refused) or nowhere
+	STATS=$DBG/ntb_hw_ivshmem/$LOC/stats
+	st() { awk -v k="$1:" '$1 == k { print $2 }' $STATS; }
+	in0=$(win 0) in1=$(win 1)
+	want="$(printf '0x%x 0x%x' $((bar + ${in0%+*})) $((bar + ${in1%+*})))"
+	ref0=$(st mw_refused) good=0
+	for i in 1 2 3 4 5 6 7 8; do
+		echo $((${in0#*+})) >$T/mw_trans0 & p0=$!
+		echo $((${in1#*+})) >$T/mw_trans1 & p1=$!
+		wait $p0; r0=$?
+		wait $p1; r1=$?
+		got="$(printf '0x%x 0x%x' $(($(getn 'DMA Address' $T/mw_trans0))) \
+			$(($(getn 'DMA Address' $T/mw_trans1))))"
+		if [ "$r0 $r1 $got" = "0 0 $want" ]; then
+			good=$((good + 1))
+		else
+			echo "# round $i: writes $r0 $r1, buffers $got, windows $want"
+		fi
+		for w in 0 1; do echo 0 >$T/mw_trans$w; done
+	done
+	tap_eq "windows 0 and 1 placed at once, 8 rounds: each buffer is its window, none refused" \
+		"8 0" "$good $(( $(st mw_refused) - ref0 ))"
+
+	# a caller that only asks (ntb_tool reading a window it did not
+	# set up) steers too; its steering expires and frees the pool
+	e0=$(st mw_steer_expired)
+	cat $T/mw_trans1 >/dev/null
+	echo "# after the query: $(grep '^mw_steer:' $INFO)"
+	freed() { grep -q '^mw_steer:[[:space:]]*none, 0 placeholders' $INFO; }
+	tap_check "a query's steering expires: placeholders freed, mw_steer_expired +1" \
+		eval 'wait_for 10 freed && test "$(st mw_steer_expired)" = "$((e0 + 1))"'
 	tap_skip "no pool: mw_set_trans refuses window 0" "pool attached"
 	tap_skip "no pool: mw_set_trans refuses window 1" "pool attached"
 else
 	tap_skip "window 1: buffer is the window" "no DMA pool (--mw-pools off)"
 	tap_skip "window 0: buffer is the window" "no DMA pool (--mw-pools off)"
 	tap_skip "window 1 again after a free" "no DMA pool (--mw-pools off)"
+	tap_skip "windows 0 and 1 placed at once" "no DMA pool (--mw-pools off)"
+	tap_skip "a query's steering expires" "no DMA pool (--mw-pools off)"
 	for w in $order; do
 		in=$(win $w)
 		n0=$(dmesg | grep -c "mw $w for peer 0: buffer .* is not inbound window .*docs/windows.md")
