@@ -60,6 +60,9 @@ static void usage(void)
 "                 [--ring PORT:BITS]... [--spad PORT:IDX=VAL]... [--msg PORT:IDX=VAL]...\n"
 "                 [--ping N] [--echo] [--listen] [--duration SEC] [--count N]\n"
 "                 [--bounce N] [--bounce-ms MS] [--crash] [--quiet]\n"
+"                 [--doorbell-id N]  (publish N as our ivshmem-doorbell peer ID,\n"
+"                 as a guest does: a server run with --ntb marks the port gone\n"
+"                 when peer N's connection closes)\n"
 "       ivntb-shm scribble FILE (--offset OFF --value V [--width 1|2|4|8] |\n"
 "                 --random N [--seed S] [--from OFF] [--to OFF] |\n"
 "                 --offset OFF --hammer-ms MS)\n"
@@ -498,6 +501,7 @@ static int cmd_peer(int argc, char **argv)
 		{ "bounce", required_argument, NULL, 'b' },
 		{ "bounce-ms", required_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "doorbell-id", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct peer_ctx c;
@@ -506,6 +510,7 @@ static int cmd_peer(int argc, char **argv)
 	u64 tag = getpid(), hb_ns = 10000000ULL, takeover_ns = 0;	/* = heartbeat_ms */
 	u64 wait_link_ns = 0, duration_ns = 0, count = 0, ping = 0;
 	u64 bounce = 0, bounce_ns = 500000000ULL;
+	long long doorbell_id = -1;
 	u64 map_size, now, next_hb, end;
 	bool link = true, crash = false, loop = false;
 	void *base;
@@ -535,6 +540,11 @@ static int cmd_peer(int argc, char **argv)
 		case 'b': bounce = parse_num(optarg); break;
 		case 'B': bounce_ns = parse_num(optarg) * 1000000ULL; break;
 		case 'q': c.quiet = true; break;
+		case 'D':
+			doorbell_id = parse_num(optarg);
+			if (doorbell_id > 0xffff)	/* doorbell IDs are 16-bit */
+				usage();
+			break;
 		default: usage();
 		}
 	}
@@ -574,6 +584,13 @@ static int cmd_peer(int argc, char **argv)
 		return EX_CLAIM;
 	}
 	printf("claimed port %u epoch %u\n", c.me.port, c.me.epoch);
+	/* after the claim, which zeroes the wake line: 1 + the ID (3.8) */
+	if (doorbell_id >= 0 &&
+	    ivntb_wake_ids_set(&c.r, &c.me, (u32)doorbell_id + 1,
+			       (u32)(hb_ns / 1000000ULL))) {
+		ret = EX_LOST;
+		goto out;
+	}
 	c.seq = ivntb_event_seq(&c.r, &c.me);
 	now = now_ns();
 	for (i = 0; i < IVNTB_MAX_PORTS; i++)

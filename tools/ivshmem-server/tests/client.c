@@ -12,6 +12,11 @@
  *   client qemu SOCK NVEC NPEERS SIZE TIMEOUT_S
  *                     join a server where NPEERS QEMUs are; check their
  *                     eventfds, then wait until all of them left
+ *   client watch SOCK NVEC SIZE TIMEOUT_S
+ *                     join, print "# id N", then for TIMEOUT_S log every
+ *                     ring of its own vectors ("# rang vector V value X"),
+ *                     join ("# joined N") and leave ("# left N"); for
+ *                     the --ntb tests, which read the region themselves
  *   client stale PATH                 leave a socket file nobody listens on
  *   client fakeserver PATH VERSION    serve one client a bad handshake
  *
@@ -1370,6 +1375,58 @@ static int do_qemu(int argc, char **argv)
 	return 0;
 }
 
+static int do_watch(int argc, char **argv)
+{
+	struct pollfd p[MAXV + 1];
+	unsigned int nvec, v;
+	int64_t end, id;
+	struct conn C;
+	uint64_t val;
+	size_t size;
+	bool join;
+	int r;
+
+	if (argc != 6)
+		return 2;
+	nvec = atoi(argv[3]);
+	size = strtoull(argv[4], NULL, 0);
+	end = now_ms() + atoi(argv[5]) * 1000LL;
+	r = handshake(&C, argv[2], nvec, size, NULL, 0);
+	report("handshake", r);
+	if (r)
+		return 1;
+	printf("# id %" PRId64 "\n", C.id);
+	while (now_ms() < end) {
+		for (v = 0; v < nvec; v++)
+			p[v] = (struct pollfd){ C.self.fd[v], POLLIN, 0 };
+		p[nvec] = (struct pollfd){ C.sock, POLLIN, 0 };
+		r = poll(p, nvec + 1, end - now_ms() > 0 ? end - now_ms() : 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (v = 0; v < nvec; v++) {
+			if (!(p[v].revents & POLLIN))
+				continue;
+			if (read(C.self.fd[v], &val, 8) == 8)
+				printf("# rang vector %u value %" PRIu64 "\n",
+				       v, val);
+		}
+		if (!p[nvec].revents)
+			continue;
+		r = next_event(&C, 0, &id, &join);
+		if (r < 0) {
+			printf("# stopped: %s\n", why);	/* the server quit */
+			break;
+		}
+		if (r > 0)
+			printf("# %s %" PRId64 "\n", join ? "joined" : "left",
+			       id);
+	}
+	conn_close(&C);
+	return 0;
+}
+
 static int do_stale(int argc, char **argv)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -1459,6 +1516,8 @@ int main(int argc, char **argv)
 		ret = do_fdlimit(argc, argv);
 	else if (!strcmp(argv[1], "qemu"))
 		ret = do_qemu(argc, argv);
+	else if (!strcmp(argv[1], "watch"))
+		ret = do_watch(argc, argv);
 	if (ret == 2)
 		goto usage;
 	printf("# client: %d passed, %d failed\n", npass, nfail);

@@ -3,9 +3,9 @@
 #
 # Tests of ivntb-ivshmem-server: options and errors, the protocol (through
 # tests/client.c), clients dying or misbehaving, churn with fd counts, fd
-# exhaustion, signals and cleanup, daemon mode, an ASan build, deliberately
-# broken servers that must be caught, and QEMU's ivshmem-doorbell if QEMU is
-# installed. One line per check; last line "N passed, M failed"; exit 1 on
+# exhaustion, signals and cleanup, --ntb supervision of a region (through
+# ivntb-shm), daemon mode, an ASan build, deliberately broken servers that
+# must be caught, and QEMU's ivshmem-doorbell if QEMU is installed. One line per check; last line "N passed, M failed"; exit 1 on
 # any failure.
 #
 # Environment (set by the Makefile): O (build dir), SRC (source dir),
@@ -247,6 +247,178 @@ if start keep -- -S "$W/k.sock" -m "$W/shm" -l 256M -n 1 -k; then
 else
 	not_ok "-k server did not start" "$LOG/keep.log"
 fi
+
+# ---- --ntb: supervising an ivshmem-ntb region (docs/protocol.md 3.8) ----
+# The server creates the shm object; ivntb-shm then initialises a region
+# in it and claims ports, publishing a doorbell ID as a guest does (the
+# claims stay, as a dead guest's do). Watch clients (client.c watch) log
+# the rings of their own vectors, joins and leaves.
+
+SHMCLI=$O/tests/ivntb-shm
+# ntb_ports FILE: one line "PORT EPOCH SEQ GONE" per port, from a dump
+ntb_ports() {
+	"$SHMCLI" dump "$1" 2>/dev/null | awk '
+		/^port [0-9]+:/ { p = $2 + 0; ep[p] = $5; sq[p] = "?"
+			g[p] = 0; n = p + 1 }
+		/^  db / { for (i = 1; i < NF; i++) if ($i == "seq") sq[p] = $(i + 1)
+			if (match($0, /gone\(epoch [0-9]+\)/))
+				g[p] = substr($0, RSTART + 11, RLENGTH - 12) }
+		END { for (i = 0; i < n; i++) print i, ep[i], sq[i], g[i] }'
+}
+ntb_get() { # ntb_get FILE PORT epoch|seq|gone
+	ntb_ports "$1" | awk -v p="$2" -v f="$3" \
+		'$1 == p { print f == "epoch" ? $2 : f == "seq" ? $3 : $4 }'
+}
+sup_line() { "$SHMCLI" dump "$1" 2>/dev/null | grep '^supervisor:'; }
+# watcher NAME SOCK: a watch client (2 vectors, 1M), log $LOG/NAME.log;
+# sets WID (its peer ID) and WPID (the client). 1 if it did not join.
+watcher() {
+	timeout 60 "$CLIENT" watch "$2" 2 $((1 << 20)) 50 >"$LOG/$1.log" 2>&1 &
+	WTPID=$!
+	bg+=("$WTPID")
+	disown "$WTPID"	# no "Killed" notice from bash after kill -9
+	WID=
+	WPID=
+	wait_for 5 grep -q '^# id ' "$LOG/$1.log" || return 1
+	WID=$(sed -n 's/^# id //p' "$LOG/$1.log")
+	WPID=$(ps -o pid= --ppid "$WTPID" | tr -d ' ')
+	[ -n "$WPID" ]
+}
+rings() { grep -c "^# rang vector ${2:-[0-9]}" "$LOG/$1.log"; }
+# seqs_moved BEFORE AFTER P: from two ntb_ports lists, every port's seq
+# is up by exactly 1 but P's, which is unchanged
+seqs_moved() {
+	awk -v b="$1" -v a="$2" -v me="$3" 'BEGIN {
+		n = split(b, x, " "); split(a, y, " ")
+		if (n < 8 || n % 4) exit 1
+		for (i = 0; i < n; i += 4)
+			if (x[i + 3] != y[i + 3] - (x[i + 1] == me ? 0 : 1) ||
+			    x[i + 3] !~ /^[0-9]+$/) exit 1 }'
+}
+
+NF=/dev/shm/$ID-n
+if start ntb -- -S "$W/n.sock" -M "$ID-n" -l 1M -n 2 -k --ntb; then
+	"$SHMCLI" init "$NF" --size 1M --ports 3 >"$LOG/ntb-init.log" 2>&1
+	check "ntb: ivntb-shm init of a 3-port region in the server's shm" \
+		"$LOG/ntb-init.log" grep -q '^initialised' "$LOG/ntb-init.log"
+	check "ntb: no supervisor announced before a peer joins" "" \
+		eval '[ -z "$(sup_line $NF)" ]'
+	if watcher ntb-a "$W/n.sock" && a=$WID apid=$WPID &&
+		watcher ntb-b "$W/n.sock"; then
+		b=$WID
+		check "ntb: peers $a and $b joined: supervisor line says present" \
+			"$LOG/ntb.log" wait_for 5 eval \
+			'[ "$(sup_line $NF)" = "supervisor: present" ]'
+		check "ntb: server log: supervising the region (3 ports)" \
+			"$LOG/ntb.log" grep -q \
+			"supervising the ivshmem-ntb region (3 ports)" "$LOG/ntb.log"
+		# port 0 owned by peer a, 1 by b, 2 by an ID nobody has
+		: >"$LOG/ntb-peer.log"
+		for spec in "0 $a" "1 $b" "2 77"; do
+			set -- $spec
+			"$SHMCLI" peer "$NF" --port "$1" --doorbell-id "$2" \
+				--crash >>"$LOG/ntb-peer.log" 2>&1
+		done
+		check "ntb: ports 0, 1, 2 claimed by owners of doorbell IDs $a, $b, 77 (dump: dev_id $((a + 1)), $((b + 1)), 78)" \
+			"$LOG/ntb-peer.log" eval '"$SHMCLI" dump $NF |
+			grep -o "dev_id [0-9]*" | tr "\n" " " |
+			grep -qx "dev_id $((a + 1)) dev_id $((b + 1)) dev_id 78 "'
+		before=$(ntb_ports "$NF" | tr '\n' ' ')
+		ep0=$(ntb_get "$NF" 0 epoch)
+		kill -9 "$apid"
+		check "ntb: kill -9 of peer $a: port 0 marked gone with its epoch ($ep0)" \
+			"$LOG/ntb.log" wait_for 5 eval \
+			'[ "$(ntb_get $NF 0 gone)" = "$ep0" ] && [ "$ep0" != 0 ]'
+		after=$(ntb_ports "$NF" | tr '\n' ' ')
+		echo "#   ports (port epoch seq gone) before: $before"
+		echo "#                               after:  $after"
+		check "ntb: ... ports 1 and 2 (owners $b and 77) not marked" "" \
+			eval '[ "$(ntb_get $NF 1 gone)" = 0 ] &&
+			[ "$(ntb_get $NF 2 gone)" = 0 ]'
+		check "ntb: ... event counters of ports 1 and 2 up by 1, port 0's unchanged" \
+			"" seqs_moved "$before" "$after" 0
+		check "ntb: ... peer $b rung on vector 0 (once), not on vector 1" \
+			"$LOG/ntb-b.log" eval 'wait_for 5 grep -q "^# left $a\$" \
+			$LOG/ntb-b.log && [ $(rings ntb-b 0) = 1 ] &&
+			[ $(rings ntb-b 1) = 0 ]'
+		check "ntb: ... server log: peer $a's port marked gone, peers rung" \
+			"$LOG/ntb.log" grep -q "peer $a: its port marked gone, 1 peers rung" \
+			"$LOG/ntb.log"
+		# a peer that owns no port leaves: nothing marked, nobody rung
+		if watcher ntb-c "$W/n.sock"; then
+			c=$WID
+			before=$(ntb_ports "$NF")
+			nr=$(rings ntb-b)
+			kill -9 "$WPID"
+			check "ntb: kill -9 of peer $c (owns no port): $b told of the leave" \
+				"$LOG/ntb-b.log" wait_for 5 grep -q "^# left $c\$" \
+				"$LOG/ntb-b.log"
+			check "ntb: ... no port marked, no counter moved, $b not rung" \
+				"$LOG/ntb.log" eval '[ "$(ntb_ports $NF)" = "$before" ] &&
+				[ $(rings ntb-b) = $nr ] &&
+				! grep -q "peer $c: its port" $LOG/ntb.log'
+		else
+			not_ok "ntb: third watch client did not join" "$LOG/ntb-c.log"
+		fi
+	else
+		not_ok "ntb: watch clients did not join" "$LOG/ntb-a.log"
+	fi
+	stop TERM
+	check "ntb: SIGTERM: exit 0, supervisor line cleared (region kept by -k, still valid)" \
+		"$LOG/ntb.log" eval '[ $SRC_EXIT = 0 ] && test -f $NF &&
+		"$SHMCLI" check $NF >/dev/null && [ -z "$(sup_line $NF)" ]'
+	rm -f "$NF"
+else
+	not_ok "ntb: server did not start" "$LOG/ntb.log"
+fi
+
+# --ntb on memory that is no region: a plain doorbell server that writes
+# nothing there. "magic": a region with port 0 owned by doorbell ID 0 (the
+# first peer's) and port 1 by ID 1, then its magic overwritten.
+for kind in blank magic; do
+	F=/dev/shm/$ID-n$kind
+	if ! start "ntb-$kind" -- -S "$W/n$kind.sock" -M "$ID-n$kind" -l 1M \
+		-n 2 -k --ntb; then
+		not_ok "ntb, $kind: server did not start" "$LOG/ntb-$kind.log"
+		continue
+	fi
+	if [ $kind = magic ]; then
+		{ "$SHMCLI" init "$F" --size 1M --ports 2 &&
+		"$SHMCLI" peer "$F" --port 0 --doorbell-id 0 --crash &&
+		"$SHMCLI" peer "$F" --port 1 --doorbell-id 1 --crash &&
+		"$SHMCLI" scribble "$F" --offset 0 --value 0x4141414141414141
+		} >"$LOG/ntb-magic-setup.log" 2>&1
+		check "ntb, magic: region set up, then its magic overwritten" \
+			"$LOG/ntb-magic-setup.log" eval '"$SHMCLI" dump $F 2>&1 |
+			grep -q "^magic: .*(not ivntb)"'
+	fi
+	cp "$F" "$W/n$kind.before"
+	if watcher "ntb-$kind-x" "$W/n$kind.sock" && x=$WID &&
+		xpid=$WPID && watcher "ntb-$kind-y" "$W/n$kind.sock"; then
+		y=$WID
+		kill -9 "$xpid"
+		check "ntb, $kind: plain doorbell server: $y told of $x's leave" \
+			"$LOG/ntb-$kind-y.log" wait_for 5 grep -q "^# left $x\$" \
+			"$LOG/ntb-$kind-y.log"
+		[ $kind = magic ] && check "ntb, magic: the peer killed, $x, is the one port 0's owner named" "" [ "$x" = 0 ]
+		check "ntb, $kind: ... $y not rung; server log: no supervision" \
+			"$LOG/ntb-$kind.log" eval '[ $(rings ntb-$kind-y) = 0 ] &&
+			grep -q "peer $x left" $LOG/ntb-$kind.log &&
+			! grep -q "supervising\|marked gone" $LOG/ntb-$kind.log'
+		# now, while it runs (on exit it would clear what it wrote)
+		check "ntb, $kind: ... shared memory byte for byte as before the peers came" \
+			"$LOG/ntb-$kind-cmp.log" eval 'cmp $F $W/n$kind.before \
+			>$LOG/ntb-$kind-cmp.log 2>&1'
+	else
+		not_ok "ntb, $kind: watch clients did not join" \
+			"$LOG/ntb-$kind-x.log"
+	fi
+	stop TERM
+	check "ntb, $kind: exit 0; shared memory still as before" \
+		"$LOG/ntb-$kind-cmp.log" eval '[ $SRC_EXIT = 0 ] &&
+		cmp $F $W/n$kind.before >$LOG/ntb-$kind-cmp.log 2>&1'
+	rm -f "$F" "$W/n$kind.before"
+done
 
 # ---- daemon mode ----
 
