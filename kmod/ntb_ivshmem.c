@@ -1147,6 +1147,7 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 /**
  * ivshm_poll() - one poll of our port
  * @ndev:	our device.
+ * @now:	ktime_get_ns() of the caller, just read.
  *
  * The heartbeat and housekeeping (header check, link) when due; then one
  * load of our event counter, and the full work only if it moved or we were
@@ -1156,9 +1157,9 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
  * Return: true if the counter moved: a peer did something. A pass forced
  * by a kick alone (housekeeping, an unmask) is no reason to spin.
  */
-static bool ivshm_poll(struct ivshm_ntb *ndev)
+static bool ivshm_poll(struct ivshm_ntb *ndev, u64 now)
 {
-	u64 now = ktime_get_ns(), early = ivshm_beat_early(ndev);
+	u64 early = ivshm_beat_early(ndev);
 	bool kicked, moved, beat;
 	u64 seq;
 
@@ -1180,7 +1181,8 @@ static bool ivshm_poll(struct ivshm_ntb *ndev)
 	 * the counter again and is seen by the next poll.
 	 */
 	seq = ivntb_event_seq(&ndev->region, &ndev->me);
-	kicked = atomic_xchg(&ndev->kick, 0);
+	/* a plain load first: an atomic exchange per empty poll is costly */
+	kicked = atomic_read(&ndev->kick) && atomic_xchg(&ndev->kick, 0);
 	moved = seq != ndev->last_seq;
 	if (!moved && !kicked) {
 		ndev->stats.empty_polls++;
@@ -1399,7 +1401,7 @@ static int ivshm_poll_thread(void *data)
 	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
 		now = ktime_get_ns();
-		event = ivshm_poll(ndev);
+		event = ivshm_poll(ndev, now);
 		if (event) {
 			last_active = now;
 			backoff_ns = 0;
@@ -1461,7 +1463,7 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 	struct ivshm_ntb *ndev = container_of(t, struct ivshm_ntb, timer);
 
 	ndev->stats.wakes++;
-	ivshm_poll(ndev);
+	ivshm_poll(ndev, ktime_get_ns());
 	hrtimer_forward_now(t, ns_to_ktime((u64)max(poll_interval_us, 10U) *
 					   NSEC_PER_USEC));
 	return HRTIMER_RESTART;
