@@ -99,6 +99,10 @@ static unsigned int spin_us = 200;
 module_param(spin_us, uint, 0644);
 MODULE_PARM_DESC(spin_us, "Adaptive and hybrid modes: busy-poll this long after activity, in us (default 200)");
 
+static bool adaptive_window;
+module_param(adaptive_window, bool, 0644);
+MODULE_PARM_DESC(adaptive_window, "Adaptive mode: spin after an event only as hybrid does, for a window that grows while spins catch events and shrinks while they do not (default N: spin_us after any event)");
+
 static bool armed_timer = true;
 module_param(armed_timer, bool, 0644);
 MODULE_PARM_DESC(armed_timer, "Hybrid: wake once per heartbeat period while armed to check the peers' liveness (default Y; N, for lost wake-up tests: while every link is up, wake only when rung)");
@@ -286,6 +290,7 @@ struct ivshm_ntb {
 	bool hb_stopped;
 	atomic_t kick;		/* force a full poll (unmask, link change) */
 	bool armed;		/* our wake word is armed; poller writes */
+	bool asleep;		/* the kthread sleeps or parks; poller writes */
 	bool supervised;	/* the doorbell server watches: set at probe */
 	unsigned int hb_ms;	/* our heartbeat period (heartbeat timer) */
 	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
@@ -331,11 +336,13 @@ struct ivshm_ntb {
 #define ntb_ndev(__ntb) container_of(__ntb, struct ivshm_ntb, ntb)
 
 /*
- * irqoff_stats=1: time every section that keeps interrupts off around
- * shared memory (a lock taken with irqsave, never the hard-irq timers
- * themselves), for stats irqoff_max_us. A hostile peer can keep any
- * compare-and-exchange loop on a shared word failing for up to
- * IVNTB_CAS_RETRIES rounds: none runs in such a section.
+ * irqoff_stats=1: time every section in which a driver lock taken with
+ * irqsave is held around shared memory (from the acquisition to the
+ * release: not the wait for the lock, nor the hard-irq timers), for
+ * stats irqoff_max_us. A hostile peer can keep any compare-and-exchange
+ * loop on a shared word failing for up to IVNTB_CAS_RETRIES rounds: none
+ * runs under these locks. (An op a client calls with interrupts off, as
+ * ntb_pingpong does from its hard-irq timer, still runs its own loops.)
  */
 static DEFINE_STATIC_KEY_FALSE(ivshm_irqoff_timed);
 
@@ -414,22 +421,26 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 }
 
 /*
- * Hybrid: a doorbell or message we sent is activity, as NAPI counts a
- * transmit: the reply is likely on its way, so the poller spins for
- * spin_us from now and the peer need not ring us for it. An armed
- * (sleeping) poller is woken for that, without forcing a full pass.
+ * Hybrid (and adaptive with adaptive_window): a doorbell or message we
+ * sent is activity, as NAPI counts a transmit: the reply is likely on its
+ * way, so the poller spins for its window from now and the peer need not
+ * ring us for it. An armed (hybrid) or sleeping (adaptive) poller is
+ * woken for that, without forcing a full pass.
  *
  * Context: any; does not sleep.
  */
 static void ivshm_note_send(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
+	bool win = ndev->mode == IVSHM_POLL_ADAPTIVE &&
+		   READ_ONCE(adaptive_window);
 
-	if (ndev->mode != IVSHM_POLL_HYBRID)
+	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
 		return;
 	WRITE_ONCE(ndev->last_send, ktime_get_ns());
 	t = READ_ONCE(ndev->task);
-	if (READ_ONCE(ndev->armed) && READ_ONCE(ndev->spin_win) && t)
+	if ((win ? READ_ONCE(ndev->asleep) : READ_ONCE(ndev->armed)) &&
+	    READ_ONCE(ndev->spin_win) && t)
 		wake_up_process(t);
 }
 
@@ -1408,7 +1419,9 @@ static int ivshm_poll_thread(void *data)
 			spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 		}
 
-		if (ndev->mode == IVSHM_POLL_HYBRID)
+		if (ndev->mode == IVSHM_POLL_HYBRID ||
+		    (ndev->mode == IVSHM_POLL_ADAPTIVE &&
+		     READ_ONCE(adaptive_window)))
 			spin = ivshm_hybrid_spin(ndev, &sp, now, event);
 		else
 			/* adaptive: spin_us after any activity */
@@ -1430,6 +1443,7 @@ static int ivshm_poll_thread(void *data)
 		park = ivshm_may_park(ndev, sleep_ns, backoff_ns);
 
 		/* before the park timer starts: its wake-up is not lost */
+		WRITE_ONCE(ndev->asleep, true);
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (!atomic_read(&ndev->kick) && !kthread_should_stop()) {
 			ktime_t to = ns_to_ktime(sleep_ns);
@@ -1452,6 +1466,7 @@ static int ivshm_poll_thread(void *data)
 			ndev->stats.wakes++;
 		}
 		__set_current_state(TASK_RUNNING);
+		WRITE_ONCE(ndev->asleep, false);
 		if (READ_ONCE(ndev->armed) && ndev->mode == IVSHM_POLL_HYBRID)
 			ivshm_disarm(ndev);
 	}
@@ -1669,6 +1684,9 @@ static void ivshm_mw_steer_work(struct work_struct *work)
 	}
 	if (!cur)
 		ivshm_mw_unhold(ndev);
+	else	/* a live steering whose own expiry a late end overrode */
+		mod_delayed_work(system_wq, &ndev->steer_work,
+				 max_t(long, ndev->steer_until - jiffies, 0) + 1);
 	mutex_unlock(&ndev->mw_lock);
 }
 
@@ -1737,10 +1755,12 @@ static void ivshm_mw_steer(struct ivshm_ntb *ndev, u64 off, u64 size)
  * Take the steering for peer @pidx's window @widx ([@off, @off + @size))
  * and steer, once another window's steering ended or expired: two
  * clients placing buffers at once (ntb_perf toward two peers) each get
- * their window, one after the other. Context: process; sleeps.
+ * their window, one after the other. With !@wait (a window that has its
+ * buffer: a query, or a client about to clear and replace it) only if
+ * no other window steers now. Context: process; sleeps.
  */
 static void ivshm_mw_steer_begin(struct ivshm_ntb *ndev, int pidx, int widx,
-				 u64 off, u64 size)
+				 u64 off, u64 size, bool wait)
 {
 	int id = ivshm_steer_id(ndev, pidx, widx), cur;
 	long left;
@@ -1751,6 +1771,10 @@ static void ivshm_mw_steer_begin(struct ivshm_ntb *ndev, int pidx, int widx,
 		left = (long)(ndev->steer_until - jiffies);
 		if (!cur || cur == id)
 			break;
+		if (!wait && left > 0) {
+			mutex_unlock(&ndev->mw_lock);
+			return;
+		}
 		if (left <= 0) {	/* its owner only asked */
 			atomic64_inc(&ndev->stats.mw_steer_expired);
 			break;
@@ -1783,11 +1807,15 @@ static int ntb_ivshm_mw_get_align(struct ntb_dev *ntb, int pidx, int widx,
 	/*
 	 * Every upstream client asks for the alignment just before it
 	 * allocates the window's buffer: the hook that places the buffer.
+	 * For a window that has its buffer the call may be a query (ntb_tool
+	 * reading mw_trans) or come before a clear and a new buffer
+	 * (ntb_transport and ntb_perf resizing): steer then only if no
+	 * other window steers, without waiting.
 	 */
-	/* a window that has its buffer: a query, nothing to place */
-	if (ndev->mw_pool &&
-	    !test_bit(ivshm_steer_id(ndev, pidx, widx) - 1, ndev->mw_placed))
-		ivshm_mw_steer_begin(ndev, pidx, widx, off, size);
+	if (ndev->mw_pool)
+		ivshm_mw_steer_begin(ndev, pidx, widx, off, size,
+				     !test_bit(ivshm_steer_id(ndev, pidx, widx) - 1,
+					       ndev->mw_placed));
 	if (addr_align)
 		*addr_align = ndev->region.geom.mw_align;
 	if (size_align)
@@ -2382,11 +2410,14 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "away:\t\t%llu\n", READ_ONCE(st->away));
 	seq_printf(s, "away_max_us:\t%llu\n",
 		   READ_ONCE(st->away_max_ns) / NSEC_PER_USEC);
-	if (irqoff_stats)
-		seq_printf(s, "irqoff_max_us:\t%lld.%03lld %s\n",
-			   atomic64_read(&st->irqoff_max_ns) / NSEC_PER_USEC,
-			   atomic64_read(&st->irqoff_max_ns) % NSEC_PER_USEC,
+	if (irqoff_stats) {
+		u64 ns = atomic64_read(&st->irqoff_max_ns);
+		u32 rem;
+
+		ns = div_u64_rem(ns, NSEC_PER_USEC, &rem);
+		seq_printf(s, "irqoff_max_us:\t%llu.%03u %s\n", ns, rem,
 			   READ_ONCE(st->irqoff_site) ?: "-");
+	}
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ivshm_stats);

@@ -840,7 +840,8 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
 
 /*
  * Only the owner writes its link_gen[]: a plain increment of a 16-bit word
- * is enough. The event bump after it (E1) wakes the peer's poller.
+ * is enough. The event bump after it (E1: ivntb_link_gen_bump(), or the
+ * caller's ivntb_notify()) wakes the peer's poller.
  */
 int ivntb_link_gen_publish(struct ivntb_region *r,
 			   const struct ivntb_port *me, u32 port)
