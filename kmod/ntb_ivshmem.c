@@ -207,6 +207,20 @@ struct ivshm_msg_copy {
 	bool valid;
 };
 
+/* the sections irqoff_stats times, and its histogram: < 1, 2, 4 ... us */
+enum ivshm_irqoff_site {
+	IVSHM_IRQOFF_LINK_SET, IVSHM_IRQOFF_LINK_GEN, IVSHM_IRQOFF_HEARTBEAT,
+	IVSHM_IRQOFF_DELIVER, IVSHM_IRQOFF_NOTE_LIFE, IVSHM_IRQOFF_MSG_READ_STS,
+	IVSHM_IRQOFF_MSG_READ, IVSHM_IRQOFF_SITES
+};
+
+static const char * const ivshm_irqoff_names[IVSHM_IRQOFF_SITES] = {
+	"link_set", "link_gen", "heartbeat", "deliver", "note_life",
+	"msg_read_sts", "msg_read",
+};
+
+#define IVSHM_IRQOFF_BUCKETS	16
+
 struct ivshm_stats {
 	atomic64_t db_sent;	/* peer_db_set calls */
 	atomic64_t msg_sent;
@@ -238,8 +252,11 @@ struct ivshm_stats {
 	u64 hb_late;		/* beats later than 2 * heartbeat_ms */
 	u64 hb_stalls;		/* beats later than the link timeout */
 	u64 hb_max_gap_ns;	/* longest time between two beats */
-	atomic64_t irqoff_max_ns; /* irqoff_stats: the longest section ... */
-	const char *irqoff_site;  /* ... and where it was */
+	/* irqoff_stats: per section, how many, the longest, log2 histogram */
+	struct {
+		atomic64_t n, max_ns;
+		atomic64_t hist[IVSHM_IRQOFF_BUCKETS];
+	} irqoff[IVSHM_IRQOFF_SITES];
 };
 
 struct ivshm_ntb {
@@ -354,21 +371,23 @@ static u64 ivshm_irqoff_start(void)
 	return local_clock();
 }
 
-/* Interrupts go back on: record the section if it is the longest. */
-static void ivshm_irqoff_end(struct ivshm_ntb *ndev, u64 t0, const char *site)
+/* Interrupts go back on: count the section, by length. */
+static void ivshm_irqoff_end(struct ivshm_ntb *ndev, u64 t0,
+			     enum ivshm_irqoff_site site)
 {
+	typeof(ndev->stats.irqoff[0]) *st = &ndev->stats.irqoff[site];
 	s64 d, max;
 
 	if (!static_branch_unlikely(&ivshm_irqoff_timed))
 		return;
 	d = local_clock() - t0;
-	max = atomic64_read(&ndev->stats.irqoff_max_ns);
-	while (d > max) {
-		if (atomic64_try_cmpxchg(&ndev->stats.irqoff_max_ns, &max, d)) {
-			WRITE_ONCE(ndev->stats.irqoff_site, site);
-			break;
-		}
-	}
+	atomic64_inc(&st->n);
+	atomic64_inc(&st->hist[min_t(u32, d < NSEC_PER_USEC ? 0 :
+				     ilog2(d / NSEC_PER_USEC) + 1,
+				     IVSHM_IRQOFF_BUCKETS - 1)]);
+	max = atomic64_read(&st->max_ns);
+	while (d > max && !atomic64_try_cmpxchg(&st->max_ns, &max, d))
+		;
 }
 
 static struct dentry *ivshm_dbgfs_root;
@@ -460,7 +479,7 @@ static int ivshm_link_gen_publish(struct ivshm_ntb *ndev, u32 pport)
 	spin_lock_irqsave(&ndev->gen_lock, flags);
 	t0 = ivshm_irqoff_start();
 	ret = ivntb_link_gen_publish(&ndev->region, &ndev->me, pport);
-	ivshm_irqoff_end(ndev, t0, "link_gen");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_GEN);
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
 	return ret;
 }
@@ -849,7 +868,7 @@ static bool ivshm_beat(struct ivshm_ntb *ndev, u64 now, u64 early,
 	t0 = ivshm_irqoff_start();
 	if (!ndev->hb_stopped && now + early >= ndev->hb_next)
 		beat = ivshm_beat_locked(ndev, now, backstop);
-	ivshm_irqoff_end(ndev, t0, "heartbeat");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_HEARTBEAT);
 	raw_spin_unlock_irqrestore(&ndev->hb_lock, flags);
 	return beat;
 }
@@ -1099,7 +1118,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	sts = ivshm_msg_sts_locked(ndev, &notify);
 	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
 	ndev->msg_delivered |= msg_new;
-	ivshm_irqoff_end(ndev, t0, "deliver");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_notify_ports(ndev, notify);
 
@@ -1150,7 +1169,7 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 	db = ivntb_db_read(&ndev->region, &ndev->me);
 	if (db && ndev->nr_peers == 1)
 		ndev->peer[0].sign_of_life = true;
-	ivshm_irqoff_end(ndev, t0, "note_life");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_NOTE_LIFE);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_notify_ports(ndev, notify);
 }
@@ -1595,7 +1614,7 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
 		if (!ivshm_link_gen_publish(ndev, ndev->peer[pidx].port))
 			gens++;
-	ivshm_irqoff_end(ndev, t0, "link_set");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_SET);
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	/*
 	 * Both changes are in shared memory: tell every other port (its
@@ -2119,7 +2138,7 @@ static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 	spin_lock_irqsave(&ndev->lock, flags);
 	t0 = ivshm_irqoff_start();
 	sts = ivshm_msg_sts_locked(ndev, &notify);
-	ivshm_irqoff_end(ndev, t0, "msg_read_sts");
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_MSG_READ_STS);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_notify_ports(ndev, notify);
 	return sts;
@@ -2208,7 +2227,7 @@ static u32 ntb_ivshm_msg_read(struct ntb_dev *ntb, int *pidx, int midx)
 		t0 = ivshm_irqoff_start();
 		ivshm_msg_sts_locked(ndev, &notify);	/* copies a new one */
 		c = ndev->msg_copy[midx];
-		ivshm_irqoff_end(ndev, t0, "msg_read");
+		ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_MSG_READ);
 		spin_unlock_irqrestore(&ndev->lock, flags);
 		ivshm_notify_ports(ndev, notify);
 	}
@@ -2372,10 +2391,26 @@ static int ivshm_info_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(ivshm_info);
 
+/* Upper bound (us) of the histogram bucket that holds the @q-th percentile. */
+static u32 ivshm_irqoff_quantile(struct ivshm_stats *st, int site, u64 n,
+				 u32 q)
+{
+	u64 want = div_u64(n * q + 99, 100), sum = 0;
+	u32 b;
+
+	for (b = 0; b < IVSHM_IRQOFF_BUCKETS; b++) {
+		sum += atomic64_read(&st->irqoff[site].hist[b]);
+		if (n && sum >= want)
+			return 1U << b;
+	}
+	return 0;
+}
+
 static int ivshm_stats_show(struct seq_file *s, void *unused)
 {
 	struct ivshm_ntb *ndev = s->private;
 	struct ivshm_stats *st = &ndev->stats;
+	int i;
 
 	seq_printf(s, "db_sent:\t%lld\n", atomic64_read(&st->db_sent));
 	seq_printf(s, "db_events:\t%llu\n", READ_ONCE(st->db_events));
@@ -2410,13 +2445,14 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "away:\t\t%llu\n", READ_ONCE(st->away));
 	seq_printf(s, "away_max_us:\t%llu\n",
 		   READ_ONCE(st->away_max_ns) / NSEC_PER_USEC);
-	if (irqoff_stats) {
-		u64 ns = atomic64_read(&st->irqoff_max_ns);
-		u32 rem;
+	for (i = 0; irqoff_stats && i < IVSHM_IRQOFF_SITES; i++) {
+		u64 n = atomic64_read(&st->irqoff[i].n), max;
 
-		ns = div_u64_rem(ns, NSEC_PER_USEC, &rem);
-		seq_printf(s, "irqoff_max_us:\t%llu.%03u %s\n", ns, rem,
-			   READ_ONCE(st->irqoff_site) ?: "-");
+		max = div_u64(atomic64_read(&st->irqoff[i].max_ns), NSEC_PER_USEC);
+		seq_printf(s, "irqoff_%s:\tn %llu p50_us %u p99_us %u max_us %llu\n",
+			   ivshm_irqoff_names[i], n,
+			   ivshm_irqoff_quantile(st, i, n, 50),
+			   ivshm_irqoff_quantile(st, i, n, 99), max);
 	}
 	return 0;
 }
