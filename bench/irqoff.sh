@@ -3,7 +3,7 @@
 #
 # The longest section in which the driver keeps interrupts off around
 # shared memory (module parameter irqoff_stats=1, debugfs stats
-# irqoff_max_us), one riscv64 guest with a host process on the region
+# the irqoff_* lines), one riscv64 guest with a host process on the region
 # (host topology, tests/guest/tests/irqoff.sh): 10 s of link toggles and
 # message status reads, N boots (default 2) each
 #   quiet     nothing else on the region: the baseline of this same run;

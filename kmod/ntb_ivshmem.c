@@ -145,7 +145,7 @@ MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver
 
 static bool irqoff_stats;
 module_param(irqoff_stats, bool, 0444);
-MODULE_PARM_DESC(irqoff_stats, "Time the sections that keep interrupts off around shared memory (debugfs stats irqoff_max_us; default N)");
+MODULE_PARM_DESC(irqoff_stats, "Time the sections that keep interrupts off around shared memory (the irqoff_* lines of debugfs stats; default N)");
 
 /*
  * Bounds of the parameters that change what peers observe: read-only once
@@ -355,11 +355,12 @@ struct ivshm_ntb {
 /*
  * irqoff_stats=1: time every section in which a driver lock taken with
  * irqsave is held around shared memory (from the acquisition to the
- * release: not the wait for the lock, nor the hard-irq timers), for
- * stats irqoff_max_us. A hostile peer can keep any compare-and-exchange
- * loop on a shared word failing for up to IVNTB_CAS_RETRIES rounds: none
- * runs under these locks. (An op a client calls with interrupts off, as
- * ntb_pingpong does from its hard-irq timer, still runs its own loops.)
+ * release: not the wait for the lock, nor the hard-irq timers), for the
+ * irqoff_* lines of stats. A hostile peer can keep any
+ * compare-and-exchange loop on a shared word failing for up to
+ * IVNTB_CAS_RETRIES rounds: none runs under these locks. (An op a client
+ * calls with interrupts off, as ntb_pingpong does from its hard-irq
+ * timer, still runs its own loops.)
  */
 static DEFINE_STATIC_KEY_FALSE(ivshm_irqoff_timed);
 
