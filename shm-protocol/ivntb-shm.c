@@ -60,6 +60,7 @@ static void usage(void)
 "                 [--ring PORT:BITS]... [--spad PORT:IDX=VAL]... [--msg PORT:IDX=VAL]...\n"
 "                 [--ping N] [--echo] [--listen] [--duration SEC] [--count N]\n"
 "                 [--bounce N] [--bounce-ms MS] [--crash] [--quiet]\n"
+"                 [--stall-ms MS]  (default 80: count heartbeat gaps over MS)\n"
 "                 [--doorbell-id N]  (publish N as our ivshmem-doorbell peer ID,\n"
 "                 as a guest does: a server run with --ntb marks the port gone\n"
 "                 when peer N's connection closes)\n"
@@ -251,6 +252,9 @@ struct peer_ctx {
 	bool up[IVNTB_MAX_PORTS];
 	u64 hb_seen_ns[IVNTB_MAX_PORTS];
 	u64 peer_timeout_ns;
+	u64 stall_ns;		/* --stall-ms: a longer gap between beats ... */
+	u64 beats, stalls;	/* ... is a stall: a guest may time us out */
+	u64 last_beat, max_gap;
 	u64 seq;
 	u64 events;
 	bool quiet, echo;
@@ -317,6 +321,27 @@ static void peer_update_links(struct peer_ctx *c, u64 now)
 	}
 }
 
+/*
+ * Beat, and keep the record a test compares a guest's timeouts of us
+ * with: every gap between two beats longer than stall_ns (the guest's
+ * link timeout) is a stall of ours, as a starved host process has them.
+ */
+static int peer_beat(struct peer_ctx *c)
+{
+	u64 t;
+
+	if (ivntb_heartbeat(&c->r, &c->me))
+		return -ESTALE;
+	t = now_ns();
+	if (t - c->last_beat > c->max_gap)
+		c->max_gap = t - c->last_beat;
+	if (t - c->last_beat > c->stall_ns)
+		c->stalls++;
+	c->beats++;
+	c->last_beat = t;
+	return 0;
+}
+
 /* Heartbeat and watch the links for @ns. */
 static int peer_idle(struct peer_ctx *c, u64 ns, u64 hb_ns, u64 *next_hb)
 {
@@ -324,7 +349,7 @@ static int peer_idle(struct peer_ctx *c, u64 ns, u64 hb_ns, u64 *next_hb)
 
 	while ((now = now_ns()) < end && !stop) {
 		if (now >= *next_hb) {
-			if (ivntb_heartbeat(&c->r, &c->me))
+			if (peer_beat(c))
 				return EX_LOST;
 			*next_hb = now + hb_ns;
 		}
@@ -502,6 +527,7 @@ static int cmd_peer(int argc, char **argv)
 		{ "bounce-ms", required_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "doorbell-id", required_argument, NULL, 'D' },
+		{ "stall-ms", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct peer_ctx c;
@@ -517,6 +543,7 @@ static int cmd_peer(int argc, char **argv)
 	u32 i;
 
 	c.peer_timeout_ns = 3000000000ULL;
+	c.stall_ns = 80000000ULL;	/* the driver's link_timeout_ms */
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': port = parse_num(optarg); break;
@@ -526,6 +553,7 @@ static int cmd_peer(int argc, char **argv)
 		case 'T': takeover_ns = parse_num(optarg) * 1000000ULL; break;
 		case 'W': wait_link_ns = parse_num(optarg) * 1000000000ULL; break;
 		case 'P': c.peer_timeout_ns = parse_num(optarg) * 1000000ULL; break;
+		case 'S': c.stall_ns = parse_num(optarg) * 1000000ULL; break;
 		case 'r': case 's': case 'm':
 			if (nact == MAX_ACTIONS)
 				usage();
@@ -593,6 +621,7 @@ static int cmd_peer(int argc, char **argv)
 	}
 	c.seq = ivntb_event_seq(&c.r, &c.me);
 	now = now_ns();
+	c.last_beat = now;	/* the claim's own heartbeat */
 	for (i = 0; i < IVNTB_MAX_PORTS; i++)
 		c.hb_seen_ns[i] = now;
 	peer_update_links(&c, now);
@@ -611,7 +640,7 @@ static int cmd_peer(int argc, char **argv)
 				goto out;
 			}
 			if (now >= next_hb) {
-				if (ivntb_heartbeat(&c.r, &c.me)) {
+				if (peer_beat(&c)) {
 					ret = EX_LOST;
 					goto out;
 				}
@@ -664,7 +693,7 @@ static int cmd_peer(int argc, char **argv)
 		if (count && c.events >= count)
 			break;
 		if (now >= next_hb) {
-			if (ivntb_heartbeat(&c.r, &c.me)) {
+			if (peer_beat(&c)) {
 				fprintf(stderr, "peer: port %u taken over\n",
 					c.me.port);
 				ret = EX_LOST;
@@ -682,6 +711,10 @@ static int cmd_peer(int argc, char **argv)
 	}
 
 out:
+	printf("heartbeat: %llu beats, %llu stalls over %llu ms, longest gap %llu ms\n",
+	       (unsigned long long)c.beats, (unsigned long long)c.stalls,
+	       (unsigned long long)(c.stall_ns / 1000000),
+	       (unsigned long long)(c.max_gap / 1000000));
 	fflush(stdout);
 	if (crash)
 		_exit(ret);	/* no release: the claim goes stale */

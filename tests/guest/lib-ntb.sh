@@ -147,6 +147,26 @@ crash_detected()
 		test "$d" -le $((BOUND_MS * 1000))
 }
 
+# The region through this guest's first ivshmem device, read back from
+# shared memory (host topology: what the host peer wrote). slot_claimed
+# PORT: PORT's claim word says CLAIMED; slot_gen PORT TO: link_gen[TO] of
+# PORT's slot, its owner's link generation toward port TO (protocol 1.2:
+# bumped by a bounce or a timeout of TO; reset by a claim, kept by a
+# release). SHM_DEV: the device, if the test looked it up once.
+shm_word() { shmpoke "${SHM_DEV:-$(ivshmem_devs | head -1)}/resource2" "$1"; }
+slot_claimed() { [ $(( $(shm_word $((0x1000 + $1 * 0x200))) & 0xff )) = 1 ]; }
+slot_gen() { echo $(( $(shm_word $((0x1030 + $1 * 0x200 + $2 / 4 * 8))) >> ($2 % 4 * 16) & 0xffff )); }
+
+# trace_downs REASON [PORT]: our links taken down, by cause, from the
+# ivntb_peer_down tracepoint (the test enables it and clears the trace):
+# gone (the peer's slot said so: released, link disabled, a new epoch or
+# link generation) or silent (its heartbeat stood still past the link
+# timeout: our timeout of it, which we also announce: stats link_gens).
+trace_downs()
+{
+	grep -c "ivntb_peer_down: port=${2:-[0-9]*} .*reason=$1 " /sys/kernel/tracing/trace
+}
+
 # Our driver's stats counter NAME on the local or remote end.
 stat_loc() { awk -v k="$1:" '$1 == k { print $2 }' "$DBG/ntb_hw_ivshmem/$LOC/stats"; }
 stat_rem() { R "awk -v k='$1:' '\$1 == k { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/stats"; }
