@@ -190,6 +190,7 @@ mode_params()
 	hybrid|hybrid-sup) echo "" ;;	# default: hybrid on ivshmem-doorbell devices
 	irq) echo "poll_mode=irq" ;;	# MSI-X for every event, never spins
 	adaptive|kthread) echo "use_irq=0 poll_mode=$1" ;;
+	adaptive-win) echo "use_irq=0 poll_mode=adaptive adaptive_window=1" ;;
 	adaptive-[0-9]*) echo "use_irq=0 poll_mode=adaptive idle_poll_us=${1#adaptive-}" ;;
 	hrtimer) echo "use_irq=0 poll_mode=hrtimer" ;;
 	hrtimer-100us) echo "use_irq=0 poll_mode=hrtimer poll_interval_us=100" ;;

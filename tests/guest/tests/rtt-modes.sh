@@ -12,7 +12,9 @@
 . /ivntb/lib-ntb.sh
 RTT_N=${IVNTB_RTT_N:-2000}
 IDLE_N=${IVNTB_IDLE_N:-10}
-MODES=(irq hybrid adaptive hrtimer-100us hrtimer-1ms kthread)
+# ivntb.rtt_modes=M,M...: other modes (mode_params names), e.g. an A/B
+R_MODES=${IVNTB_RTT_MODES:-irq,hybrid,adaptive,hrtimer-100us,hrtimer-1ms,kthread}
+MODES=(${R_MODES//,/ })
 tap_plan $(( ${#MODES[@]} + 2 ))
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
