@@ -1453,6 +1453,14 @@ static int ivshm_poll_thread(void *data)
 			cpu_relax();
 			continue;
 		}
+		/*
+		 * adaptive_window: an event no spin would catch (they come
+		 * slower than the window): batch, poll once per idle period
+		 * as a fixed-period poller does, rather than ramp up from 10 us
+		 */
+		if (event && ndev->mode == IVSHM_POLL_ADAPTIVE &&
+		    READ_ONCE(adaptive_window))
+			backoff_ns = ivshm_idle_poll_ns();
 
 		/* idle: back off from 10 us up to idle_poll_us */
 		backoff_ns = clamp_t(u64, backoff_ns * 2, 10 * NSEC_PER_USEC,
