@@ -116,6 +116,17 @@ if [ -n "${IVNTB_VARIANT:-}" ]; then
 	# x86_64 with KCSAN and lockdep. Any report fails the run (launch.sh
 	# fails on KASAN, lockdep, BUG:, WARNING: lines in either guest log).
 	echo "==> ${IVNTB_ARCH:-riscv64} $IVNTB_VARIANT kernel guests"
+	if [ -n "${DEBUG_SUBSET:-}" ]; then
+		# make test's subset (scripts/debug-subset.sh)
+		run pass "$IVNTB_VARIANT host hostile" "$L" -t host -T hostile --timeout 900
+		run pass "$IVNTB_VARIANT host msg-attack (ntb_perf)" "$L" -t host -T msg-attack --timeout 900
+		# fewer cycles than make test-debug: 5 min in all, not 12
+		run pass "$IVNTB_VARIANT pair reload (kmemleak, 6 cycles)" "$L" -t pair -T reload \
+			--timeout 900 --append "ivntb.reload_n=6"
+		run pass "$IVNTB_VARIANT pair crash (1 cycle)" "$L" -t pair -T crash \
+			--timeout 900 --append "ivntb.crash_n=1"
+		finish "test-guest ($IVNTB_ARCH $IVNTB_VARIANT subset)"
+	fi
 	# these guests run 5-10x slower: smaller counts where a test has one
 	# (ntb_test.sh's window tests need the riscv64 DMA pool)
 	[ -n "${DEBUG_SKIP_KST:-}" ] || [ "${IVNTB_ARCH:-riscv64}" != riscv64 ] ||
