@@ -237,8 +237,11 @@ start_guest() {
 	cmdline+=" ivntb.timeout=$TIMEOUT ivntb.mw_pools=$POOLS"
 	[ -z "${IVNTB_INJECT:-}" ] || [ "$role" = b ] || cmdline+=" ivntb.inject=$IVNTB_INJECT"
 	cmdline+=" $APPEND"
+	# the monitor: the vCPUs' state if the run is about to time out
+	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d "/tmp/ivntb-sock.${RUNID:0:60}.XXXXXX")
 	local args=(
 		"$QEMU" -name "ivntb-$RUNID-$role" -M "$MACHINE" "${ARCH_ARGS[@]}"
+		-monitor "unix:$SOCKDIR/$role.mon,server=on,wait=off"
 		-smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM"
 		-nodefaults -display none -no-reboot
 		-chardev "file,id=con,path=$RUNDIR/$role.log" -serial chardev:con
@@ -378,6 +381,49 @@ boot_watch() {
 boot_watch &
 WATCH_PID=$!
 
+# A run still going 10 s before its timeout is about to fail with no
+# kernel message to say why (a guest whose timer stopped, a wait that
+# never ends): keep each guest's vCPU state (QEMU's monitor: info cpus,
+# info registers -a) in RUNDIR/ROLE.vcpus, named in the verdict.
+vcpu_dump() {
+	local r
+	for r in "${ROLES[@]}"; do
+		[ -S "$SOCKDIR/$r.mon" ] || continue
+		python3 - "$SOCKDIR/$r.mon" >"$RUNDIR/$r.vcpus" 2>&1 <<'PY' || true
+import re, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+s.sendall(b"info cpus\ninfo registers -a\n")
+out, end = b"", time.time() + 3
+while time.time() < end:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    if not d:
+        break
+    out += d
+text = out.decode("utf-8", "replace").replace("\r", "")
+# the monitor echoes each command with terminal escapes: drop them
+text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+sys.stdout.write(re.sub(r"^\(qemu\) .*$", "", text, flags=re.M))
+PY
+	done
+}
+timeout_watch() {
+	local at=$(( t0 + TIMEOUT - 10 ))
+	while [ "$(date +%s)" -lt "$at" ]; do
+		kill -0 "$PID_MAIN" 2>/dev/null || return 0
+		sleep 1
+	done
+	kill -0 "$PID_MAIN" 2>/dev/null || return 0
+	vcpu_dump
+	echo "vCPU state 10 s before the timeout: $(cd "$RUNDIR" && ls ./*.vcpus 2>/dev/null | tr '\n' ' ')" >"$RUNDIR/vcpu-note"
+}
+timeout_watch &
+TWATCH_PID=$!
+
 rc_main=0
 wait "$PID_MAIN" || rc_main=$?
 if [ "$TOPO" = pair ]; then
@@ -393,8 +439,8 @@ if [ "$TOPO" = pair ]; then
 	rc_b=0
 	wait "$PID_B" || rc_b=$?
 fi
-kill "$WATCH_PID" 2>/dev/null || true
-wait "$WATCH_PID" 2>/dev/null || true
+kill "$WATCH_PID" "$TWATCH_PID" 2>/dev/null || true
+wait "$WATCH_PID" "$TWATCH_PID" 2>/dev/null || true
 elapsed=$(( $(date +%s) - t0 ))
 hook_rc=0
 if [ -f "$HOOK" ]; then
@@ -417,6 +463,7 @@ if [ -f "$RUNDIR/boot-hang" ]; then
 	:	# the watcher stopped the guests
 elif [ "$rc_main" = 124 ] || [ "$rc_main" = 137 ]; then
 	FAIL+=("timeout after ${TIMEOUT}s$TIMEOUT_NOTE")
+	[ ! -f "$RUNDIR/vcpu-note" ] || FAIL+=("$(cat "$RUNDIR/vcpu-note")")
 elif [ "$rc_main" != 0 ]; then
 	FAIL+=("QEMU exited with status $rc_main: $(tail -3 "$RUNDIR/${ROLES[0]}.qemu.log" | tr '\n' ' ')")
 fi
