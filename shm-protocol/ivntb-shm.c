@@ -342,6 +342,15 @@ static int peer_beat(struct peer_ctx *c)
 	return 0;
 }
 
+/* The record a host check compares with a guest's timeouts of us. */
+static void peer_print_beats(const struct peer_ctx *c)
+{
+	printf("heartbeat: %llu beats, %llu stalls over %llu ms, longest gap %llu ms\n",
+	       (unsigned long long)c->beats, (unsigned long long)c->stalls,
+	       (unsigned long long)(c->stall_ns / 1000000),
+	       (unsigned long long)(c->max_gap / 1000000));
+}
+
 /* Heartbeat and watch the links for @ns. */
 static int peer_idle(struct peer_ctx *c, u64 ns, u64 hb_ns, u64 *next_hb)
 {
@@ -711,13 +720,16 @@ static int cmd_peer(int argc, char **argv)
 	}
 
 out:
-	printf("heartbeat: %llu beats, %llu stalls over %llu ms, longest gap %llu ms\n",
-	       (unsigned long long)c.beats, (unsigned long long)c.stalls,
-	       (unsigned long long)(c.stall_ns / 1000000),
-	       (unsigned long long)(c.max_gap / 1000000));
-	fflush(stdout);
-	if (crash)
+	if (crash) {
+		peer_print_beats(&c);
+		fflush(stdout);
 		_exit(ret);	/* no release: the claim goes stale */
+	}
+	/*
+	 * Release before printing: a reader that stopped reading (grep -q)
+	 * makes the next write raise SIGPIPE, which must not cost the release.
+	 */
+	fflush(stdout);
 	if (ret != EX_LOST) {
 		ivntb_link_set(&c.r, &c.me, false);
 		if (ivntb_port_release(&c.r, &c.me) == -ESTALE)
@@ -725,6 +737,7 @@ out:
 		else
 			printf("released port %u\n", c.me.port);
 	}
+	peer_print_beats(&c);
 	return ret;
 }
 
