@@ -440,6 +440,12 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 	atomic64_inc(&ndev->stats.irq_rings);
 }
 
+/* Adaptive mode with hybrid's spin window (adaptive_window=1). */
+static bool ivshm_adaptive_window(struct ivshm_ntb *ndev)
+{
+	return ndev->mode == IVSHM_POLL_ADAPTIVE && READ_ONCE(adaptive_window);
+}
+
 /*
  * Hybrid (and adaptive with adaptive_window): a doorbell or message we
  * sent is activity, as NAPI counts a transmit: the reply is likely on its
@@ -452,8 +458,7 @@ static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 static void ivshm_note_send(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
-	bool win = ndev->mode == IVSHM_POLL_ADAPTIVE &&
-		   READ_ONCE(adaptive_window);
+	bool win = ivshm_adaptive_window(ndev);
 
 	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
 		return;
@@ -1440,8 +1445,7 @@ static int ivshm_poll_thread(void *data)
 		}
 
 		if (ndev->mode == IVSHM_POLL_HYBRID ||
-		    (ndev->mode == IVSHM_POLL_ADAPTIVE &&
-		     READ_ONCE(adaptive_window)))
+		    ivshm_adaptive_window(ndev))
 			spin = ivshm_hybrid_spin(ndev, &sp, now, event);
 		else
 			/* adaptive: spin_us after any activity */
@@ -1458,8 +1462,7 @@ static int ivshm_poll_thread(void *data)
 		 * slower than the window): batch, poll once per idle period
 		 * as a fixed-period poller does, rather than ramp up from 10 us
 		 */
-		if (event && ndev->mode == IVSHM_POLL_ADAPTIVE &&
-		    READ_ONCE(adaptive_window))
+		if (event && ivshm_adaptive_window(ndev))
 			backoff_ns = ivshm_idle_poll_ns();
 
 		/* idle: back off from 10 us up to idle_poll_us */
