@@ -745,9 +745,10 @@ out:
 
 /*
  * scribble --hammer-ms: a hostile party that keeps one 64-bit word moving
- * (a plain load and store, as fast as it can) for @ms: every
- * compare-and-exchange loop of a guest on that word fails round after
- * round, up to its bound. Prints how many stores it made.
+ * (a plain load and store, as fast as it can) for @ms, against a guest's
+ * compare-and-exchange loops on that word. Under TCG it makes them fail
+ * only a few rounds in a row (docs/driver.md, irqoff_stats). Prints how
+ * many stores it made.
  */
 static int scribble_hammer(const char *file, u64 off, u64 ms)
 {
