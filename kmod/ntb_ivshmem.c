@@ -5,7 +5,7 @@
  * BAR2 of ivshmem (1af4:1110) is plain memory shared by two or more guests.
  * This driver makes it an NTB: doorbells, scratchpads, message registers,
  * link state and memory windows live in that memory as lock-free words (see
- * include/ivntb_shm.h and docs/protocol.md), and a poller notices changes,
+ * include/ivntb_layout.h and docs/protocol.md), and a poller notices changes,
  * so no interrupt is needed: it runs where ivshmem's MSI-X doorbell cannot
  * be delivered (riscv64 virt without AIA, TCG).
  *

@@ -12,7 +12,7 @@ res() {
 	else fail=$((fail + 1)); echo "not ok - $2"; fi
 }
 
-for f in $(ls "$IVNTB_TOP"/kmod/*.c | grep -v "\.mod\.c$") "$IVNTB_TOP"/kmod/*.h "$IVNTB_TOP"/shm-protocol/ivntb_shm.c \
+for f in $(ls "$IVNTB_TOP"/kmod/*.c | grep -v "\.mod\.c$") "$IVNTB_TOP"/kmod/*.h "$IVNTB_TOP"/shm-protocol/ivntb_proto.c \
 	 "$IVNTB_TOP"/shm-protocol/ivntb_proto.h "$IVNTB_TOP"/shm-protocol/ivntb_compat.h \
 	 "$IVNTB_TOP"/include/*.h; do
 	out=$("$KSRC/scripts/checkpatch.pl" --no-tree --strict --quiet -f "$f" 2>&1)

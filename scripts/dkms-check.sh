@@ -107,8 +107,8 @@ else
 		fi
 		if make -C "$b" M="$W/headers/$k/kmod" W=1 $mp modules >"$W/headers/$k.log" 2>&1 &&
 		   ! grep -v 'modpost: "[a-z_]*ntb_[a-z_]*" .* undefined!' "$W/headers/$k.log" | grep -q 'warning:' &&
-		   [ -f "$W/headers/$k/kmod/ntb_ivshmem.o" ] && [ -f "$W/headers/$k/kmod/ivntb_shm.o" ]; then
-			echo "# $k: compiled ntb_ivshmem.o ivntb_shm.o ntb_dbtest.o${mp:+ (modpost: ntb_* undefined, as expected without CONFIG_NTB)}"
+		   [ -f "$W/headers/$k/kmod/ntb_ivshmem.o" ] && [ -f "$W/headers/$k/kmod/ntb_ivshmem_proto.o" ]; then
+			echo "# $k: compiled ntb_ivshmem.o ntb_ivshmem_proto.o ntb_dbtest.o${mp:+ (modpost: ntb_* undefined, as expected without CONFIG_NTB)}"
 		else
 			bad+=("$k: $(grep -m3 -E 'warning:|error:' "$W/headers/$k.log" | tr '\n' ' ')")
 		fi

@@ -38,8 +38,8 @@ git -C "$G" -c user.name=base -c user.email=base@localhost commit -qm base
 
 mkdir -p "$G/$D"
 cp "$IVNTB_TOP/kmod/ntb_ivshmem.c" "$IVNTB_TOP/kmod/ntb_ivshmem_trace.h" \
-	"$IVNTB_TOP/shm-protocol/ivntb_shm.c" "$IVNTB_TOP/shm-protocol/ivntb_proto.h" \
-	"$IVNTB_TOP/include/ivntb_shm.h" "$G/$D/"
+	"$IVNTB_TOP/shm-protocol/ivntb_proto.c" "$IVNTB_TOP/shm-protocol/ivntb_proto.h" \
+	"$IVNTB_TOP/include/ivntb_layout.h" "$G/$D/"
 # In-tree there is only the kernel: keep the __KERNEL__ half of the compat
 # header (unifdef exits 1 when it changed something).
 { unifdef -D__KERNEL__ "$IVNTB_TOP/shm-protocol/ivntb_compat.h" || [ $? = 1 ]; } | cat -s >"$G/$D/ivntb_compat.h"
@@ -71,7 +71,7 @@ EOF
 cat >"$G/$D/Makefile" <<'EOF'
 # SPDX-License-Identifier: GPL-2.0-only
 obj-$(CONFIG_NTB_IVSHMEM) += ntb_hw_ivshmem.o
-ntb_hw_ivshmem-y := ntb_ivshmem.o ivntb_shm.o
+ntb_hw_ivshmem-y := ntb_ivshmem.o ivntb_proto.o
 # tracepoints: define_trace.h includes ntb_ivshmem_trace.h from here
 CFLAGS_ntb_ivshmem.o := -I$(src)
 EOF

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * ivntb compat layer: the primitives ivntb_shm.c uses, per environment
+ * ivntb compat layer: the primitives ivntb_proto.c uses, per environment
  *
- * ivntb_shm.c is written against the Linux kernel API and compiles
+ * ivntb_proto.c is written against the Linux kernel API and compiles
  * unchanged in three environments; this header is the only place that
  * tells them apart:
  *

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause)
 /*
  * ivntb_dump.c - decode an ivntb region (userspace; used by the CLI and
- * the fuzzer). Reads only, through the same primitives as ivntb_shm.c.
+ * the fuzzer). Reads only, through the same primitives as ivntb_proto.c.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * Operations on an ivntb shared region (implemented in ivntb_shm.c)
+ * Operations on an ivntb shared region (implemented in ivntb_proto.c)
  *
- * Includes ivntb_compat.h and ivntb_shm.h (the layout). Every operation is
+ * Includes ivntb_compat.h and ivntb_layout.h (the layout). Every operation is
  * lock-free, never sleeps, never allocates and may be called from hard-IRQ
  * or hrtimer context. Errors are negative errno values, in the kernel and
  * in userspace alike.
@@ -26,7 +26,7 @@
 #define _IVNTB_PROTO_H
 
 #include "ivntb_compat.h"
-#include "ivntb_shm.h"
+#include "ivntb_layout.h"
 
 /**
  * struct ivntb_geom_win - validated copy of one window table entry

@@ -33,7 +33,7 @@ not_ok() {
 skip() { skipped+=("$1"); echo "# skip: $1"; }
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 # checkpatch runs only when asked: the top-level `make check` runs it, with
-# sparse and W=1 on the module that builds ivntb_shm.c.
+# sparse and W=1 on the module that builds ivntb_proto.c.
 only() { [ "$ONLY" = "$1" ]; }
 
 # Run a TAP-emitting test program; count its "ok"/"not ok" lines, and one
@@ -224,8 +224,8 @@ fi
 if only checkpatch; then
 	KSRC=${KSRC:-}
 	if [ -n "$KSRC" ] && [ -x "$KSRC/scripts/checkpatch.pl" ]; then
-		for f in "$SRC/ivntb_shm.c" "$SRC/ivntb_proto.h" \
-			 "$SRC/ivntb_compat.h" "$SRC/../include/ivntb_shm.h"; do
+		for f in "$SRC/ivntb_proto.c" "$SRC/ivntb_proto.h" \
+			 "$SRC/ivntb_compat.h" "$SRC/../include/ivntb_layout.h"; do
 			b=$(basename "$f")
 			if "$KSRC/scripts/checkpatch.pl" --no-tree --strict -q -f "$f" \
 				>"$LOG/checkpatch-$b.log" 2>&1; then

@@ -28,7 +28,7 @@
  * died or quit) it marks the port that peer owned gone, increments the
  * other ports' event counters and rings every other peer's vector 0, so
  * the survivors take that link down at once instead of after a heartbeat
- * timeout. The region's shared-memory code is shm-protocol/ivntb_shm.c.
+ * timeout. The region's shared-memory code is shm-protocol/ivntb_proto.c.
  * Written from the protocol description and QEMU's server; no code from it.
  */
 #define _GNU_SOURCE

@@ -3,7 +3,7 @@
  * The ivshmem-ntb shared-memory protocol, written once
  *
  * Compiles unchanged in a kernel module and in userspace; ivntb_compat.h
- * maps the primitives. The layout is include/ivntb_shm.h, the prose
+ * maps the primitives. The layout is include/ivntb_layout.h, the prose
  * specification docs/protocol.md.
  *
  * Barriers and their pairs (the letters are used in docs/protocol.md):
@@ -59,7 +59,7 @@
  */
 
 #include "ivntb_compat.h"
-#include "ivntb_shm.h"
+#include "ivntb_layout.h"
 #include "ivntb_proto.h"
 
 #define IVNTB_SNAPSHOT_TRIES	4
@@ -72,7 +72,7 @@
 /* Keeps region arithmetic far from overflow: 256 TiB. */
 #define IVNTB_MAX_REGION_SIZE	BIT_ULL(48)
 
-/* The layout is an ABI: pin every offset (include/ivntb_shm.h). */
+/* The layout is an ABI: pin every offset (include/ivntb_layout.h). */
 static void ivntb_layout_check(void)
 {
 	BUILD_BUG_ON(sizeof(struct ivntb_ctrl) != 0x100);

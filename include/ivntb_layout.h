@@ -10,7 +10,7 @@
  * both.
  *
  * All multi-byte fields are little-endian. The reference implementation
- * (shm-protocol/ivntb_shm.c) supports 64-bit little-endian CPUs only.
+ * (shm-protocol/ivntb_proto.c) supports 64-bit little-endian CPUs only.
  *
  * Region layout (offsets in bytes, region base page aligned):
  *
@@ -45,8 +45,8 @@
  * compare-and-exchange or by a single aligned store, never by
  * read-modify-write with plain accesses.
  */
-#ifndef _IVNTB_SHM_H
-#define _IVNTB_SHM_H
+#ifndef _IVNTB_LAYOUT_H
+#define _IVNTB_LAYOUT_H
 
 #include <linux/types.h>
 
@@ -378,8 +378,8 @@ struct ivntb_shm {
 
 /*
  * The layout is an ABI: every offset above is pinned at build time by
- * ivntb_layout_check() in shm-protocol/ivntb_shm.c (BUILD_BUG_ON), which
+ * ivntb_layout_check() in shm-protocol/ivntb_proto.c (BUILD_BUG_ON), which
  * every build of the implementation (kernel and userspace) compiles.
  */
 
-#endif /* _IVNTB_SHM_H */
+#endif /* _IVNTB_LAYOUT_H */
