@@ -690,7 +690,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 			continue;
 		WRITE_ONCE(ndev->stats.down_after_hb_ns,
 			   now - ndev->peer[pidx].hb_seen);
-		trace_ivntb_peer_down(ndev->me.port, ndev->peer[pidx].port,
+		trace_ivshm_peer_down(ndev->me.port, ndev->peer[pidx].port,
 				      !!(tell & BIT_ULL(pidx)),
 				      (now - ndev->peer[pidx].hb_seen) /
 				      NSEC_PER_USEC,
@@ -704,7 +704,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 		}
 	}
 
-	trace_ivntb_link(ndev->me.port, ndev->link_mask, mask);
+	trace_ivshm_link(ndev->me.port, ndev->link_mask, mask);
 	WRITE_ONCE(ndev->link_mask, mask);
 	ndev->stats.link_changes++;
 	dev_dbg(&ndev->pdev->dev, "link mask %#llx\n", mask);
@@ -765,7 +765,7 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 	ndev->stats.away++;
 	if (credit > ndev->stats.away_max_ns)
 		WRITE_ONCE(ndev->stats.away_max_ns, credit);
-	trace_ivntb_away(ndev->me.port, gap / NSEC_PER_USEC);
+	trace_ivshm_away(ndev->me.port, gap / NSEC_PER_USEC);
 }
 
 /*
@@ -792,7 +792,7 @@ static void ivshm_hb_account(struct ivshm_ntb *ndev, u64 now, bool backstop)
 			WRITE_ONCE(st->hb_max_gap_ns, gap);
 		if (gap > 2ULL * hb * NSEC_PER_MSEC) {
 			WRITE_ONCE(st->hb_late, st->hb_late + 1);
-			trace_ivntb_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
+			trace_ivshm_hb_late(ndev->me.port, gap / NSEC_PER_USEC);
 		}
 		/*
 		 * A peer times us out only after it watched our heartbeat
@@ -1080,7 +1080,7 @@ static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify)
 		if (!ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src) &&
 		    src != ndev->me.port)
 			pidx = ntb_ivshm_peer_port_idx(&ndev->ntb, src);
-		trace_ivntb_msg_recv(ndev->me.port, src, midx, data,
+		trace_ivshm_msg_recv(ndev->me.port, src, midx, data,
 				     pidx < 0 ? -EINVAL : 0);
 		if (pidx < 0) {
 			if (!ivntb_msg_free(&ndev->region, &ndev->me, midx,
@@ -1138,7 +1138,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	 */
 	local_bh_disable();
 	if (db_new) {
-		trace_ivntb_db_recv(ndev->me.port, db_new);
+		trace_ivshm_db_recv(ndev->me.port, db_new);
 		ndev->stats.db_events++;
 		ntb_db_event(&ndev->ntb, 0);
 	}
@@ -2057,7 +2057,7 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 			continue;
 		err = ivntb_db_ring(&ndev->region, ndev->peer[pidx].port,
 				    db_bits);
-		trace_ivntb_db_send(ndev->me.port, ndev->peer[pidx].port,
+		trace_ivshm_db_send(ndev->me.port, ndev->peer[pidx].port,
 				    db_bits, err);
 		if (err && !ret)
 			ret = err;
@@ -2261,7 +2261,7 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
 	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
-	trace_ivntb_msg_send(ndev->me.port, pport, midx, msg,
+	trace_ivshm_msg_send(ndev->me.port, pport, midx, msg,
 			     ret == -EAGAIN ? -EBUSY : ret);
 	if (ret == -EBUSY || ret == -EAGAIN) {
 		/* IDT-style: the failure shows in msg_read_sts() outbits */

@@ -7,10 +7,10 @@
  *   cat /sys/kernel/tracing/trace_pipe
  *
  * Every event names the local port: two devices of one guest (loopback)
- * are told apart by it. ivntb_db_recv fires where the poller (woken by
+ * are told apart by it. ivshm_db_recv fires where the poller (woken by
  * the interrupt handler in interrupt mode) hands the doorbell to the NTB
  * core: its timestamp minus the sender's is the notification latency.
- * ivntb_msg_recv fires when the driver first copies a FULL register,
+ * ivshm_msg_recv fires when the driver first copies a FULL register,
  * which may also happen in a client's msg_read_sts()/msg_read() call, or
  * for a masked register.
  */
@@ -22,7 +22,7 @@
 
 #include <linux/tracepoint.h>
 
-TRACE_EVENT(ivntb_db_send,
+TRACE_EVENT(ivshm_db_send,
 	    TP_PROTO(u32 port, u32 peer_port, u64 bits, int ret),
 	    TP_ARGS(port, peer_port, bits, ret),
 	    TP_STRUCT__entry(__field(u32, port)
@@ -39,7 +39,7 @@ TRACE_EVENT(ivntb_db_send,
 );
 
 /* unmasked bits newly pending, handed to the NTB core as one db event */
-TRACE_EVENT(ivntb_db_recv,
+TRACE_EVENT(ivshm_db_recv,
 	    TP_PROTO(u32 port, u64 bits),
 	    TP_ARGS(port, bits),
 	    TP_STRUCT__entry(__field(u32, port)
@@ -51,7 +51,7 @@ TRACE_EVENT(ivntb_db_recv,
 );
 
 /* the set of peers (pidx bits) whose link is up changed */
-TRACE_EVENT(ivntb_link,
+TRACE_EVENT(ivshm_link,
 	    TP_PROTO(u32 port, u64 old_mask, u64 new_mask),
 	    TP_ARGS(port, old_mask, new_mask),
 	    TP_STRUCT__entry(__field(u32, port)
@@ -67,7 +67,7 @@ TRACE_EVENT(ivntb_link,
 );
 
 /* a gap in our own timing: we did not run for gap_us */
-DECLARE_EVENT_CLASS(ivntb_gap,
+DECLARE_EVENT_CLASS(ivshm_gap,
 		    TP_PROTO(u32 port, u64 gap_us),
 		    TP_ARGS(port, gap_us),
 		    TP_STRUCT__entry(__field(u32, port)
@@ -83,7 +83,7 @@ DECLARE_EVENT_CLASS(ivntb_gap,
  * twice heartbeat_ms: the guest did not run (a stopped or starved VM) or
  * ran with interrupts off. A peer times us out after link_timeout_ms.
  */
-DEFINE_EVENT(ivntb_gap, ivntb_hb_late,
+DEFINE_EVENT(ivshm_gap, ivshm_hb_late,
 	     TP_PROTO(u32 port, u64 gap_us),
 	     TP_ARGS(port, gap_us)
 );
@@ -93,7 +93,7 @@ DEFINE_EVENT(ivntb_gap, ivntb_hb_late,
  * late: we were not running, and do not count that time as our peers'
  * silence.
  */
-DEFINE_EVENT(ivntb_gap, ivntb_away,
+DEFINE_EVENT(ivshm_gap, ivshm_away,
 	     TP_PROTO(u32 port, u64 gap_us),
 	     TP_ARGS(port, gap_us)
 );
@@ -104,7 +104,7 @@ DEFINE_EVENT(ivntb_gap, ivntb_away,
  * heartbeat stood still), how long ago we saw its heartbeat last move, and
  * for how much of that we were watching (the rest we were away).
  */
-TRACE_EVENT(ivntb_peer_down,
+TRACE_EVENT(ivshm_peer_down,
 	    TP_PROTO(u32 port, u32 peer_port, int silent, u64 still_us,
 		     u64 watched_us),
 	    TP_ARGS(port, peer_port, silent, still_us, watched_us),
@@ -125,7 +125,7 @@ TRACE_EVENT(ivntb_peer_down,
 		      (unsigned long long)__entry->watched_us)
 );
 
-DECLARE_EVENT_CLASS(ivntb_msg,
+DECLARE_EVENT_CLASS(ivshm_msg,
 		    TP_PROTO(u32 port, u32 peer_port, int midx, u32 data,
 			     int ret),
 		    TP_ARGS(port, peer_port, midx, data, ret),
@@ -145,7 +145,7 @@ DECLARE_EVENT_CLASS(ivntb_msg,
 );
 
 /* peer_msg_write(): ret is its return value (-EBUSY: register still full) */
-DEFINE_EVENT(ivntb_msg, ivntb_msg_send,
+DEFINE_EVENT(ivshm_msg, ivshm_msg_send,
 	     TP_PROTO(u32 port, u32 peer_port, int midx, u32 data, int ret),
 	     TP_ARGS(port, peer_port, midx, data, ret)
 );
@@ -156,7 +156,7 @@ DEFINE_EVENT(ivntb_msg, ivntb_msg_send,
  * sender field the writer put there) or it could not be read (peer_port
  * 0xffffffff).
  */
-DEFINE_EVENT(ivntb_msg, ivntb_msg_recv,
+DEFINE_EVENT(ivshm_msg, ivshm_msg_recv,
 	     TP_PROTO(u32 port, u32 peer_port, int midx, u32 data, int ret),
 	     TP_ARGS(port, peer_port, midx, data, ret)
 );

@@ -158,13 +158,13 @@ slot_claimed() { [ $(( $(shm_word $((0x1000 + $1 * 0x200))) & 0xff )) = 1 ]; }
 slot_gen() { echo $(( $(shm_word $((0x1030 + $1 * 0x200 + $2 / 4 * 8))) >> ($2 % 4 * 16) & 0xffff )); }
 
 # trace_downs REASON [PORT]: our links taken down, by cause, from the
-# ivntb_peer_down tracepoint (the test enables it and clears the trace):
+# ivshm_peer_down tracepoint (the test enables it and clears the trace):
 # gone (the peer's slot said so: released, link disabled, a new epoch or
 # link generation) or silent (its heartbeat stood still past the link
 # timeout: our timeout of it, which we also announce: stats link_gens).
 trace_downs()
 {
-	grep -c "ivntb_peer_down: port=${2:-[0-9]*} .*reason=$1 " /sys/kernel/tracing/trace
+	grep -c "ivshm_peer_down: port=${2:-[0-9]*} .*reason=$1 " /sys/kernel/tracing/trace
 }
 
 # Our driver's stats counter NAME on the local or remote end.

@@ -26,7 +26,7 @@ tap_plan_pair freeze $(( 6 * N + 5 ))
 # the driver's link events and late heartbeats on both ends, with their
 # timestamps: shown for a cycle whose counts are off
 TR=/sys/kernel/tracing
-TEV="ivntb_link ivntb_peer_down ivntb_hb_late ivntb_away"
+TEV="ivshm_link ivshm_peer_down ivshm_hb_late ivshm_away"
 trace_link_on()
 {
 	local c="mountpoint -q $TR || mount -t tracefs nodev $TR; echo > $TR/trace"

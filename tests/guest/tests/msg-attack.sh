@@ -16,9 +16,9 @@ tap_plan 7
 TR=/sys/kernel/tracing
 modprobe ntb_hw_ivshmem &&
 	{ mountpoint -q $TR || mount -t tracefs nodev $TR; } &&
-	echo 1 >$TR/events/ntb_hw_ivshmem/ivntb_msg_recv/enable &&
+	echo 1 >$TR/events/ntb_hw_ivshmem/ivshm_msg_recv/enable &&
 	modprobe ntb_perf
-tap_result $? "ntb_hw_ivshmem, tracing of ivntb_msg_recv, ntb_perf"
+tap_result $? "ntb_hw_ivshmem, tracing of ivshm_msg_recv, ntb_perf"
 LOC=$(ls /sys/bus/ntb/devices | head -1)
 tap_check "link up with the first host peer" wait_for 60 up
 # every round is one link up and one link down
@@ -27,7 +27,7 @@ tap_check "$ROUNDS host peers came and went (link_changes >= $((2 * ROUNDS)))" w
 # each register the host filled was copied once, from peer port 1, and
 # handed to ntb_perf, which acknowledged it (else the next round's send
 # would have found it full and the host tool would have failed)
-n=$(grep -c 'ivntb_msg_recv: port=0 peer_port=1 msg=[013] .* ret=0' $TR/trace)
+n=$(grep -c 'ivshm_msg_recv: port=0 peer_port=1 msg=[013] .* ret=0' $TR/trace)
 echo "# registers copied from the host: $n"
 tap_eq "the host's registers 0, 1 and 3 were taken $ROUNDS times" $((3 * ROUNDS)) "$n"
 tap_check "ntb_perf still answers (its debugfs info)" cat $DBG/ntb_perf/$LOC/info

@@ -22,7 +22,7 @@ trace_on()
 	R "mountpoint -q $TR || mount -t tracefs nodev $TR" || return 1
 	mountpoint -q $TR || mount -t tracefs nodev $TR || return 1
 	local e
-	for e in ivntb_db_send ivntb_db_recv ivntb_link ivntb_msg_send ivntb_msg_recv; do
+	for e in ivshm_db_send ivshm_db_recv ivshm_link ivshm_msg_send ivshm_msg_recv; do
 		[ -d $TR/$EV/$e ] || { echo "no $EV/$e"; return 1; }
 		R "test -d $TR/$EV/$e" || { echo "remote: no $EV/$e"; return 1; }
 	done
@@ -55,14 +55,14 @@ echo Y >$T/link
 R "echo Y > $RT/link"
 wait_for 30 up
 tap_result $? "link up"
-tap_check "ivntb_link 'up' traced on both ends, each naming its own port" \
-	wait_for 30 eval "has L ivntb_link 'port=$lport peers_up=0x1 was=0x0 up' &&
-		has R ivntb_link 'port=$rport peers_up=0x1 was=0x0 up'"
+tap_check "ivshm_link 'up' traced on both ends, each naming its own port" \
+	wait_for 30 eval "has L ivshm_link 'port=$lport peers_up=0x1 was=0x0 up' &&
+		has R ivshm_link 'port=$rport peers_up=0x1 was=0x0 up'"
 
 rang() { [ $(( $(R cat $RT/db) & $1 )) != 0 ]; }
 # ring BITS: one ring that was sent (traced here: our link was up then;
 # rung while it was down, in a flap, it went to no one: once more)
-sent() { nev L ivntb_db_send "port=$lport peer_port=$rport bits=$1 ret="; }
+sent() { nev L ivshm_db_send "port=$lport peer_port=$rport bits=$1 ret="; }
 ring()
 {
 	local n0
@@ -82,32 +82,32 @@ for b in 0x4 0x4 0x100; do
 	wait_for 30 rang $b || echo "# ring $b: not there in 30 s"
 	R "echo 'c -1' > $RT/db"
 done
-tap_eq "ivntb_db_send here: 3 rings with their bits, to the peer's port, ret=0" \
-	"2 1" "$(nev L ivntb_db_send "port=$lport peer_port=$rport bits=0x4 ret=0") \
-$(nev L ivntb_db_send "port=$lport peer_port=$rport bits=0x100 ret=0")"
-tap_eq "ivntb_db_recv there: the same 3, with their bits" "2 1" \
-	"$(nev R ivntb_db_recv "port=$rport bits=0x4$") $(nev R ivntb_db_recv "port=$rport bits=0x100$")"
+tap_eq "ivshm_db_send here: 3 rings with their bits, to the peer's port, ret=0" \
+	"2 1" "$(nev L ivshm_db_send "port=$lport peer_port=$rport bits=0x4 ret=0") \
+$(nev L ivshm_db_send "port=$lport peer_port=$rport bits=0x100 ret=0")"
+tap_eq "ivshm_db_recv there: the same 3, with their bits" "2 1" \
+	"$(nev R ivshm_db_recv "port=$rport bits=0x4$") $(nev R ivshm_db_recv "port=$rport bits=0x100$")"
 tap_eq "no doorbell traced the other way" "0 0" \
-	"$(nev R ivntb_db_send "port=$rport ") $(nev L ivntb_db_recv "port=$lport ")"
+	"$(nev R ivshm_db_send "port=$rport ") $(nev L ivshm_db_recv "port=$lport ")"
 
 R "echo 'c -1' > $RT/msg_sts"
 echo 0x1234abcd >$T/peer0/msg1
-tap_eq "ivntb_msg_send here: register 1, the value, ret=0" 1 \
-	"$(nev L ivntb_msg_send "port=$lport peer_port=$rport msg=1 data=0x1234abcd ret=0")"
-tap_check "ivntb_msg_recv there: from our port, register 1, the value" \
-	wait_for 30 has R ivntb_msg_recv "port=$rport peer_port=$lport msg=1 data=0x1234abcd ret=0"
+tap_eq "ivshm_msg_send here: register 1, the value, ret=0" 1 \
+	"$(nev L ivshm_msg_send "port=$lport peer_port=$rport msg=1 data=0x1234abcd ret=0")"
+tap_check "ivshm_msg_recv there: from our port, register 1, the value" \
+	wait_for 30 has R ivshm_msg_recv "port=$rport peer_port=$lport msg=1 data=0x1234abcd ret=0"
 # a second send into the unread register fails, and the trace says so
 echo 0x55 >$T/peer0/msg1 2>/dev/null
-tap_eq "a send into the full register: ivntb_msg_send ret=-16 (EBUSY)" 1 \
-	"$(nev L ivntb_msg_send "port=$lport peer_port=$rport msg=1 data=0x55 ret=-16")"
+tap_eq "a send into the full register: ivshm_msg_send ret=-16 (EBUSY)" 1 \
+	"$(nev L ivshm_msg_send "port=$lport peer_port=$rport msg=1 data=0x55 ret=-16")"
 R "echo 'c -1' > $RT/msg_sts"
 
-d0=$(nev L ivntb_link "port=$lport peers_up=0x0 was=0x1 down")
+d0=$(nev L ivshm_link "port=$lport peers_up=0x0 was=0x1 down")
 R "echo N > $RT/link"
 # a new down, and down for good (not a passing flap)
-downed() { down && [ "$(nev L ivntb_link "port=$lport peers_up=0x0 was=0x1 down")" -gt "$d0" ]; }
-tap_check "the remote disables: ivntb_link 'down' here" wait_for 30 downed
-ups=$(nev L ivntb_link "port=$lport .* up$") downs=$(nev L ivntb_link "port=$lport .* down$")
+downed() { down && [ "$(nev L ivshm_link "port=$lport peers_up=0x0 was=0x1 down")" -gt "$d0" ]; }
+tap_check "the remote disables: ivshm_link 'down' here" wait_for 30 downed
+ups=$(nev L ivshm_link "port=$lport .* up$") downs=$(nev L ivshm_link "port=$lport .* down$")
 ga1=$(stat_loc link_gens) gb1=$(stat_rem link_gens)
 sa1=$(stat_loc hb_stalls) sb1=$(stat_rem hb_stalls)
 # the remote's disable is one link generation of its own (protocol 1.2),
