@@ -345,7 +345,6 @@ struct ivshm_ntb {
 		size_t size;
 	} hold[IVSHM_MAX_HOLDS];
 
-	struct ntb_dev_ops ops;		/* ntb_ivshm_ops, trimmed per region */
 	struct ivshm_stats stats;
 	struct dentry *dbgfs;
 };
@@ -2281,7 +2280,48 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 	return ret;
 }
 
-static const struct ntb_dev_ops ntb_ivshm_ops = {
+/*
+ * The two sets of ntb_dev_ops a region can get (ivshm_probe() picks one):
+ * a 2-port region is a crosslink, without port operations; a region of
+ * more ports is a switch, with them. Otherwise the same.
+ */
+static const struct ntb_dev_ops ntb_ivshm_crosslink_ops = {
+	.link_is_up		= ntb_ivshm_link_is_up,
+	.link_enable		= ntb_ivshm_link_enable,
+	.link_disable		= ntb_ivshm_link_disable,
+	.mw_count		= ntb_ivshm_mw_count,
+	.mw_get_align		= ntb_ivshm_mw_get_align,
+	.mw_set_trans		= ntb_ivshm_mw_set_trans,
+	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
+	.peer_mw_count		= ntb_ivshm_peer_mw_count,
+	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
+	.db_valid_mask		= ntb_ivshm_db_valid_mask,
+	.db_vector_count	= ntb_ivshm_db_vector_count,
+	.db_vector_mask		= ntb_ivshm_db_vector_mask,
+	.db_read		= ntb_ivshm_db_read,
+	.db_set			= ntb_ivshm_db_set,
+	.db_clear		= ntb_ivshm_db_clear,
+	.db_read_mask		= ntb_ivshm_db_read_mask,
+	.db_set_mask		= ntb_ivshm_db_set_mask,
+	.db_clear_mask		= ntb_ivshm_db_clear_mask,
+	.peer_db_set		= ntb_ivshm_peer_db_set,
+	.spad_count		= ntb_ivshm_spad_count,
+	.spad_read		= ntb_ivshm_spad_read,
+	.spad_write		= ntb_ivshm_spad_write,
+	.peer_spad_read		= ntb_ivshm_peer_spad_read,
+	.peer_spad_write	= ntb_ivshm_peer_spad_write,
+	.msg_count		= ntb_ivshm_msg_count,
+	.msg_inbits		= ntb_ivshm_msg_inbits,
+	.msg_outbits		= ntb_ivshm_msg_outbits,
+	.msg_read_sts		= ntb_ivshm_msg_read_sts,
+	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
+	.msg_set_mask		= ntb_ivshm_msg_set_mask,
+	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
+	.msg_read		= ntb_ivshm_msg_read,
+	.peer_msg_write		= ntb_ivshm_peer_msg_write,
+};
+
+static const struct ntb_dev_ops ntb_ivshm_switch_ops = {
 	.port_number		= ntb_ivshm_port_number,
 	.peer_port_count	= ntb_ivshm_peer_port_count,
 	.peer_port_number	= ntb_ivshm_peer_port_number,
@@ -3002,18 +3042,14 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	 * ports it asks mw_get_align for its own index and mw_set_trans for
 	 * the peer's). More ports: a switch, with port operations.
 	 */
-	ndev->ops = ntb_ivshm_ops;
 	if (ndev->region.geom.nr_ports > 2) {
 		ndev->ntb.topo = NTB_TOPO_SWITCH;
+		ndev->ntb.ops = &ntb_ivshm_switch_ops;
 	} else {
 		ndev->ntb.topo = NTB_TOPO_CROSSLINK;
-		ndev->ops.port_number = NULL;
-		ndev->ops.peer_port_count = NULL;
-		ndev->ops.peer_port_number = NULL;
-		ndev->ops.peer_port_idx = NULL;
+		ndev->ntb.ops = &ntb_ivshm_crosslink_ops;
 	}
 	ndev->ntb.pdev = pdev;
-	ndev->ntb.ops = &ndev->ops;
 	ret = ntb_register_device(&ndev->ntb);
 	if (ret) {
 		dev_err(&pdev->dev, "cannot register the NTB device: %d\n", ret);
