@@ -19,7 +19,7 @@
 #   make deps kernel initramfs module    the stages, each cached
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
-# IVNTB_BUILD (see scripts/lib.sh); IVNTB_INJECT=fail|warn proves the
+# IVNTB_BUILD (see scripts/lib.sh); IVNTB_INJECT=fail|warn|exit proves the
 # harness fails a bad run; IVNTB_BUDGET_MIN=N a time budget (below).
 
 SHELL := /bin/bash

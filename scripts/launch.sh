@@ -48,7 +48,7 @@
 #   host's ivntb-shm); a failing check fails the run. The hook sees the
 #   --append parameters ivntb.KEY=VALUE as IVNTB_KEY, as the guests do.
 #   Environment: IVNTB_ARCH, IVNTB_KVER, IVNTB_BUILD (see lib.sh),
-#   IVNTB_INJECT=fail|warn (harness self-test: the run must then fail),
+#   IVNTB_INJECT=fail|warn|exit (harness self-test: the run must then fail),
 #   IVNTB_RUNID (name of the run: QEMU processes are "ivntb-RUNID-ROLE",
 #   logs in $IVNTB_BUILD/runs/RUNID), IVNTB_FIGURES=FILE (append the
 #   guest's "# figure ..." lines, its measurements, to FILE),
@@ -515,7 +515,16 @@ if [ "$nbad" != 0 ]; then
 	FAIL+=("$nbad TAP result(s) not ok:")
 	while IFS= read -r l; do FAIL+=("    $l"); done < <(grep '^not ok' "$RUNDIR/results" | grep -v '# TODO' | head -5)
 fi
-grep -q '^IVNTB-DONE' "$LOG" || FAIL+=("guest did not finish its test script")
+# The script's exit status (init prints "IVNTB-DONE rc=N"): tap_done
+# returns non-zero for a failed result or a short plan, which the lines
+# above already name; a status with every result ok means the script
+# failed outside its results (a command after its last result, an exit).
+done_rc=$(sed -n 's/^IVNTB-DONE rc=\([0-9]*\)$/\1/p' "$LOG" | tail -1)
+if [ -z "$done_rc" ]; then
+	FAIL+=("guest did not finish its test script")
+elif [ "$done_rc" != 0 ] && [ "$nbad" = 0 ] && [ "$nres" = "${plan:-}" ]; then
+	FAIL+=("the guest's test script exited with status $done_rc, every TAP result ok")
+fi
 [ "$hook_rc" = 0 ] || FAIL+=("host check failed: $(tail -3 "$RUNDIR/host.log" | tr '\n' ' ')")
 
 sed 's/^/    /' "$RUNDIR/results"

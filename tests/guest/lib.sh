@@ -73,6 +73,8 @@ tap_skip()
 tap_done()
 {
 	echo "# $((IVNTB_T - IVNTB_FAILED)) passed, $IVNTB_FAILED failed"
+	# harness self-test: a script that fails after all its results
+	[ "${IVNTB_INJECT:-}" != exit ] || return 3
 	[ "$IVNTB_FAILED" = 0 ] && [ "$IVNTB_T" = "$IVNTB_PLAN" ]
 }
 
