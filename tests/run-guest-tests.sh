@@ -110,38 +110,81 @@ finish() {
 	exit
 }
 
+# The runs come from the tests themselves: each tests/guest/tests/NAME.sh
+# declares where it runs in its header, one line a run (the way kselftest's
+# `settings` declares how a test runs):
+#
+#   # ivntb-run: SUITES | TITLE | LAUNCH-ARGS [| WANT [| ENV]]
+#
+# SUITES: where it runs, any of
+#   riscv64        make test-guest (riscv64, Linux 6.12)
+#   x86_64         make test-guest-x86_64 (q35, Linux 6.12)
+#   riscv64-6.1    make test-guest-6.1
+#   debug          make test-debug (both arches), debug-riscv64 (riscv64
+#                  only), debug-subset (make test's KASAN subset); these
+#                  runs get --timeout 900
+#   selftest       after the riscv64 runs: the harness must fail these
+# TITLE: the run's name (prefixed with the arch, kernel or variant where
+# that is not riscv64 6.12); LAUNCH-ARGS: scripts/launch.sh's, without
+# -T NAME, which the runner adds; WANT: pass (default) or fail:REASON
+# (see run() above); ENV: VAR=VALUE for the launcher.
+# A test that no suite runs says who uses it: "# ivntb-used-by: ...".
+# Adding a test is one file (and its host hook, NAME.host, if it has one).
+# --list [SUITE] prints the matrix instead of running it.
+
+# declared: every declaration, as NAME<TAB>SUITES|TITLE|ARGS|WANT|ENV, in
+# the order of the test files' names, then of the lines
+declared() {
+	local f
+	for f in "$TOP"/tests/guest/tests/*.sh; do
+		sed -n 's/^# ivntb-run: //p' "$f" | sed "s|^|$(basename "$f" .sh)\t|"
+	done
+}
+trim() { local v=$1; v=${v#"${v%%[! ]*}"}; echo "${v%"${v##*[! ]}"}"; }
+
+# run_suite SUITE PREFIX [EXTRA-ARGS...]: every run declared for SUITE
+run_suite() {
+	local suite=$1 prefix=$2 t line suites title args want env n=0
+	shift 2
+	while IFS=$'\t' read -r -u 3 t line; do
+		IFS='|' read -r suites title args want env <<<"$line"
+		[[ " $(trim "$suites") " == *" $suite "* ]] || continue
+		title=$(trim "$title"); want=$(trim "$want"); env=$(trim "$env")
+		n=$((n + 1))
+		# shellcheck disable=SC2086 # ARGS and ENV are word lists
+		run "${want:-pass}" "$prefix$title" env $env "$L" $args "$@" -T "$t"
+	done 3< <(declared)
+	[ "$n" != 0 ] || { fail=$((fail + 1)); failed+=("no run declared for suite $suite"); }
+}
+
+if [ "${1:-}" = --list ]; then
+	declared | while IFS=$'\t' read -r t line; do
+		IFS='|' read -r suites title args want _ <<<"$line"
+		[ -z "${2:-}" ] || [[ " $(trim "$suites") " == *" $2 "* ]] || continue
+		printf '%-14s %-40s %s\n' "$t" "$(trim "$suites")" "$(trim "$title")$(w=$(trim "$want"); [ -z "$w" ] || echo " [$w]")"
+	done
+	for f in "$TOP"/tests/guest/tests/*.sh; do
+		u=$(sed -n 's/^# ivntb-used-by: //p' "$f")
+		[ -z "$u" ] || printf '%-14s %-40s %s\n' "$(basename "$f" .sh)" "-" "$u"
+	done
+	exit 0
+fi
+
 if [ -n "${IVNTB_VARIANT:-}" ]; then
 	# make test-debug: the debug kernels, built on demand and
 	# cached: riscv64 with KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak;
 	# x86_64 with KCSAN and lockdep. Any report fails the run (launch.sh
 	# fails on KASAN, lockdep, BUG:, WARNING: lines in either guest log).
+	# These guests run 5-10x slower: smaller counts where a test has one.
 	echo "==> ${IVNTB_ARCH:-riscv64} $IVNTB_VARIANT kernel guests"
 	if [ -n "${DEBUG_SUBSET:-}" ]; then
-		# make test's subset (scripts/debug-subset.sh)
-		run pass "$IVNTB_VARIANT host hostile" "$L" -t host -T hostile --timeout 900
-		run pass "$IVNTB_VARIANT host msg-attack (ntb_perf)" "$L" -t host -T msg-attack --timeout 900
-		# fewer cycles than make test-debug: 5 min in all, not 12
-		run pass "$IVNTB_VARIANT pair reload (kmemleak, 6 cycles)" "$L" -t pair -T reload \
-			--timeout 900 --append "ivntb.reload_n=6"
-		run pass "$IVNTB_VARIANT pair crash (1 cycle)" "$L" -t pair -T crash \
-			--timeout 900 --append "ivntb.crash_n=1"
+		# make test's subset (scripts/debug-subset.sh): 5 min in all
+		run_suite debug-subset "$IVNTB_VARIANT " --timeout 900
 		finish "test-guest ($IVNTB_ARCH $IVNTB_VARIANT subset)"
 	fi
-	# these guests run 5-10x slower: smaller counts where a test has one
-	# (ntb_test.sh's window tests need the riscv64 DMA pool)
-	[ -n "${DEBUG_SKIP_KST:-}" ] || [ "${IVNTB_ARCH:-riscv64}" != riscv64 ] ||
-		run pass "$IVNTB_VARIANT pair ntb-kselftest" "$L" -t pair -T ntb-kselftest --timeout 900
-	run pass "$IVNTB_VARIANT pair db-stress (20000 each way)" "$L" -t pair -T db-stress \
-		--timeout 900 --append "ivntb.dbn=20000"
-	run pass "$IVNTB_VARIANT host hostile" "$L" -t host -T hostile --timeout 900
-	run pass "$IVNTB_VARIANT host msg-attack (ntb_perf)" "$L" -t host -T msg-attack --timeout 900
-	run pass "$IVNTB_VARIANT pair reload (kmemleak)" "$L" -t pair -T reload --timeout 900
-	run pass "$IVNTB_VARIANT pair crash" "$L" -t pair -T crash --timeout 900
-	run pass "$IVNTB_VARIANT host flap" "$L" -t host -T flap --timeout 900
-	run pass "$IVNTB_VARIANT host bounce" "$L" -t host -T bounce --timeout 900
-	run pass "$IVNTB_VARIANT pair trace" "$L" -t pair -T trace --timeout 900
-	run pass "$IVNTB_VARIANT loopback badcfg: 3 devices, 2 ports" "$L" \
-		-t loopback -T badcfg --mw-pools off --ndev 3 --append ivntb.case=ports --timeout 900
+	# ntb_test.sh's window tests need the riscv64 DMA pool
+	[ "${IVNTB_ARCH:-riscv64}" != riscv64 ] || run_suite debug-riscv64 "$IVNTB_VARIANT " --timeout 900
+	run_suite debug "$IVNTB_VARIANT " --timeout 900
 	finish "test-guest (${IVNTB_ARCH:-riscv64} $IVNTB_VARIANT)"
 fi
 
@@ -150,20 +193,7 @@ if [ "${IVNTB_ARCH:-riscv64}" = x86_64 ]; then
 	# (docs/windows.md): everything but the window clients (ntb_test.sh's
 	# mw and perf sections, ntb_transport); mw_set_trans must refuse.
 	echo "==> x86_64 guests"
-	for t in smoke ntb-tool pingpong db-stress starve; do
-		run pass "x86_64 pair $t" "$L" -t pair -T $t
-	done
-	run pass "x86_64 loopback ntb-tool" "$L" -t loopback -T ntb-tool
-	run pass "x86_64 pair windows (no pool: refused)" "$L" -t pair -T windows
-	run pass "x86_64 pair trace" "$L" -t pair -T trace
-	run pass "x86_64 pair irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t pair --doorbell -T irq
-	run pass "x86_64 loopback irq (ivshmem-doorbell, MSI-X via the APIC)" "$L" -t loopback --doorbell -T irq
-	run pass "x86_64 pair supervise (doorbell server --ntb)" "$L" -t pair --supervise -T supervise
-	run pass "x86_64 host hostile" "$L" -t host -T hostile
-	run pass "x86_64 host flap" "$L" -t host -T flap
-	run pass "x86_64 host bounce" "$L" -t host -T bounce
-	run pass "x86_64 pair reload" "$L" -t pair -T reload
-	run pass "x86_64 pair crash" "$L" -t pair -T crash
+	run_suite x86_64 "x86_64 "
 	finish "test-guest (x86_64)"
 fi
 
@@ -171,84 +201,14 @@ if [ "${IVNTB_KVER:-6.12}" = 6.1 ]; then
 	# riscv64 on Linux 6.1: no IMSIC driver, so no interrupt
 	# mode; the polled driver, its clients and the failure paths.
 	echo "==> riscv64 Linux 6.1 guests"
-	run pass "6.1 pair smoke" "$L" -t pair -T smoke
-	for topo in loopback pair; do
-		run pass "6.1 $topo ntb-kselftest" "$L" -t $topo -T ntb-kselftest
-	done
-	for t in pingpong db-stress windows reload crash trace; do
-		run pass "6.1 pair $t" "$L" -t pair -T $t
-	done
-	run pass "6.1 host hostile" "$L" -t host -T hostile
-	run pass "6.1 host flap" "$L" -t host -T flap
-	run pass "6.1 host bounce" "$L" -t host -T bounce
-	run pass "6.1 pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
-	run pass "6.1 pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
+	run_suite riscv64-6.1 "6.1 "
 	finish "test-guest (riscv64, Linux 6.1)"
 fi
 
-for topo in loopback pair; do
-	for t in smoke ntb-tool ntb-kselftest pingpong db-stress; do
-		run pass "$topo $t" "$L" -t $topo -T $t
-	done
-done
-# the driver's tracepoints, read through tracefs on both ends
-run pass "pair trace" "$L" -t pair -T trace
-run pass "loopback trace" "$L" -t loopback -T trace
-run pass "host host-peer" "$L" -t host -T host-peer
-# a hostile host peer fills message registers 0, 1 and 3 under ntb_perf
-run pass "host msg-attack (ntb_perf)" "$L" -t host -T msg-attack
-# the host peer attaches and detaches 30 times (make soak: 1000)
-run pass "host flap" "$L" -t host -T flap
-# the host peer disables and re-enables its link within microseconds, 5
-# times: seen through its link generation alone (protocol 1.2)
-run pass "host bounce" "$L" -t host -T bounce
-# bad configurations: each ends in a clear dmesg line or a recovery
-run pass "badcfg: BAR2 of 8 KiB" "$L" -t loopback -T badcfg \
-	--mw-pools off --region 8K --ports 0 --append ivntb.case=small
-run pass "badcfg: guest b maps 2 of 4 MiB" "$L" -t pair -T badcfg \
-	--mw-pools off --region-b 2M --append ivntb.case=mismatch
-run pass "badcfg: 3 devices, 2 ports" "$L" -t loopback -T badcfg \
-	--mw-pools off --ndev 3 --append ivntb.case=ports
-run pass "badcfg: stale claims from a crashed run" "$L" -t pair -T badcfg \
-	--mw-pools off --append ivntb.case=stale
-# a hostile host: valid peer, then lies and garbage, then a lying header
-run pass "host hostile" "$L" -t host -T hostile
-# 20 unload/reload cycles of this end while the other keeps pinging
-run pass "pair reload" "$L" -t pair -T reload
-# kill -9 of the other guest's QEMU, 3 times: link down in bound, it boots
-# again, link and traffic come back
-run pass "pair crash" "$L" -t pair -T crash
-# the same kill -9 while ntb_perf runs tests back to back, 2 times
-run pass "pair crash-perf" "$L" -t pair --region 32M --mem 512 -T crash-perf
-# ntb_transport + ntb_netdev: ping both ways, 64 MiB checksummed over TCP
-# (windows of 4 MiB: a 32 MiB region; the receiver keeps the data in RAM)
-run pass "pair netdev" "$L" -t pair --region 32M --mem 512 -T netdev
-# guest b stopped (SIGSTOP) for 300 ms mid-transfer, 3 times: both ends
-# flap once (link generation), the transfer completes with its md5
-run pass "pair freeze" "$L" -t pair --region 32M --mem 512 -T freeze
-# guest a idle, then its poller kept off every CPU for 2-3 s: the
-# heartbeat comes from the poller, then from the backstop timer; b's link
-# stays up
-run pass "pair starve (heartbeat from the poller, backstop when starved)" "$L" -t pair -T starve
-# interrupt mode: ivshmem-doorbell on our server, MSI-X through the AIA
-run pass "pair irq (ivshmem-doorbell, MSI-X)" "$L" -t pair --doorbell -T irq
-run pass "loopback irq (ivshmem-doorbell, MSI-X)" "$L" -t loopback --doorbell -T irq
-# supervised liveness: the server (--ntb) marks a killed peer's port gone
-# and rings the survivor; idle, the pollers hardly wake
-run pass "pair supervise (doorbell server --ntb, kill -9 of b x3)" "$L" -t pair --supervise -T supervise
-# an older peer: b runs the protocol 1.2 driver (scripts/old-peer.sh), a
-# polls for it, rings it after every event, beats at heartbeat_ms
-run pass "pair interop (today's driver with the protocol 1.2 one)" "$L" -t pair --supervise -T interop
-# windows: ntb_tool's buffers are the windows with the DMA pool; without
-# it, mw_set_trans refuses them with one dmesg line each
-run pass "loopback windows (DMA pool)" "$L" -t loopback -T windows
-run pass "pair windows (no DMA pool: refused)" "$L" -t pair --mw-pools off -T windows
+run_suite riscv64 ""
 
 # The harness must be able to fail: each injection must turn a green run red.
-echo "==> harness self-test: the next two runs must FAIL"
-run "fail:not ok 1 - injected failure (IVNTB_INJECT=fail)" \
-	"harness fails an injected failing test" env IVNTB_INJECT=fail "$L" -t loopback -T smoke
-run "fail:WARNING: injected by IVNTB_INJECT=warn (harness self-test)" \
-	"harness fails an injected WARNING: line" env IVNTB_INJECT=warn "$L" -t loopback -T smoke
+echo "==> harness self-test: the next runs must FAIL"
+run_suite selftest ""
 
 finish test-guest

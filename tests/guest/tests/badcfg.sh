@@ -1,4 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | badcfg: BAR2 of 8 KiB | -t loopback --mw-pools off --region 8K --ports 0 --append ivntb.case=small
+# ivntb-run: riscv64 | badcfg: guest b maps 2 of 4 MiB | -t pair --mw-pools off --region-b 2M --append ivntb.case=mismatch
+# ivntb-run: riscv64 | badcfg: 3 devices, 2 ports | -t loopback --mw-pools off --ndev 3 --append ivntb.case=ports
+# ivntb-run: riscv64 | badcfg: stale claims from a crashed run | -t pair --mw-pools off --append ivntb.case=stale
+# ivntb-run: debug | loopback badcfg: 3 devices, 2 ports | -t loopback --mw-pools off --ndev 3 --append ivntb.case=ports
+#
 # Bad configurations, one per run, named by ivntb.case:
 #   small     loopback, a 8 KiB BAR2 (smaller than the 12 KiB layout),
 #             region left blank: every probe fails with the size in dmesg

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 riscv64-6.1 debug | host bounce | -t host
+#
 # A peer that disables and re-enables its link between two of our polls
 # (protocol 1.2): bounce.host does it 5 times, each time with a
 # new link generation toward us and within microseconds, so the only

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-used-by: make soak (scripts/soak.sh), its long kill -9 under ntb_netdev; not in make test
+#
 # Peer crash under ntb_netdev traffic (crash-netdev.host does the
 # killing, as crash.host): ntb_transport + ntb_netdev on both guests, a
 # TCP transfer to b and a ping stream running when the host kills -9

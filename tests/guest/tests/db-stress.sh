@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | loopback db-stress | -t loopback
+# ivntb-run: riscv64 x86_64 riscv64-6.1 | pair db-stress | -t pair
+# ivntb-run: debug | pair db-stress (20000 each way) | -t pair --append ivntb.dbn=20000
+#
 # No lost doorbell across two guests (or two devices) under load: each end
 # keeps 32 bits in flight towards the other and echoes the other's 32 bits,
 # so both doorbell words take concurrent sets from the peer and clears from

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 riscv64-6.1 debug | host flap | -t host
+#
 # Link flapping: the host peer (flap.host) attaches and detaches
 # ivntb.flaps times (default 30; make soak: 1000), waiting each time for
 # the hello doorbell our ntb_dbtest rings when the link comes up. Here:

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 riscv64-6.1 | pair freeze | -t pair --region 32M --mem 512
+#
 # A peer that stops for longer than the link timeout and comes back:
 # freeze.host stops guest b's QEMU (SIGSTOP) for 300 ms while ntb_transport
 # + ntb_netdev run on both guests. Guest a times b out and takes its link

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | host host-peer | -t host
+#
 # The host tool (ivntb-shm peer, see host-peer.host) as the other end of
 # the NTB: scratchpads, messages and doorbells cross both ways, and the
 # link goes down when the host peer detaches.

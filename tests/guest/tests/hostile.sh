@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 riscv64-6.1 debug debug-subset | host hostile | -t host
+#
 # A hostile host on the region (hostile.host): the driver and a client
 # (ntb_dbtest echoing every doorbell) keep running; no oops or warning;
 # the link comes up with the valid peer, goes down while the control

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-used-by: bench/poll-idle.sh, bench/doorbell.sh (idle and loaded host CPU); not in make test
+#
 # Bench helper (bench/poll-idle.sh): bring the NTB link up in mode
 # ivntb.mode (mode_params in lib-ntb.sh; or load nothing: "none"; or no
 # NTB driver but a bare hrtimer every P us on both guests: "bare-P", the

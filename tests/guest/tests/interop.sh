@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | pair interop (today's driver with the protocol 1.2 one) | -t pair --supervise
+#
 # An older peer. Guest b runs the driver as it was at protocol 1.2 (built
 # from this repository's history by scripts/old-peer.sh), guest a today's,
 # on ivshmem-doorbell devices of a supervising server (launch.sh

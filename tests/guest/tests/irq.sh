@@ -1,4 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 | pair irq (ivshmem-doorbell, MSI-X) | -t pair --doorbell
+# ivntb-run: riscv64 x86_64 | loopback irq (ivshmem-doorbell, MSI-X) | -t loopback --doorbell
+#
 # Interrupt modes (launch.sh --doorbell): on ivshmem-doorbell devices the
 # driver takes an MSI-X vector and publishes its doorbell peer ID.
 #   hybrid (the default): each end polls while events flow and arms its

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-used-by: bench/irqoff.sh (interrupts-off sections); not in make test
+#
 # The longest section in which the driver keeps interrupts off around
 # shared memory (irqoff_stats=1), over 10 s of link toggles and message
 # status reads (ntb_tool), with (ivntb.hammer=1, irqoff.host) or without a

@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 debug debug-subset | host msg-attack (ntb_perf) | -t host
+#
 # A hostile peer against ntb_perf through the message registers:
 # msg-attack.host fills our inbound registers 0, 1 and 3 and leaves 2
 # empty, 3 times (a new host peer each time). ntb_perf takes any three set

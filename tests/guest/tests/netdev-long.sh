@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-used-by: make soak (scripts/soak.sh), the long netdev transfer; not in make test
+#
 # A long ntb_netdev transfer with checksums (make soak): TCP from
 # here to the other guest for ivntb.netdev_secs seconds (default 600), as
 # consecutive rounds of the same 64 MiB of random data (made before the

@@ -1,4 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | loopback pingpong | -t loopback
+# ivntb-run: riscv64 x86_64 riscv64-6.1 | pair pingpong | -t pair
+#
 # ntb_pingpong: each end's count grows, within a bound, for every poll mode.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh

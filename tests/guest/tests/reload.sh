@@ -1,4 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 riscv64-6.1 | pair reload | -t pair
+# ivntb-run: debug | pair reload (kmemleak) | -t pair
+# ivntb-run: debug-subset | pair reload (kmemleak, 6 cycles) | -t pair --append ivntb.reload_n=6
+#
 # Unload/reload under traffic, link flapping (fast subset): the
 # other end keeps ntb_pingpong running (a ping every ms whenever the link
 # is up) while this end unloads and reloads ntb_hw_ivshmem and its own

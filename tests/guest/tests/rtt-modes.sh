@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-used-by: bench/doorbell.sh (round trips per poll mode); not in make test
+#
 # Bench helper (bench/doorbell.sh; launch.sh -t pair --doorbell): the
 # doorbell round trip in each mode on the same ivshmem-doorbell devices,
 # one boot: interrupt (MSI-X), hybrid (polls while busy, MSI-X when idle),

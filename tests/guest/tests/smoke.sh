@@ -1,4 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | loopback smoke | -t loopback
+# ivntb-run: riscv64 x86_64 riscv64-6.1 | pair smoke | -t pair
+# ivntb-run: selftest | harness fails an injected failing test | -t loopback | fail:not ok 1 - injected failure (IVNTB_INJECT=fail) | IVNTB_INJECT=fail
+# ivntb-run: selftest | harness fails an injected WARNING: line | -t loopback | fail:WARNING: injected by IVNTB_INJECT=warn (harness self-test) | IVNTB_INJECT=warn
+# ivntb-run: selftest | harness fails a script that exits non-zero after its results | -t loopback | fail:exited with status 3, every TAP result ok | IVNTB_INJECT=exit
+#
 # Harness smoke test, both topologies: the ivshmem devices are there with
 # the configured BAR2, they share memory, modules load, and (pair) the
 # remote command channel returns output and exit status.

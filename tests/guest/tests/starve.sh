@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 | pair starve (heartbeat from the poller, backstop when starved) | -t pair
+#
 # The heartbeat: from the poller while it runs, from the backstop when it
 # cannot. Plain devices, adaptive polling on both guests, link up.
 #   1. Idle, 5 s: guest a's poller parks, its park timer polls (one load

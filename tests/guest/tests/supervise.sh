@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 | pair supervise (doorbell server --ntb, kill -9 of b x3) | -t pair --supervise
+#
 # Supervised liveness (launch.sh --supervise: the doorbell server runs
 # with --ntb; supervise.host does the killing and the timing). Both ends
 # hybrid: they see the supervisor, beat every sup_heartbeat_ms (1 s) and,

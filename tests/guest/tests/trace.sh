@@ -1,4 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 riscv64-6.1 debug | pair trace | -t pair
+# ivntb-run: riscv64 | loopback trace | -t loopback
+#
 # The driver's tracepoints (kmod/ntb_ivshmem_trace.h) read through tracefs
 # on both ends: link up and down, a doorbell sent here and received there,
 # a message sent here and received there, with the values the test used

@@ -1,4 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 | loopback windows (DMA pool) | -t loopback
+# ivntb-run: riscv64 | pair windows (no DMA pool: refused) | -t pair --mw-pools off
+# ivntb-run: x86_64 | pair windows (no pool: refused) | -t pair
+# ivntb-run: riscv64-6.1 | pair windows | -t pair
+#
 # Inbound memory windows through ntb_tool (docs/windows.md). With the
 # device-tree DMA pool (launch.sh --mw-pools on, the default) the buffer
 # ntb_tool allocates for window W must BE window W in BAR2, even when
