@@ -59,11 +59,42 @@ done < <(cat "${FRAGS[@]}")
 target=$(basename "$KIMAGE_REL")
 step "kernel: building $target and modules with -j$JOBS (4-7 min cold on 2 cores)" >&2
 log=$OBJ/build.log
+
+# A line a minute while it builds: objects built so far, against what the
+# last finished build of this arch, kernel and variant had (kept in the
+# cache), or a count measured on these configs; and the time left at
+# this rate.
+objs_file=$IVNTB_CACHE/kernel/objects-$KARCH-$IVNTB_KVER${IVNTB_VARIANT:+-$IVNTB_VARIANT}
+case "$KARCH-$IVNTB_KVER" in
+riscv-6.1) objs=903 ;;
+riscv-6.12) objs=1015 ;;
+x86-6.12) objs=1325 ;;
+*) objs= ;;
+esac
+objs=$(cat "$objs_file" 2>/dev/null || echo "$objs")
+build_progress() {
+	local n min left
+	while sleep 60; do
+		n=$(find "$OBJ" -name '*.o' | wc -l)
+		min=$(( ($(date +%s) - tb) / 60 ))
+		left=
+		if [ -n "$objs" ] && [ "$n" -gt 0 ] && [ "$n" -lt "$objs" ]; then
+			left=", about $(( ($(date +%s) - tb) * (objs - n) / n / 60 + 1 )) min left"
+		fi
+		step "kernel: $n${objs:+ of about $objs} objects built, $min min in$left" >&2
+	done
+}
+tb=$(date +%s)
+build_progress &
+progress_pid=$!
+trap 'kill $progress_pid 2>/dev/null || true' EXIT
 if ! make -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" -j"$JOBS" \
 	"$target" modules >"$log" 2>&1; then
 	tail -40 "$log" >&2
 	die "kernel: build failed, full log in $log"
 fi
+kill "$progress_pid" 2>/dev/null || true
+find "$OBJ" -name '*.o' | wc -l >"$objs_file"
 make -s -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" \
 	INSTALL_MOD_PATH="$OBJ/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
 touch "$OBJ/.ivntb-done"
