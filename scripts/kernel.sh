@@ -59,7 +59,7 @@ done < <(cat "${FRAGS[@]}")
 target=$(basename "$KIMAGE_REL")
 step "kernel: building $target and modules with -j$JOBS (4-7 min cold on 2 cores)" >&2
 log=$OBJ/build.log
-
+# >>> build progress (not part of the kernel's cache key: lib.sh kernel_key)
 # A line a minute while it builds: objects built so far, against what the
 # last finished build of this arch, kernel and variant had (kept in the
 # cache), or a count measured on these configs; and the time left at
@@ -88,13 +88,16 @@ tb=$(date +%s)
 build_progress &
 progress_pid=$!
 trap 'kill $progress_pid 2>/dev/null || true' EXIT
+# <<< build progress
 if ! make -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" -j"$JOBS" \
 	"$target" modules >"$log" 2>&1; then
 	tail -40 "$log" >&2
 	die "kernel: build failed, full log in $log"
 fi
+# >>> build progress
 kill "$progress_pid" 2>/dev/null || true
 find "$OBJ" -name '*.o' | wc -l >"$objs_file"
+# <<< build progress
 make -s -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" \
 	INSTALL_MOD_PATH="$OBJ/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
 touch "$OBJ/.ivntb-done"

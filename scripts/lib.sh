@@ -86,7 +86,9 @@ kconfig_fragments() {
 # fragments plus the build recipe.
 kernel_key() {
 	local h
-	h=$( { cat $(kconfig_fragments); cat "$IVNTB_TOP/scripts/kernel.sh"; } |
+	# kernel.sh's "# >>> ... # <<<" blocks only report (build progress):
+	# a change there must not rebuild every cached kernel
+	h=$( { cat $(kconfig_fragments); sed '/^# >>> /,/^# <<< /d' "$IVNTB_TOP/scripts/kernel.sh"; } |
 		sha256sum | cut -c1-12)
 	echo "$IVNTB_ARCH-$(ksrc_pkgver)-$h"
 }
