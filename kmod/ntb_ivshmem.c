@@ -31,6 +31,18 @@
  * ever called from the poller, never from an op and never under a driver
  * lock. Ops that may make an event due (unmask, link enable) only wake the
  * poller.
+ *
+ * The file's chapters, each opened by a numbered banner:
+ *  0. Parameters and private structures; irqoff_stats timing; prototypes
+ *  1. Region and ports: validate or initialise, claim our port; port ops
+ *  2. Link state machine: peer liveness, link generations; link ops
+ *  3. Event delivery: doorbell and message events, a peer's sign of life
+ *  4. Poller and heartbeat: beat, housekeeping, poll, spin, park, sleep
+ *  5. Interrupt mode: ringing peers, the wake word, MSI-X handler, setup
+ *  6. Memory windows: geometry, the DMA pool, steering buffers; mw ops
+ *  7. Doorbells, scratchpads, messages: their ops; the message copy
+ *  8. debugfs: the info and stats files
+ *  9. PCI driver: BAR2, the ops tables, probe, remove, module init, exit
  */
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -57,6 +69,17 @@
 #define CREATE_TRACE_POINTS
 #include "ntb_ivshmem_trace.h"
 
+/*=============================================================================
+ *                0. Parameters and private structures
+ *
+ *    Module parameters (those that change what peers observe are read-only
+ * once loaded and checked by ivshm_check_params()), what the poller knows of
+ * a peer, the validated message copy, the statistics and the device itself;
+ * the timing of the sections that keep interrupts off (irqoff_stats); and
+ * the prototypes of the few functions called before their chapter.
+ *=============================================================================
+ */
+
 #define DRV_NAME	"ntb_hw_ivshmem"
 #define DRV_VERSION	"0.9.0"	/* = PACKAGE_VERSION in dkms.conf */
 
@@ -68,12 +91,12 @@
 #define IVSHM_BAR_MSIX		1	/* MSI-X table (doorbell device) */
 #define IVSHM_BAR_SHM		2	/* the shared memory */
 
-/* msg_read_sts() bits: inbound FULL registers low, failed sends high */
 /* ivshmem-doorbell registers in BAR0 (QEMU docs/specs/ivshmem-spec.rst) */
 #define IVSHM_REG_IVPOSITION	8	/* our peer ID on the server, or -1 */
 #define IVSHM_REG_DOORBELL	12	/* write: peer ID << 16 | vector */
 #define IVSHM_REGS_LEN		16
 
+/* msg_read_sts() bits: inbound FULL registers low, failed sends high */
 #define IVSHM_MSG_OUT_SHIFT	32
 
 /* device-tree node listing the DMA pools over inbound windows */
@@ -390,83 +413,266 @@ static void ivshm_irqoff_end(struct ivshm_ntb *ndev, u64 t0,
 		;
 }
 
-static struct dentry *ivshm_dbgfs_root;
+/*
+ * Defined in a later chapter than a caller: the heartbeat and the window
+ * pool (region setup), the kick and the ring (link), the wake word (the
+ * poller), the message copy (event delivery).
+ */
+static void ivshm_start_heartbeat(struct ivshm_ntb *ndev);
+static void ivshm_stop_heartbeat(struct ivshm_ntb *ndev);
+static void ivshm_kick(struct ivshm_ntb *ndev);
+static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport);
+static void ivshm_disarm(struct ivshm_ntb *ndev);
+static bool ivshm_arm(struct ivshm_ntb *ndev);
+static void ivshm_init_mw_pool(struct ivshm_ntb *ndev);
+static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev);
+static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify);
 
-/* ------------------------------------------------------------------ */
-/* poller */
+/*=============================================================================
+ *                1. Region and ports
+ *
+ *    BAR2 holds the region: its header is validated, or written if
+ * init_region says so; our port is claimed, or taken over from an owner
+ * that died; the other ports are our peers, pidx 0.. in port order. The
+ * heartbeat starts with the claim (chapter 4) and the DMA pool over our
+ * inbound windows is attached (chapter 6). The port ntb_dev_ops are a
+ * switch region's only (chapter 9).
+ *=============================================================================
+ */
 
-static void ivshm_kick(struct ivshm_ntb *ndev)
+static int ivshm_validate_region(struct ivshm_ntb *ndev)
 {
-	struct task_struct *t;
+	struct device *dev = &ndev->pdev->dev;
+	struct ivntb_init_params p = {
+		.region_size = ndev->shm_size,
+		.nr_ports = init_ports,
+		.nr_mws = init_mws,
+		.nonce = get_random_u64(),
+	};
+	int ret;
 
-	atomic_set(&ndev->kick, 1);
-	/*
-	 * The hrtimer poller picks the kick up at its next period: re-arming
-	 * a timer whose callback may be running would race with its
-	 * hrtimer_forward_now().
-	 */
-	t = READ_ONCE(ndev->task);
-	if (t)
-		wake_up_process(t);
+	/* against BAR2's size (the windows'), though only the layout is mapped */
+	ret = ivntb_region_validate(&ndev->region, ndev->shm, ndev->shm_size);
+	if (!ret)
+		goto mapped;
+
+	if ((ret == -ENODATA && init_region >= 1) ||
+	    (ret == -ENODEV && init_region >= 2)) {
+		if (ret == -ENODEV)
+			p.flags |= IVNTB_INIT_FORCE;
+		ret = ivntb_region_init(&ndev->region, ndev->shm,
+					ndev->shm_size, &p);
+		if (!ret) {
+			if (ndev->region.geom.nonce != p.nonce)
+				dev_info(dev, "another party initialised the region meanwhile: %u ports\n",
+					 ndev->region.geom.nr_ports);
+			else
+				dev_info(dev, "initialised a %u-port region of %llu bytes\n",
+					 ndev->region.geom.nr_ports,
+					 ndev->shm_size);
+			goto mapped;
+		}
+		/* another party is initialising it (protocol 4.3): below */
+		if (ret != -EAGAIN) {
+			dev_err(dev, "cannot initialise the region: %d (%s)\n",
+				ret, ndev->region.why ?: "?");
+			return ret;
+		}
+	}
+
+	switch (ret) {
+	case -EAGAIN:
+		dev_dbg(dev, "the region is being initialised: probe deferred\n");
+		return -EPROBE_DEFER;
+	case -ENODEV:
+		dev_info(dev, "BAR2 holds no ivshmem-ntb region (foreign magic): left untouched\n");
+		break;
+	case -ENODATA:
+		dev_info(dev, "BAR2 is blank: initialise it (ivntb-shm init, or init_region=1)\n");
+		break;
+	case -EPROTO:
+		dev_err(dev, "region speaks an incompatible protocol (%s); we speak %u.%u\n",
+			ndev->region.why ?: "?", IVNTB_VERSION_MAJOR,
+			IVNTB_VERSION_MINOR);
+		break;
+	default:
+		dev_err(dev, "invalid region: %d (%s)\n", ret,
+			ndev->region.why ?: "?");
+		break;
+	}
+	return ret == -ENODATA ? -ENODEV : ret;
+
+mapped:
+	ivntb_region_map_limit(&ndev->region, PAGE_ALIGN(IVNTB_LAYOUT_SIZE));
+	return 0;
 }
 
 /**
- * ivshm_ring() - interrupt a port's owner, if it takes interrupts
+ * ivshm_claim_port() - claim our port in the region
  * @ndev:	our device.
- * @pport:	the port whose owner gets the interrupt.
  *
- * Rings when the owner published an irq_id (protocol 1.1) and we are on an
- * ivshmem-doorbell device of the same server, and, for a 1.3 owner, only
- * while its wake word is armed (it sleeps). Call it after the event was
- * published in shared memory, which is where the owner reads it. irq_id is
- * untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer ID, and QEMU
- * drops a Doorbell write to a peer ID it does not know.
+ * The port named by the port parameter, or the first free one. When every
+ * candidate is claimed, one is taken over only if neither its claim nor
+ * its heartbeat moved in twice the link timeout (a crashed guest).
  *
- * Context: any; does not sleep.
+ * Context: process; sleeps.
+ * Return: 0; the error of the first ivntb_port_claim() unless it was
+ * -EBUSY; else -EBUSY (every candidate alive, or its takeover lost).
  */
-static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
+static int ivshm_claim_port(struct ivshm_ntb *ndev)
 {
-	u32 id;
+	struct ivntb_region *r = &ndev->region;
+	struct ivntb_peer_state before[IVNTB_MAX_PORTS], now;
+	u64 tag = ((u64)get_random_u32() << 32) | pci_dev_id(ndev->pdev);
+	u32 p, first, last;
+	int ret;
 
-	if (!ndev->regs || ivntb_irq_id_get(&ndev->region, pport, &id) || !id)
-		return;
-	/* W2: a 1.3 owner that polls or spins sees the event unrung */
-	if (!ivntb_wake_wanted(&ndev->region, pport)) {
-		atomic64_inc(&ndev->stats.rings_saved);
-		return;
+	ret = ivntb_port_claim(r, port, tag, &ndev->me);
+	if (ret != -EBUSY)
+		return ret;
+
+	/* Every candidate is claimed: take over one whose owner is dead. */
+	first = port < 0 ? 0 : port;
+	last = port < 0 ? r->geom.nr_ports - 1 : port;
+	for (p = first; p <= last; p++) {
+		if (ivntb_peer_snapshot(r, p, &before[p])) {
+			before[p].state = IVNTB_PORT_INVALID;
+			continue;
+		}
+		/* the supervisor saw its owner die: no need to wait */
+		if (before[p].state == IVNTB_PORT_CLAIMED &&
+		    ivntb_peer_gone(r, p, before[p].epoch) &&
+		    !ivntb_port_takeover(r, p, before[p].claim, tag,
+					 &ndev->me)) {
+			dev_info(&ndev->pdev->dev,
+				 "took over port %u: its doorbell server saw its owner die\n",
+				 p);
+			return 0;
+		}
 	}
-	writel((id - 1) << 16, ndev->regs + IVSHM_REG_DOORBELL);
-	atomic64_inc(&ndev->stats.irq_rings);
+	msleep(2 * ivshm_link_timeout_ms());
+	for (p = first; p <= last; p++) {
+		if (before[p].state == IVNTB_PORT_INVALID ||
+		    ivntb_peer_snapshot(r, p, &now))
+			continue;
+		if (now.claim != before[p].claim ||
+		    now.heartbeat != before[p].heartbeat)
+			continue;	/* alive */
+		if (now.state == IVNTB_PORT_FREE) {
+			ret = ivntb_port_claim(r, p, tag, &ndev->me);
+		} else {
+			ret = ivntb_port_takeover(r, p, now.claim, tag,
+						  &ndev->me);
+			if (!ret)
+				dev_warn(&ndev->pdev->dev,
+					 "took over port %u: its owner stopped its heartbeat\n",
+					 p);
+		}
+		if (!ret)
+			return 0;
+	}
+	return -EBUSY;
 }
 
-/* Adaptive mode with hybrid's spin window (adaptive_window=1). */
-static bool ivshm_adaptive_window(struct ivshm_ntb *ndev)
+static int ivshm_init_region(struct ivshm_ntb *ndev)
 {
-	return ndev->mode == IVSHM_POLL_ADAPTIVE && READ_ONCE(adaptive_window);
+	struct device *dev = &ndev->pdev->dev;
+	u32 p, pidx = 0;
+	int ret;
+
+	ret = ivshm_validate_region(ndev);
+	if (ret)
+		return ret;
+
+	if (port >= (int)ndev->region.geom.nr_ports) {
+		dev_err(dev, "port=%d but the region has %u ports\n", port,
+			ndev->region.geom.nr_ports);
+		return -EINVAL;
+	}
+	ret = ivshm_claim_port(ndev);
+	if (ret) {
+		if (port < 0)
+			dev_err(dev, "every port of the region is in use (%u ports): %d\n",
+				ndev->region.geom.nr_ports, ret);
+		else
+			dev_err(dev, "cannot claim port %d: %d\n", port, ret);
+		return ret;
+	}
+
+	for (p = 0; p < ndev->region.geom.nr_ports; p++) {
+		if (p == ndev->me.port)
+			continue;
+		ndev->peer[pidx].port = p;
+		ndev->peer[pidx].seen_epoch = 0;
+		pidx++;
+	}
+	ndev->nr_peers = pidx;
+
+	/* all doorbells and messages masked until a client unmasks them */
+	ndev->db_mask = U64_MAX;
+	ndev->msg_mask = U64_MAX;
+	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
+	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
+	ivshm_start_heartbeat(ndev);
+
+	ivshm_init_mw_pool(ndev);
+	return 0;
 }
 
-/*
- * Hybrid (and adaptive with adaptive_window): a doorbell or message we
- * sent is activity, as NAPI counts a transmit: the reply is likely on its
- * way, so the poller spins for its window from now and the peer need not
- * ring us for it. An armed (hybrid) or sleeping (adaptive) poller is
- * woken for that, without forcing a full pass.
+static void ivshm_deinit_region(struct ivshm_ntb *ndev)
+{
+	ivshm_deinit_mw_pool(ndev);
+	ivshm_stop_heartbeat(ndev);
+	if (!READ_ONCE(ndev->lost))
+		ivntb_port_release(&ndev->region, &ndev->me);
+}
+
+/* ntb_dev_ops: ports */
+
+static int ntb_ivshm_pidx_port(struct ivshm_ntb *ndev, int pidx)
+{
+	if (pidx < 0 || pidx >= ndev->nr_peers)
+		return -EINVAL;
+	return ndev->peer[pidx].port;
+}
+
+static int ntb_ivshm_port_number(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->me.port;
+}
+
+static int ntb_ivshm_peer_port_count(struct ntb_dev *ntb)
+{
+	return ntb_ndev(ntb)->nr_peers;
+}
+
+static int ntb_ivshm_peer_port_number(struct ntb_dev *ntb, int pidx)
+{
+	return ntb_ivshm_pidx_port(ntb_ndev(ntb), pidx);
+}
+
+static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port)
+{
+	struct ivshm_ntb *ndev = ntb_ndev(ntb);
+	u32 pidx;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		if (ndev->peer[pidx].port == port)
+			return pidx;
+	return -EINVAL;
+}
+
+/*=============================================================================
+ *                2. Link state machine
  *
- * Context: any; does not sleep.
+ *    The poller judges each peer from a snapshot of its slot (claimed, link
+ * enabled, compatible, heartbeat moving) and calls its link up after link
+ * training; a link it takes down for a reason the peer cannot see is
+ * announced with a new link generation (protocol 1.2). Our own absence is
+ * not counted as a peer's silence. link_enable and link_disable publish our
+ * side.
+ *=============================================================================
  */
-static void ivshm_note_send(struct ivshm_ntb *ndev)
-{
-	struct task_struct *t;
-	bool win = ivshm_adaptive_window(ndev);
-
-	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
-		return;
-	WRITE_ONCE(ndev->last_send, ktime_get_ns());
-	t = READ_ONCE(ndev->task);
-	if ((win ? READ_ONCE(ndev->asleep) : READ_ONCE(ndev->armed)) &&
-	    READ_ONCE(ndev->spin_win) && t)
-		wake_up_process(t);
-}
 
 /*
  * Bump our link generation toward @pport, without telling it: the caller
@@ -487,13 +693,6 @@ static int ivshm_link_gen_publish(struct ivshm_ntb *ndev, u32 pport)
 	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_GEN);
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
 	return ret;
-}
-
-/* Tell the ports in @ports (a bit per port) that their state changed. */
-static void ivshm_notify_ports(struct ivshm_ntb *ndev, u32 ports)
-{
-	for (; ports; ports &= ports - 1)
-		ivntb_notify(&ndev->region, __ffs(ports));
 }
 
 /* Why ivshm_peer_eval() finds a peer's link up or down. */
@@ -765,6 +964,197 @@ static void ivshm_credit_away(struct ivshm_ntb *ndev, u64 now)
 	if (credit > ndev->stats.away_max_ns)
 		WRITE_ONCE(ndev->stats.away_max_ns, credit);
 	trace_ivshm_away(ndev->me.port, gap / NSEC_PER_USEC);
+}
+
+/* ntb_dev_ops: link */
+
+static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
+				enum ntb_width *width)
+{
+	u64 mask = READ_ONCE(ntb_ndev(ntb)->link_mask);
+
+	if (speed)
+		*speed = mask ? NTB_SPEED_AUTO : NTB_SPEED_NONE;
+	if (width)
+		*width = mask ? NTB_WIDTH_AUTO : NTB_WIDTH_NONE;
+	return mask;
+}
+
+static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
+{
+	unsigned long flags;
+	u32 pidx, gens = 0;
+	bool was;
+	u64 t0;
+	int ret;
+
+	if (READ_ONCE(ndev->lost))
+		return -ENOLINK;
+	spin_lock_irqsave(&ndev->link_lock, flags);
+	t0 = ivshm_irqoff_start();
+	was = ndev->link_enabled;
+	WRITE_ONCE(ndev->link_enabled, enable);
+	ret = ivntb_link_publish(&ndev->region, &ndev->me, enable);
+	/*
+	 * A disable followed by an enable may both fall between two polls
+	 * of a peer: a new link generation makes it see the link down anyway.
+	 */
+	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
+		if (!ivshm_link_gen_publish(ndev, ndev->peer[pidx].port))
+			gens++;
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_SET);
+	spin_unlock_irqrestore(&ndev->link_lock, flags);
+	/*
+	 * Both changes are in shared memory: tell every other port (its
+	 * event counter, a loop a hostile port can keep failing) with
+	 * interrupts on.
+	 */
+	if (!ret) {
+		ivntb_notify_others(&ndev->region, &ndev->me);
+		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+			ivshm_ring(ndev, ndev->peer[pidx].port);
+	}
+	atomic64_add(gens, &ndev->stats.link_gens);
+	ivshm_kick(ndev);
+	return ret == -ESTALE ? -ENOLINK : ret;
+}
+
+static int ntb_ivshm_link_enable(struct ntb_dev *ntb, enum ntb_speed max_speed,
+				 enum ntb_width max_width)
+{
+	return ntb_ivshm_link_set(ntb_ndev(ntb), true);
+}
+
+static int ntb_ivshm_link_disable(struct ntb_dev *ntb)
+{
+	return ntb_ivshm_link_set(ntb_ndev(ntb), false);
+}
+
+/*=============================================================================
+ *                3. Event delivery
+ *
+ *    Doorbell and message events reach the clients from the poller only,
+ * never under a driver lock: at most one ntb_db_event() and one
+ * ntb_msg_event() per pass, for unmasked bits not signalled since they were
+ * last cleared. A message (with a single peer, a doorbell too) is also a
+ * sign of life of its sender.
+ *=============================================================================
+ */
+
+/* Tell the ports in @ports (a bit per port) that their state changed. */
+static void ivshm_notify_ports(struct ivshm_ntb *ndev, u32 ports)
+{
+	for (; ports; ports &= ports - 1)
+		ivntb_notify(&ndev->region, __ffs(ports));
+}
+
+/**
+ * ivshm_deliver() - deliver the doorbell and message events that are due
+ * @ndev:	our device.
+ *
+ * An event is due for unmasked bits (registers) not yet signalled since
+ * they were last cleared: at most one ntb_db_event() and one
+ * ntb_msg_event() per call.
+ *
+ * Context: the poller only; no driver lock held (calls into clients).
+ */
+static void ivshm_deliver(struct ivshm_ntb *ndev)
+{
+	u64 db_new, msg_new, sts, t0;
+	unsigned long flags;
+	u32 notify = 0;
+
+	if (READ_ONCE(ndev->lost))
+		return;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
+	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
+	db_new &= ~ndev->db_delivered;
+	ndev->db_delivered |= db_new;
+
+	sts = ivshm_msg_sts_locked(ndev, &notify);
+	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
+	ndev->msg_delivered |= msg_new;
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
+
+	if (!db_new && !msg_new)
+		return;
+	/*
+	 * Bottom halves off around the callbacks, as an interrupt handler
+	 * would run them: the tasklets and softirqs a client raises
+	 * (ntb_transport's rx tasklet, the network stack) run at
+	 * local_bh_enable() on this CPU, not later through ksoftirqd.
+	 */
+	local_bh_disable();
+	if (db_new) {
+		trace_ivshm_db_recv(ndev->me.port, db_new);
+		ndev->stats.db_events++;
+		ntb_db_event(&ndev->ntb, 0);
+	}
+	if (msg_new) {
+		ndev->stats.msg_events++;
+		ntb_msg_event(&ndev->ntb);
+	}
+	local_bh_enable();
+}
+
+/*
+ * A message (or, with a single peer, a doorbell) that reached us after we
+ * claimed our port was written by a live peer: as good a sign of life as a
+ * moving heartbeat. Count it, so that the link event reaches clients before
+ * the event that a peer whose link came up first already sent (ntb_perf
+ * answers a command with ntb_mw_get_align(), which needs the link up).
+ * Poller only.
+ */
+static void ivshm_note_life(struct ivshm_ntb *ndev)
+{
+	unsigned long flags;
+	u32 midx, notify = 0;
+	u64 sts, db, t0;
+
+	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
+		return;
+	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
+	sts = ivshm_msg_sts_locked(ndev, &notify) &
+	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
+	for (midx = 0; sts; midx++, sts >>= 1)
+		if ((sts & 1) && ndev->msg_copy[midx].valid)
+			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
+	db = ivntb_db_read(&ndev->region, &ndev->me);
+	if (db && ndev->nr_peers == 1)
+		ndev->peer[0].sign_of_life = true;
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_NOTE_LIFE);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
+}
+
+/*=============================================================================
+ *                4. Poller and heartbeat
+ *
+ *    The kick that forces a full pass; the heartbeat, beaten by the poller
+ * as it passes and by a hard-irq backstop when it does not; housekeeping
+ * once per heartbeat; one poll; and the poll modes: the kthread's spin
+ * (hybrid's spin window), backoff, park and sleep, or the hrtimer.
+ *=============================================================================
+ */
+
+static void ivshm_kick(struct ivshm_ntb *ndev)
+{
+	struct task_struct *t;
+
+	atomic_set(&ndev->kick, 1);
+	/*
+	 * The hrtimer poller picks the kick up at its next period: re-arming
+	 * a timer whose callback may be running would race with its
+	 * hrtimer_forward_now().
+	 */
+	t = READ_ONCE(ndev->task);
+	if (t)
+		wake_up_process(t);
 }
 
 /*
@@ -1041,144 +1431,6 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
 	atomic_set(&ndev->kick, 1);
 }
 
-static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port);
-
-/**
- * ivshm_msg_sts_locked() - inbound message status from validated copies
- * @ndev:	our device.
- * @notify:	ports to notify once the lock is dropped (ivshm_notify_ports())
- *		are added here.
- *
- * A FULL register is copied once; one whose sender is not a peer of ours
- * (a malformed or hostile write) is freed and dropped, never reported.
- * The port it names is told the register is free after the unlock: the
- * notification is a loop on a word a hostile port can keep moving.
- *
- * Context: @ndev->lock held.
- * Return: msg_read_sts() bits: inbound FULL registers in the low half,
- * failed sends from IVSHM_MSG_OUT_SHIFT up.
- */
-static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify)
-{
-	u64 full = ivntb_msg_status(&ndev->region, &ndev->me), sts = 0;
-	u32 midx, data, src, freed;
-	int pidx;
-
-	for (midx = 0; midx < ndev->region.geom.nr_msgs; midx++) {
-		struct ivshm_msg_copy *c = &ndev->msg_copy[midx];
-
-		if (c->valid) {
-			sts |= BIT_ULL(midx);
-			continue;
-		}
-		if (!(full & BIT_ULL(midx)))
-			continue;
-		pidx = -EINVAL;
-		data = 0;
-		src = U32_MAX;
-		if (!ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src) &&
-		    src != ndev->me.port)
-			pidx = ntb_ivshm_peer_port_idx(&ndev->ntb, src);
-		trace_ivshm_msg_recv(ndev->me.port, src, midx, data,
-				     pidx < 0 ? -EINVAL : 0);
-		if (pidx < 0) {
-			if (!ivntb_msg_free(&ndev->region, &ndev->me, midx,
-					    &freed) && freed < IVNTB_MAX_PORTS)
-				*notify |= BIT(freed);
-			continue;
-		}
-		c->data = data;
-		c->pidx = pidx;
-		c->valid = true;
-		sts |= BIT_ULL(midx);
-	}
-	return sts | ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
-}
-
-/**
- * ivshm_deliver() - deliver the doorbell and message events that are due
- * @ndev:	our device.
- *
- * An event is due for unmasked bits (registers) not yet signalled since
- * they were last cleared: at most one ntb_db_event() and one
- * ntb_msg_event() per call.
- *
- * Context: the poller only; no driver lock held (calls into clients).
- */
-static void ivshm_deliver(struct ivshm_ntb *ndev)
-{
-	u64 db_new, msg_new, sts, t0;
-	unsigned long flags;
-	u32 notify = 0;
-
-	if (READ_ONCE(ndev->lost))
-		return;
-
-	spin_lock_irqsave(&ndev->lock, flags);
-	t0 = ivshm_irqoff_start();
-	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
-	db_new &= ~ndev->db_delivered;
-	ndev->db_delivered |= db_new;
-
-	sts = ivshm_msg_sts_locked(ndev, &notify);
-	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
-	ndev->msg_delivered |= msg_new;
-	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
-	spin_unlock_irqrestore(&ndev->lock, flags);
-	ivshm_notify_ports(ndev, notify);
-
-	if (!db_new && !msg_new)
-		return;
-	/*
-	 * Bottom halves off around the callbacks, as an interrupt handler
-	 * would run them: the tasklets and softirqs a client raises
-	 * (ntb_transport's rx tasklet, the network stack) run at
-	 * local_bh_enable() on this CPU, not later through ksoftirqd.
-	 */
-	local_bh_disable();
-	if (db_new) {
-		trace_ivshm_db_recv(ndev->me.port, db_new);
-		ndev->stats.db_events++;
-		ntb_db_event(&ndev->ntb, 0);
-	}
-	if (msg_new) {
-		ndev->stats.msg_events++;
-		ntb_msg_event(&ndev->ntb);
-	}
-	local_bh_enable();
-}
-
-/*
- * A message (or, with a single peer, a doorbell) that reached us after we
- * claimed our port was written by a live peer: as good a sign of life as a
- * moving heartbeat. Count it, so that the link event reaches clients before
- * the event that a peer whose link came up first already sent (ntb_perf
- * answers a command with ntb_mw_get_align(), which needs the link up).
- * Poller only.
- */
-static void ivshm_note_life(struct ivshm_ntb *ndev)
-{
-	unsigned long flags;
-	u32 midx, notify = 0;
-	u64 sts, db, t0;
-
-	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
-		return;
-	spin_lock_irqsave(&ndev->lock, flags);
-	t0 = ivshm_irqoff_start();
-	sts = ivshm_msg_sts_locked(ndev, &notify) &
-	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
-	for (midx = 0; sts; midx++, sts >>= 1)
-		if ((sts & 1) && ndev->msg_copy[midx].valid)
-			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
-	db = ivntb_db_read(&ndev->region, &ndev->me);
-	if (db && ndev->nr_peers == 1)
-		ndev->peer[0].sign_of_life = true;
-	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_NOTE_LIFE);
-	spin_unlock_irqrestore(&ndev->lock, flags);
-	ivshm_notify_ports(ndev, notify);
-}
-
 /**
  * ivshm_poll() - one poll of our port
  * @ndev:	our device.
@@ -1231,32 +1483,33 @@ static bool ivshm_poll(struct ivshm_ntb *ndev, u64 now)
 	return moved;
 }
 
-/* We poll again (or stop): senders need not ring us. */
-static void ivshm_disarm(struct ivshm_ntb *ndev)
+/* Adaptive mode with hybrid's spin window (adaptive_window=1). */
+static bool ivshm_adaptive_window(struct ivshm_ntb *ndev)
 {
-	ivntb_wake_disarm(&ndev->region, &ndev->me);
-	WRITE_ONCE(ndev->armed, false);
+	return ndev->mode == IVSHM_POLL_ADAPTIVE && READ_ONCE(adaptive_window);
 }
 
 /*
- * Hybrid: arm our wake word before sleeping. W1 orders the store before
- * the load of our counter: a sender whose increment that load missed
- * reads the word armed (W2) and rings. Returns true if the counter moved
- * since the last full pass (or a kick is pending): then do not sleep.
+ * Hybrid (and adaptive with adaptive_window): a doorbell or message we
+ * sent is activity, as NAPI counts a transmit: the reply is likely on its
+ * way, so the poller spins for its window from now and the peer need not
+ * ring us for it. An armed (hybrid) or sleeping (adaptive) poller is
+ * woken for that, without forcing a full pass.
+ *
+ * Context: any; does not sleep.
  */
-static bool ivshm_arm(struct ivshm_ntb *ndev)
+static void ivshm_note_send(struct ivshm_ntb *ndev)
 {
-	u64 seq;
+	struct task_struct *t;
+	bool win = ivshm_adaptive_window(ndev);
 
-	if (ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
-		return false;	/* not ours any more: sleep on the timer */
-	WRITE_ONCE(ndev->armed, true);
-	ndev->stats.arms++;
-	if (seq == ndev->last_seq && !atomic_read(&ndev->kick))
-		return false;
-	ivshm_disarm(ndev);
-	ndev->stats.arm_saves++;
-	return true;
+	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
+		return;
+	WRITE_ONCE(ndev->last_send, ktime_get_ns());
+	t = READ_ONCE(ndev->task);
+	if ((win ? READ_ONCE(ndev->asleep) : READ_ONCE(ndev->armed)) &&
+	    READ_ONCE(ndev->spin_win) && t)
+		wake_up_process(t);
 }
 
 /*
@@ -1553,105 +1806,216 @@ static void ivshm_stop_poller(struct ivshm_ntb *ndev)
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* ntb_dev_ops: ports */
+/*=============================================================================
+ *                5. Interrupt mode
+ *
+ *    On an ivshmem-doorbell device: ringing a peer through the Doorbell
+ * register, the wake word a hybrid poller arms before it sleeps (W1) and a
+ * sender reads before it rings (W2), the MSI-X handler, which only kicks the
+ * poller, the setup and teardown of the registers and the vector, and the
+ * doorbell server's supervision.
+ *=============================================================================
+ */
 
-static int ntb_ivshm_pidx_port(struct ivshm_ntb *ndev, int pidx)
+/**
+ * ivshm_ring() - interrupt a port's owner, if it takes interrupts
+ * @ndev:	our device.
+ * @pport:	the port whose owner gets the interrupt.
+ *
+ * Rings when the owner published an irq_id (protocol 1.1) and we are on an
+ * ivshmem-doorbell device of the same server, and, for a 1.3 owner, only
+ * while its wake word is armed (it sleeps). Call it after the event was
+ * published in shared memory, which is where the owner reads it. irq_id is
+ * untrusted: ivntb_irq_id_get() bounds it to a 16-bit peer ID, and QEMU
+ * drops a Doorbell write to a peer ID it does not know.
+ *
+ * Context: any; does not sleep.
+ */
+static void ivshm_ring(struct ivshm_ntb *ndev, u32 pport)
 {
-	if (pidx < 0 || pidx >= ndev->nr_peers)
-		return -EINVAL;
-	return ndev->peer[pidx].port;
+	u32 id;
+
+	if (!ndev->regs || ivntb_irq_id_get(&ndev->region, pport, &id) || !id)
+		return;
+	/* W2: a 1.3 owner that polls or spins sees the event unrung */
+	if (!ivntb_wake_wanted(&ndev->region, pport)) {
+		atomic64_inc(&ndev->stats.rings_saved);
+		return;
+	}
+	writel((id - 1) << 16, ndev->regs + IVSHM_REG_DOORBELL);
+	atomic64_inc(&ndev->stats.irq_rings);
 }
 
-static int ntb_ivshm_port_number(struct ntb_dev *ntb)
+/* We poll again (or stop): senders need not ring us. */
+static void ivshm_disarm(struct ivshm_ntb *ndev)
 {
-	return ntb_ndev(ntb)->me.port;
+	ivntb_wake_disarm(&ndev->region, &ndev->me);
+	WRITE_ONCE(ndev->armed, false);
 }
 
-static int ntb_ivshm_peer_port_count(struct ntb_dev *ntb)
+/*
+ * Hybrid: arm our wake word before sleeping. W1 orders the store before
+ * the load of our counter: a sender whose increment that load missed
+ * reads the word armed (W2) and rings. Returns true if the counter moved
+ * since the last full pass (or a kick is pending): then do not sleep.
+ */
+static bool ivshm_arm(struct ivshm_ntb *ndev)
 {
-	return ntb_ndev(ntb)->nr_peers;
+	u64 seq;
+
+	if (ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
+		return false;	/* not ours any more: sleep on the timer */
+	WRITE_ONCE(ndev->armed, true);
+	ndev->stats.arms++;
+	if (seq == ndev->last_seq && !atomic_read(&ndev->kick))
+		return false;
+	ivshm_disarm(ndev);
+	ndev->stats.arm_saves++;
+	return true;
 }
 
-static int ntb_ivshm_peer_port_number(struct ntb_dev *ntb, int pidx)
+static irqreturn_t ivshm_irq(int irq, void *data)
 {
-	return ntb_ivshm_pidx_port(ntb_ndev(ntb), pidx);
+	struct ivshm_ntb *ndev = data;
+
+	atomic64_inc(&ndev->stats.irqs);
+	ivshm_kick(ndev);	/* the poller thread runs the dispatch */
+	return IRQ_HANDLED;
 }
 
-static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port)
+/*
+ * ivshmem-doorbell: map the registers (to ring peers that sleep armed, in
+ * any mode, which our IVNTB_CAP_RINGS promises), and unless use_irq=N or
+ * poll_mode asks for a poller that never sleeps on an interrupt (kthread,
+ * hrtimer), take one MSI-X vector: the mode is then hybrid (irq if asked)
+ * and our irq_id tells peers how to ring us. ivshmem-plain (IVPosition -1,
+ * no MSI-X) polls, with one line if hybrid or irq was asked. Failing to
+ * get the vector is not an error: we poll (adaptive) and say so once.
+ */
+static void ivshm_init_irq(struct ivshm_ntb *ndev)
 {
-	struct ivshm_ntb *ndev = ntb_ndev(ntb);
-	u32 pidx;
-
-	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-		if (ndev->peer[pidx].port == port)
-			return pidx;
-	return -EINVAL;
-}
-
-/* ntb_dev_ops: link */
-
-static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
-				enum ntb_width *width)
-{
-	u64 mask = READ_ONCE(ntb_ndev(ntb)->link_mask);
-
-	if (speed)
-		*speed = mask ? NTB_SPEED_AUTO : NTB_SPEED_NONE;
-	if (width)
-		*width = mask ? NTB_WIDTH_AUTO : NTB_WIDTH_NONE;
-	return mask;
-}
-
-static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
-{
-	unsigned long flags;
-	u32 pidx, gens = 0;
-	bool was;
-	u64 t0;
+	struct pci_dev *pdev = ndev->pdev;
+	enum ivshm_poll_mode want = ndev->mode;
+	u64 seq;
+	u32 pos;
 	int ret;
 
-	if (READ_ONCE(ndev->lost))
-		return -ENOLINK;
-	spin_lock_irqsave(&ndev->link_lock, flags);
-	t0 = ivshm_irqoff_start();
-	was = ndev->link_enabled;
-	WRITE_ONCE(ndev->link_enabled, enable);
-	ret = ivntb_link_publish(&ndev->region, &ndev->me, enable);
-	/*
-	 * A disable followed by an enable may both fall between two polls
-	 * of a peer: a new link generation makes it see the link down anyway.
-	 */
-	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
-		if (!ivshm_link_gen_publish(ndev, ndev->peer[pidx].port))
-			gens++;
-	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_SET);
-	spin_unlock_irqrestore(&ndev->link_lock, flags);
-	/*
-	 * Both changes are in shared memory: tell every other port (its
-	 * event counter, a loop a hostile port can keep failing) with
-	 * interrupts on.
-	 */
-	if (!ret) {
-		ivntb_notify_others(&ndev->region, &ndev->me);
-		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-			ivshm_ring(ndev, ndev->peer[pidx].port);
+	/* the polling fallback of the interrupt modes */
+	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
+		ndev->mode = IVSHM_POLL_ADAPTIVE;
+
+	if (pci_resource_len(pdev, IVSHM_BAR_REGS) < IVSHM_REGS_LEN ||
+	    !(pci_resource_flags(pdev, IVSHM_BAR_REGS) & IORESOURCE_MEM))
+		goto no_regs;
+	if (pci_request_region(pdev, IVSHM_BAR_REGS, DRV_NAME))
+		goto no_regs;
+	ndev->regs = pci_iomap(pdev, IVSHM_BAR_REGS, IVSHM_REGS_LEN);
+	if (!ndev->regs)
+		goto err_release_regs;
+	pos = readl(ndev->regs + IVSHM_REG_IVPOSITION);
+	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0)
+		goto err_unmap_regs;	/* ivshmem-plain */
+	ndev->doorbell_id = pos;
+	ivntb_wake_caps_set(&ndev->region, &ndev->me, IVNTB_CAP_RINGS);
+	if (!use_irq || want == IVSHM_POLL_KTHREAD ||
+	    want == IVSHM_POLL_HRTIMER) {
+		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (%s)\n",
+			 pos, use_irq ? ivshm_poll_names[want] : "use_irq=N");
+		return;
 	}
-	atomic64_add(gens, &ndev->stats.link_gens);
-	ivshm_kick(ndev);
-	return ret == -ESTALE ? -ENOLINK : ret;
+
+	/* QEMU sends MSI-X through the bus-master address space */
+	pci_set_master(pdev);
+	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX);
+	if (ret < 0) {
+		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot allocate an MSI-X vector (%d; no MSI controller?): polling (%s)\n",
+			 pos, ret, ivshm_poll_names[ndev->mode]);
+		goto err_clear_master;
+	}
+	ret = request_irq(pci_irq_vector(pdev, 0), ivshm_irq, 0, DRV_NAME, ndev);
+	if (ret) {
+		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot request its interrupt (%d): polling (%s)\n",
+			 pos, ret, ivshm_poll_names[ndev->mode]);
+		goto err_free_vectors;
+	}
+	ndev->irq = pci_irq_vector(pdev, 0);
+	ndev->mode = want == IVSHM_POLL_IRQ ? IVSHM_POLL_IRQ : IVSHM_POLL_HYBRID;
+	ivntb_irq_id_set(&ndev->region, &ndev->me, pos + 1);
+	/* irq: armed for good, every event rings us */
+	if (ndev->mode == IVSHM_POLL_IRQ &&
+	    !ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
+		WRITE_ONCE(ndev->armed, true);
+	dev_info(&pdev->dev, "ivshmem-doorbell peer %u: MSI-X interrupts (%s)\n",
+		 pos, ivshm_poll_names[ndev->mode]);
+	return;
+
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+err_clear_master:
+	pci_clear_master(pdev);
+	return;
+
+err_unmap_regs:
+	pci_iounmap(pdev, ndev->regs);
+	ndev->regs = NULL;
+err_release_regs:
+	pci_release_region(pdev, IVSHM_BAR_REGS);
+no_regs:
+	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
+		dev_info(&pdev->dev, "poll_mode=%s needs an ivshmem-doorbell device with MSI-X: polling (adaptive)\n",
+			 ivshm_poll_names[want]);
 }
 
-static int ntb_ivshm_link_enable(struct ntb_dev *ntb, enum ntb_speed max_speed,
-				 enum ntb_width max_width)
+/*
+ * Publish our doorbell peer ID (for a supervising server) and heartbeat
+ * period; if the server supervises the region and rings us, beat slowly:
+ * a peer learns of our death from the server, and our heartbeat is the
+ * backstop (peers wait three of our periods). The period is published
+ * before it changes, so no peer times us out on the old one.
+ */
+static void ivshm_init_supervision(struct ivshm_ntb *ndev)
 {
-	return ntb_ivshm_link_set(ntb_ndev(ntb), true);
+	u32 hb = heartbeat_ms;
+
+	ndev->supervised = ndev->irq && sup_heartbeat_ms &&
+			   ivntb_sup_present(&ndev->region);
+	if (ndev->supervised)
+		hb = sup_heartbeat_ms;
+	ivshm_set_heartbeat(ndev, hb);
+	if (ndev->supervised)
+		dev_info(&ndev->pdev->dev, "supervised by the doorbell server: heartbeat %u ms, a peer's death comes from the server\n",
+			 hb);
 }
 
-static int ntb_ivshm_link_disable(struct ntb_dev *ntb)
+static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
 {
-	return ntb_ivshm_link_set(ntb_ndev(ntb), false);
+	struct pci_dev *pdev = ndev->pdev;
+
+	if (ndev->irq) {
+		ivshm_disarm(ndev);
+		ivntb_irq_id_set(&ndev->region, &ndev->me, 0);
+		free_irq(ndev->irq, ndev);
+		ndev->irq = 0;
+		pci_free_irq_vectors(pdev);
+		pci_clear_master(pdev);
+	}
+	if (ndev->regs) {
+		ivntb_wake_caps_set(&ndev->region, &ndev->me, 0);
+		pci_iounmap(pdev, ndev->regs);
+		ndev->regs = NULL;
+		pci_release_region(pdev, IVSHM_BAR_REGS);
+	}
 }
+
+/*=============================================================================
+ *                6. Memory windows
+ *
+ *    Window geometry from the region's table, the device-tree DMA pool over
+ * this port's inbound windows, and the steering that lands a client's next
+ * allocation in the window whose alignment it asked for; mw_set_trans()
+ * accepts only a buffer that is the window (docs/windows.md).
+ *=============================================================================
+ */
 
 /* ntb_dev_ops: memory windows (geometry; translation needs BAR2 memory) */
 
@@ -1685,6 +2049,75 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
 		dma_free_coherent(&ndev->pdev->dev, ndev->hold[i].size,
 				  ndev->hold[i].va, ndev->hold[i].dma);
 	}
+}
+
+/*
+ * Attach the device-tree DMA pool that covers exactly this port's inbound
+ * windows in our BAR2, if the guest was booted with one (docs/windows.md).
+ * Without it the driver works, but no client buffer can be a window.
+ */
+static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
+{
+	struct device *dev = &ndev->pdev->dev;
+	struct device_node *np, *rn;
+	struct reserved_mem *rmem;
+	u64 off, size, lo = U64_MAX, hi = 0, sum = 0;
+	u32 pidx, w;
+	int i, n, ret;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		for (w = 0; w < ndev->region.geom.nr_mws; w++) {
+			if (ntb_ivshm_inbound(ndev, pidx, w, &off, &size))
+				return;
+			lo = min(lo, off);
+			hi = max(hi, off + size);
+			sum += size;
+		}
+	if (!sum || hi - lo != sum)
+		return;	/* not one contiguous range: no pool can match */
+
+	np = of_find_compatible_node(NULL, NULL, IVSHM_POOLS_COMPAT);
+	if (!np) {
+		dev_info(dev, "no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
+		return;
+	}
+	n = of_count_phandle_with_args(np, "memory-region", NULL);
+	for (i = 0; i < n; i++) {
+		rn = of_parse_phandle(np, "memory-region", i);
+		rmem = rn ? of_reserved_mem_lookup(rn) : NULL;
+		of_node_put(rn);
+		if (!rmem || rmem->base != ndev->shm_phys + lo ||
+		    rmem->size != hi - lo)
+			continue;
+		ret = of_reserved_mem_device_init_by_idx(dev, np, i);
+		if (ret) {
+			dev_err(dev, "cannot attach the DMA pool at %pa: %d\n",
+				&rmem->base, ret);
+			break;
+		}
+		ndev->mw_pool = true;
+		ndev->in_lo = lo;
+		ndev->in_hi = hi;
+		dev_info(dev, "inbound windows %#llx+%#llx backed by DMA pool %pa\n",
+			 lo, hi - lo, &rmem->base);
+		break;
+	}
+	of_node_put(np);
+	if (!ndev->mw_pool && i == n)
+		dev_warn(dev, "no DMA pool matches inbound windows %#llx+%#llx of port %u in BAR2 %pa\n",
+			 lo, hi - lo, ndev->me.port, &ndev->shm_phys);
+}
+
+static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
+{
+	if (!ndev->mw_pool)
+		return;
+	cancel_delayed_work_sync(&ndev->steer_work);
+	mutex_lock(&ndev->mw_lock);
+	ivshm_mw_unhold(ndev);
+	mutex_unlock(&ndev->mw_lock);
+	of_reserved_mem_device_release(&ndev->pdev->dev);
+	ndev->mw_pool = false;
 }
 
 /* The steering token of peer @pidx's inbound window @widx: never 0. */
@@ -1944,6 +2377,14 @@ static int ntb_ivshm_peer_mw_get_addr(struct ntb_dev *ntb, int widx,
 	return 0;
 }
 
+/*=============================================================================
+ *                7. Doorbells, scratchpads, messages
+ *
+ *    Their ntb_dev_ops over the shared words, and the validated private copy
+ * of the inbound message registers that the message ops report.
+ *=============================================================================
+ */
+
 /* ntb_dev_ops: doorbells */
 
 static u64 ntb_ivshm_db_valid_mask(struct ntb_dev *ntb)
@@ -2137,6 +2578,58 @@ static u64 ntb_ivshm_msg_outbits(struct ntb_dev *ntb)
 	return ntb_ivshm_msg_inbits(ntb) << IVSHM_MSG_OUT_SHIFT;
 }
 
+/**
+ * ivshm_msg_sts_locked() - inbound message status from validated copies
+ * @ndev:	our device.
+ * @notify:	ports to notify once the lock is dropped (ivshm_notify_ports())
+ *		are added here.
+ *
+ * A FULL register is copied once; one whose sender is not a peer of ours
+ * (a malformed or hostile write) is freed and dropped, never reported.
+ * The port it names is told the register is free after the unlock: the
+ * notification is a loop on a word a hostile port can keep moving.
+ *
+ * Context: @ndev->lock held.
+ * Return: msg_read_sts() bits: inbound FULL registers in the low half,
+ * failed sends from IVSHM_MSG_OUT_SHIFT up.
+ */
+static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify)
+{
+	u64 full = ivntb_msg_status(&ndev->region, &ndev->me), sts = 0;
+	u32 midx, data, src, freed;
+	int pidx;
+
+	for (midx = 0; midx < ndev->region.geom.nr_msgs; midx++) {
+		struct ivshm_msg_copy *c = &ndev->msg_copy[midx];
+
+		if (c->valid) {
+			sts |= BIT_ULL(midx);
+			continue;
+		}
+		if (!(full & BIT_ULL(midx)))
+			continue;
+		pidx = -EINVAL;
+		data = 0;
+		src = U32_MAX;
+		if (!ivntb_msg_read(&ndev->region, &ndev->me, midx, &data, &src) &&
+		    src != ndev->me.port)
+			pidx = ntb_ivshm_peer_port_idx(&ndev->ntb, src);
+		trace_ivshm_msg_recv(ndev->me.port, src, midx, data,
+				     pidx < 0 ? -EINVAL : 0);
+		if (pidx < 0) {
+			if (!ivntb_msg_free(&ndev->region, &ndev->me, midx,
+					    &freed) && freed < IVNTB_MAX_PORTS)
+				*notify |= BIT(freed);
+			continue;
+		}
+		c->data = data;
+		c->pidx = pidx;
+		c->valid = true;
+		sts |= BIT_ULL(midx);
+	}
+	return sts | ndev->msg_out_fail << IVSHM_MSG_OUT_SHIFT;
+}
+
 static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
@@ -2280,89 +2773,15 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 	return ret;
 }
 
-/*
- * The two sets of ntb_dev_ops a region can get (ivshm_probe() picks one):
- * a 2-port region is a crosslink, without port operations; a region of
- * more ports is a switch, with them. Otherwise the same.
+/*=============================================================================
+ *                8. debugfs
+ *
+ *    ntb_hw_ivshmem/<device>/info (geometry, state, windows per peer) and
+ * stats (counters, heartbeat timing, irqoff_stats).
+ *=============================================================================
  */
-static const struct ntb_dev_ops ntb_ivshm_crosslink_ops = {
-	.link_is_up		= ntb_ivshm_link_is_up,
-	.link_enable		= ntb_ivshm_link_enable,
-	.link_disable		= ntb_ivshm_link_disable,
-	.mw_count		= ntb_ivshm_mw_count,
-	.mw_get_align		= ntb_ivshm_mw_get_align,
-	.mw_set_trans		= ntb_ivshm_mw_set_trans,
-	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
-	.peer_mw_count		= ntb_ivshm_peer_mw_count,
-	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
-	.db_valid_mask		= ntb_ivshm_db_valid_mask,
-	.db_vector_count	= ntb_ivshm_db_vector_count,
-	.db_vector_mask		= ntb_ivshm_db_vector_mask,
-	.db_read		= ntb_ivshm_db_read,
-	.db_set			= ntb_ivshm_db_set,
-	.db_clear		= ntb_ivshm_db_clear,
-	.db_read_mask		= ntb_ivshm_db_read_mask,
-	.db_set_mask		= ntb_ivshm_db_set_mask,
-	.db_clear_mask		= ntb_ivshm_db_clear_mask,
-	.peer_db_set		= ntb_ivshm_peer_db_set,
-	.spad_count		= ntb_ivshm_spad_count,
-	.spad_read		= ntb_ivshm_spad_read,
-	.spad_write		= ntb_ivshm_spad_write,
-	.peer_spad_read		= ntb_ivshm_peer_spad_read,
-	.peer_spad_write	= ntb_ivshm_peer_spad_write,
-	.msg_count		= ntb_ivshm_msg_count,
-	.msg_inbits		= ntb_ivshm_msg_inbits,
-	.msg_outbits		= ntb_ivshm_msg_outbits,
-	.msg_read_sts		= ntb_ivshm_msg_read_sts,
-	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
-	.msg_set_mask		= ntb_ivshm_msg_set_mask,
-	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
-	.msg_read		= ntb_ivshm_msg_read,
-	.peer_msg_write		= ntb_ivshm_peer_msg_write,
-};
 
-static const struct ntb_dev_ops ntb_ivshm_switch_ops = {
-	.port_number		= ntb_ivshm_port_number,
-	.peer_port_count	= ntb_ivshm_peer_port_count,
-	.peer_port_number	= ntb_ivshm_peer_port_number,
-	.peer_port_idx		= ntb_ivshm_peer_port_idx,
-	.link_is_up		= ntb_ivshm_link_is_up,
-	.link_enable		= ntb_ivshm_link_enable,
-	.link_disable		= ntb_ivshm_link_disable,
-	.mw_count		= ntb_ivshm_mw_count,
-	.mw_get_align		= ntb_ivshm_mw_get_align,
-	.mw_set_trans		= ntb_ivshm_mw_set_trans,
-	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
-	.peer_mw_count		= ntb_ivshm_peer_mw_count,
-	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
-	.db_valid_mask		= ntb_ivshm_db_valid_mask,
-	.db_vector_count	= ntb_ivshm_db_vector_count,
-	.db_vector_mask		= ntb_ivshm_db_vector_mask,
-	.db_read		= ntb_ivshm_db_read,
-	.db_set			= ntb_ivshm_db_set,
-	.db_clear		= ntb_ivshm_db_clear,
-	.db_read_mask		= ntb_ivshm_db_read_mask,
-	.db_set_mask		= ntb_ivshm_db_set_mask,
-	.db_clear_mask		= ntb_ivshm_db_clear_mask,
-	.peer_db_set		= ntb_ivshm_peer_db_set,
-	.spad_count		= ntb_ivshm_spad_count,
-	.spad_read		= ntb_ivshm_spad_read,
-	.spad_write		= ntb_ivshm_spad_write,
-	.peer_spad_read		= ntb_ivshm_peer_spad_read,
-	.peer_spad_write	= ntb_ivshm_peer_spad_write,
-	.msg_count		= ntb_ivshm_msg_count,
-	.msg_inbits		= ntb_ivshm_msg_inbits,
-	.msg_outbits		= ntb_ivshm_msg_outbits,
-	.msg_read_sts		= ntb_ivshm_msg_read_sts,
-	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
-	.msg_set_mask		= ntb_ivshm_msg_set_mask,
-	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
-	.msg_read		= ntb_ivshm_msg_read,
-	.peer_msg_write		= ntb_ivshm_peer_msg_write,
-};
-
-/* ------------------------------------------------------------------ */
-/* debugfs */
+static struct dentry *ivshm_dbgfs_root;
 
 static int ivshm_info_show(struct seq_file *s, void *unused)
 {
@@ -2526,8 +2945,14 @@ static void ivshm_deinit_debugfs(struct ivshm_ntb *ndev)
 	debugfs_remove_recursive(ndev->dbgfs);
 }
 
-/* ------------------------------------------------------------------ */
-/* probe stages */
+/*=============================================================================
+ *                9. PCI driver
+ *
+ *    Enabling the device and mapping the layout in BAR2, poll_mode parsed,
+ * the two ntb_dev_ops tables (crosslink, switch), probe, remove and
+ * shutdown, and module init and exit.
+ *=============================================================================
+ */
 
 static int ivshm_init_pci(struct ivshm_ntb *ndev)
 {
@@ -2592,262 +3017,6 @@ static void ivshm_deinit_pci(struct ivshm_ntb *ndev)
 	pci_disable_device(ndev->pdev);
 }
 
-static int ivshm_validate_region(struct ivshm_ntb *ndev)
-{
-	struct device *dev = &ndev->pdev->dev;
-	struct ivntb_init_params p = {
-		.region_size = ndev->shm_size,
-		.nr_ports = init_ports,
-		.nr_mws = init_mws,
-		.nonce = get_random_u64(),
-	};
-	int ret;
-
-	/* against BAR2's size (the windows'), though only the layout is mapped */
-	ret = ivntb_region_validate(&ndev->region, ndev->shm, ndev->shm_size);
-	if (!ret)
-		goto mapped;
-
-	if ((ret == -ENODATA && init_region >= 1) ||
-	    (ret == -ENODEV && init_region >= 2)) {
-		if (ret == -ENODEV)
-			p.flags |= IVNTB_INIT_FORCE;
-		ret = ivntb_region_init(&ndev->region, ndev->shm,
-					ndev->shm_size, &p);
-		if (!ret) {
-			if (ndev->region.geom.nonce != p.nonce)
-				dev_info(dev, "another party initialised the region meanwhile: %u ports\n",
-					 ndev->region.geom.nr_ports);
-			else
-				dev_info(dev, "initialised a %u-port region of %llu bytes\n",
-					 ndev->region.geom.nr_ports,
-					 ndev->shm_size);
-			goto mapped;
-		}
-		/* another party is initialising it (protocol 4.3): below */
-		if (ret != -EAGAIN) {
-			dev_err(dev, "cannot initialise the region: %d (%s)\n",
-				ret, ndev->region.why ?: "?");
-			return ret;
-		}
-	}
-
-	switch (ret) {
-	case -EAGAIN:
-		dev_dbg(dev, "the region is being initialised: probe deferred\n");
-		return -EPROBE_DEFER;
-	case -ENODEV:
-		dev_info(dev, "BAR2 holds no ivshmem-ntb region (foreign magic): left untouched\n");
-		break;
-	case -ENODATA:
-		dev_info(dev, "BAR2 is blank: initialise it (ivntb-shm init, or init_region=1)\n");
-		break;
-	case -EPROTO:
-		dev_err(dev, "region speaks an incompatible protocol (%s); we speak %u.%u\n",
-			ndev->region.why ?: "?", IVNTB_VERSION_MAJOR,
-			IVNTB_VERSION_MINOR);
-		break;
-	default:
-		dev_err(dev, "invalid region: %d (%s)\n", ret,
-			ndev->region.why ?: "?");
-		break;
-	}
-	return ret == -ENODATA ? -ENODEV : ret;
-
-mapped:
-	ivntb_region_map_limit(&ndev->region, PAGE_ALIGN(IVNTB_LAYOUT_SIZE));
-	return 0;
-}
-
-/**
- * ivshm_claim_port() - claim our port in the region
- * @ndev:	our device.
- *
- * The port named by the port parameter, or the first free one. When every
- * candidate is claimed, one is taken over only if neither its claim nor
- * its heartbeat moved in twice the link timeout (a crashed guest).
- *
- * Context: process; sleeps.
- * Return: 0; the error of the first ivntb_port_claim() unless it was
- * -EBUSY; else -EBUSY (every candidate alive, or its takeover lost).
- */
-static int ivshm_claim_port(struct ivshm_ntb *ndev)
-{
-	struct ivntb_region *r = &ndev->region;
-	struct ivntb_peer_state before[IVNTB_MAX_PORTS], now;
-	u64 tag = ((u64)get_random_u32() << 32) | pci_dev_id(ndev->pdev);
-	u32 p, first, last;
-	int ret;
-
-	ret = ivntb_port_claim(r, port, tag, &ndev->me);
-	if (ret != -EBUSY)
-		return ret;
-
-	/* Every candidate is claimed: take over one whose owner is dead. */
-	first = port < 0 ? 0 : port;
-	last = port < 0 ? r->geom.nr_ports - 1 : port;
-	for (p = first; p <= last; p++) {
-		if (ivntb_peer_snapshot(r, p, &before[p])) {
-			before[p].state = IVNTB_PORT_INVALID;
-			continue;
-		}
-		/* the supervisor saw its owner die: no need to wait */
-		if (before[p].state == IVNTB_PORT_CLAIMED &&
-		    ivntb_peer_gone(r, p, before[p].epoch) &&
-		    !ivntb_port_takeover(r, p, before[p].claim, tag,
-					 &ndev->me)) {
-			dev_info(&ndev->pdev->dev,
-				 "took over port %u: its doorbell server saw its owner die\n",
-				 p);
-			return 0;
-		}
-	}
-	msleep(2 * ivshm_link_timeout_ms());
-	for (p = first; p <= last; p++) {
-		if (before[p].state == IVNTB_PORT_INVALID ||
-		    ivntb_peer_snapshot(r, p, &now))
-			continue;
-		if (now.claim != before[p].claim ||
-		    now.heartbeat != before[p].heartbeat)
-			continue;	/* alive */
-		if (now.state == IVNTB_PORT_FREE) {
-			ret = ivntb_port_claim(r, p, tag, &ndev->me);
-		} else {
-			ret = ivntb_port_takeover(r, p, now.claim, tag,
-						  &ndev->me);
-			if (!ret)
-				dev_warn(&ndev->pdev->dev,
-					 "took over port %u: its owner stopped its heartbeat\n",
-					 p);
-		}
-		if (!ret)
-			return 0;
-	}
-	return -EBUSY;
-}
-
-/*
- * Attach the device-tree DMA pool that covers exactly this port's inbound
- * windows in our BAR2, if the guest was booted with one (docs/windows.md).
- * Without it the driver works, but no client buffer can be a window.
- */
-static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
-{
-	struct device *dev = &ndev->pdev->dev;
-	struct device_node *np, *rn;
-	struct reserved_mem *rmem;
-	u64 off, size, lo = U64_MAX, hi = 0, sum = 0;
-	u32 pidx, w;
-	int i, n, ret;
-
-	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-		for (w = 0; w < ndev->region.geom.nr_mws; w++) {
-			if (ntb_ivshm_inbound(ndev, pidx, w, &off, &size))
-				return;
-			lo = min(lo, off);
-			hi = max(hi, off + size);
-			sum += size;
-		}
-	if (!sum || hi - lo != sum)
-		return;	/* not one contiguous range: no pool can match */
-
-	np = of_find_compatible_node(NULL, NULL, IVSHM_POOLS_COMPAT);
-	if (!np) {
-		dev_info(dev, "no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
-		return;
-	}
-	n = of_count_phandle_with_args(np, "memory-region", NULL);
-	for (i = 0; i < n; i++) {
-		rn = of_parse_phandle(np, "memory-region", i);
-		rmem = rn ? of_reserved_mem_lookup(rn) : NULL;
-		of_node_put(rn);
-		if (!rmem || rmem->base != ndev->shm_phys + lo ||
-		    rmem->size != hi - lo)
-			continue;
-		ret = of_reserved_mem_device_init_by_idx(dev, np, i);
-		if (ret) {
-			dev_err(dev, "cannot attach the DMA pool at %pa: %d\n",
-				&rmem->base, ret);
-			break;
-		}
-		ndev->mw_pool = true;
-		ndev->in_lo = lo;
-		ndev->in_hi = hi;
-		dev_info(dev, "inbound windows %#llx+%#llx backed by DMA pool %pa\n",
-			 lo, hi - lo, &rmem->base);
-		break;
-	}
-	of_node_put(np);
-	if (!ndev->mw_pool && i == n)
-		dev_warn(dev, "no DMA pool matches inbound windows %#llx+%#llx of port %u in BAR2 %pa\n",
-			 lo, hi - lo, ndev->me.port, &ndev->shm_phys);
-}
-
-static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
-{
-	if (!ndev->mw_pool)
-		return;
-	cancel_delayed_work_sync(&ndev->steer_work);
-	mutex_lock(&ndev->mw_lock);
-	ivshm_mw_unhold(ndev);
-	mutex_unlock(&ndev->mw_lock);
-	of_reserved_mem_device_release(&ndev->pdev->dev);
-	ndev->mw_pool = false;
-}
-
-static int ivshm_init_region(struct ivshm_ntb *ndev)
-{
-	struct device *dev = &ndev->pdev->dev;
-	u32 p, pidx = 0;
-	int ret;
-
-	ret = ivshm_validate_region(ndev);
-	if (ret)
-		return ret;
-
-	if (port >= (int)ndev->region.geom.nr_ports) {
-		dev_err(dev, "port=%d but the region has %u ports\n", port,
-			ndev->region.geom.nr_ports);
-		return -EINVAL;
-	}
-	ret = ivshm_claim_port(ndev);
-	if (ret) {
-		if (port < 0)
-			dev_err(dev, "every port of the region is in use (%u ports): %d\n",
-				ndev->region.geom.nr_ports, ret);
-		else
-			dev_err(dev, "cannot claim port %d: %d\n", port, ret);
-		return ret;
-	}
-
-	for (p = 0; p < ndev->region.geom.nr_ports; p++) {
-		if (p == ndev->me.port)
-			continue;
-		ndev->peer[pidx].port = p;
-		ndev->peer[pidx].seen_epoch = 0;
-		pidx++;
-	}
-	ndev->nr_peers = pidx;
-
-	/* all doorbells and messages masked until a client unmasks them */
-	ndev->db_mask = U64_MAX;
-	ndev->msg_mask = U64_MAX;
-	ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
-	ndev->last_seq = ivntb_event_seq(&ndev->region, &ndev->me);
-	ivshm_start_heartbeat(ndev);
-
-	ivshm_init_mw_pool(ndev);
-	return 0;
-}
-
-static void ivshm_deinit_region(struct ivshm_ntb *ndev)
-{
-	ivshm_deinit_mw_pool(ndev);
-	ivshm_stop_heartbeat(ndev);
-	if (!READ_ONCE(ndev->lost))
-		ivntb_port_release(&ndev->region, &ndev->me);
-}
-
 static int ivshm_parse_mode(struct device *dev)
 {
 	int mode = sysfs_match_string(ivshm_poll_names, poll_mode);
@@ -2860,138 +3029,86 @@ static int ivshm_parse_mode(struct device *dev)
 	return mode;
 }
 
-static irqreturn_t ivshm_irq(int irq, void *data)
-{
-	struct ivshm_ntb *ndev = data;
-
-	atomic64_inc(&ndev->stats.irqs);
-	ivshm_kick(ndev);	/* the poller thread runs the dispatch */
-	return IRQ_HANDLED;
-}
-
 /*
- * ivshmem-doorbell: map the registers (to ring peers that sleep armed, in
- * any mode, which our IVNTB_CAP_RINGS promises), and unless use_irq=N or
- * poll_mode asks for a poller that never sleeps on an interrupt (kthread,
- * hrtimer), take one MSI-X vector: the mode is then hybrid (irq if asked)
- * and our irq_id tells peers how to ring us. ivshmem-plain (IVPosition -1,
- * no MSI-X) polls, with one line if hybrid or irq was asked. Failing to
- * get the vector is not an error: we poll (adaptive) and say so once.
+ * The two sets of ntb_dev_ops a region can get (ivshm_probe() picks one):
+ * a 2-port region is a crosslink, without port operations; a region of
+ * more ports is a switch, with them. Otherwise the same.
  */
-static void ivshm_init_irq(struct ivshm_ntb *ndev)
-{
-	struct pci_dev *pdev = ndev->pdev;
-	enum ivshm_poll_mode want = ndev->mode;
-	u64 seq;
-	u32 pos;
-	int ret;
+static const struct ntb_dev_ops ntb_ivshm_crosslink_ops = {
+	.link_is_up		= ntb_ivshm_link_is_up,
+	.link_enable		= ntb_ivshm_link_enable,
+	.link_disable		= ntb_ivshm_link_disable,
+	.mw_count		= ntb_ivshm_mw_count,
+	.mw_get_align		= ntb_ivshm_mw_get_align,
+	.mw_set_trans		= ntb_ivshm_mw_set_trans,
+	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
+	.peer_mw_count		= ntb_ivshm_peer_mw_count,
+	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
+	.db_valid_mask		= ntb_ivshm_db_valid_mask,
+	.db_vector_count	= ntb_ivshm_db_vector_count,
+	.db_vector_mask		= ntb_ivshm_db_vector_mask,
+	.db_read		= ntb_ivshm_db_read,
+	.db_set			= ntb_ivshm_db_set,
+	.db_clear		= ntb_ivshm_db_clear,
+	.db_read_mask		= ntb_ivshm_db_read_mask,
+	.db_set_mask		= ntb_ivshm_db_set_mask,
+	.db_clear_mask		= ntb_ivshm_db_clear_mask,
+	.peer_db_set		= ntb_ivshm_peer_db_set,
+	.spad_count		= ntb_ivshm_spad_count,
+	.spad_read		= ntb_ivshm_spad_read,
+	.spad_write		= ntb_ivshm_spad_write,
+	.peer_spad_read		= ntb_ivshm_peer_spad_read,
+	.peer_spad_write	= ntb_ivshm_peer_spad_write,
+	.msg_count		= ntb_ivshm_msg_count,
+	.msg_inbits		= ntb_ivshm_msg_inbits,
+	.msg_outbits		= ntb_ivshm_msg_outbits,
+	.msg_read_sts		= ntb_ivshm_msg_read_sts,
+	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
+	.msg_set_mask		= ntb_ivshm_msg_set_mask,
+	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
+	.msg_read		= ntb_ivshm_msg_read,
+	.peer_msg_write		= ntb_ivshm_peer_msg_write,
+};
 
-	/* the polling fallback of the interrupt modes */
-	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
-		ndev->mode = IVSHM_POLL_ADAPTIVE;
-
-	if (pci_resource_len(pdev, IVSHM_BAR_REGS) < IVSHM_REGS_LEN ||
-	    !(pci_resource_flags(pdev, IVSHM_BAR_REGS) & IORESOURCE_MEM))
-		goto no_regs;
-	if (pci_request_region(pdev, IVSHM_BAR_REGS, DRV_NAME))
-		goto no_regs;
-	ndev->regs = pci_iomap(pdev, IVSHM_BAR_REGS, IVSHM_REGS_LEN);
-	if (!ndev->regs)
-		goto err_release_regs;
-	pos = readl(ndev->regs + IVSHM_REG_IVPOSITION);
-	if (pos >= IVNTB_IRQ_ID_MAX || pci_msix_vec_count(pdev) <= 0)
-		goto err_unmap_regs;	/* ivshmem-plain */
-	ndev->doorbell_id = pos;
-	ivntb_wake_caps_set(&ndev->region, &ndev->me, IVNTB_CAP_RINGS);
-	if (!use_irq || want == IVSHM_POLL_KTHREAD ||
-	    want == IVSHM_POLL_HRTIMER) {
-		dev_info(&pdev->dev, "ivshmem-doorbell peer %u: polling (%s)\n",
-			 pos, use_irq ? ivshm_poll_names[want] : "use_irq=N");
-		return;
-	}
-
-	/* QEMU sends MSI-X through the bus-master address space */
-	pci_set_master(pdev);
-	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX);
-	if (ret < 0) {
-		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot allocate an MSI-X vector (%d; no MSI controller?): polling (%s)\n",
-			 pos, ret, ivshm_poll_names[ndev->mode]);
-		goto err_clear_master;
-	}
-	ret = request_irq(pci_irq_vector(pdev, 0), ivshm_irq, 0, DRV_NAME, ndev);
-	if (ret) {
-		dev_warn(&pdev->dev, "ivshmem-doorbell peer %u: cannot request its interrupt (%d): polling (%s)\n",
-			 pos, ret, ivshm_poll_names[ndev->mode]);
-		goto err_free_vectors;
-	}
-	ndev->irq = pci_irq_vector(pdev, 0);
-	ndev->mode = want == IVSHM_POLL_IRQ ? IVSHM_POLL_IRQ : IVSHM_POLL_HYBRID;
-	ivntb_irq_id_set(&ndev->region, &ndev->me, pos + 1);
-	/* irq: armed for good, every event rings us */
-	if (ndev->mode == IVSHM_POLL_IRQ &&
-	    !ivntb_wake_arm(&ndev->region, &ndev->me, &seq))
-		WRITE_ONCE(ndev->armed, true);
-	dev_info(&pdev->dev, "ivshmem-doorbell peer %u: MSI-X interrupts (%s)\n",
-		 pos, ivshm_poll_names[ndev->mode]);
-	return;
-
-err_free_vectors:
-	pci_free_irq_vectors(pdev);
-err_clear_master:
-	pci_clear_master(pdev);
-	return;
-
-err_unmap_regs:
-	pci_iounmap(pdev, ndev->regs);
-	ndev->regs = NULL;
-err_release_regs:
-	pci_release_region(pdev, IVSHM_BAR_REGS);
-no_regs:
-	if (want == IVSHM_POLL_HYBRID || want == IVSHM_POLL_IRQ)
-		dev_info(&pdev->dev, "poll_mode=%s needs an ivshmem-doorbell device with MSI-X: polling (adaptive)\n",
-			 ivshm_poll_names[want]);
-}
-
-/*
- * Publish our doorbell peer ID (for a supervising server) and heartbeat
- * period; if the server supervises the region and rings us, beat slowly:
- * a peer learns of our death from the server, and our heartbeat is the
- * backstop (peers wait three of our periods). The period is published
- * before it changes, so no peer times us out on the old one.
- */
-static void ivshm_init_supervision(struct ivshm_ntb *ndev)
-{
-	u32 hb = heartbeat_ms;
-
-	ndev->supervised = ndev->irq && sup_heartbeat_ms &&
-			   ivntb_sup_present(&ndev->region);
-	if (ndev->supervised)
-		hb = sup_heartbeat_ms;
-	ivshm_set_heartbeat(ndev, hb);
-	if (ndev->supervised)
-		dev_info(&ndev->pdev->dev, "supervised by the doorbell server: heartbeat %u ms, a peer's death comes from the server\n",
-			 hb);
-}
-
-static void ivshm_deinit_irq(struct ivshm_ntb *ndev)
-{
-	struct pci_dev *pdev = ndev->pdev;
-
-	if (ndev->irq) {
-		ivshm_disarm(ndev);
-		ivntb_irq_id_set(&ndev->region, &ndev->me, 0);
-		free_irq(ndev->irq, ndev);
-		ndev->irq = 0;
-		pci_free_irq_vectors(pdev);
-		pci_clear_master(pdev);
-	}
-	if (ndev->regs) {
-		ivntb_wake_caps_set(&ndev->region, &ndev->me, 0);
-		pci_iounmap(pdev, ndev->regs);
-		ndev->regs = NULL;
-		pci_release_region(pdev, IVSHM_BAR_REGS);
-	}
-}
+static const struct ntb_dev_ops ntb_ivshm_switch_ops = {
+	.port_number		= ntb_ivshm_port_number,
+	.peer_port_count	= ntb_ivshm_peer_port_count,
+	.peer_port_number	= ntb_ivshm_peer_port_number,
+	.peer_port_idx		= ntb_ivshm_peer_port_idx,
+	.link_is_up		= ntb_ivshm_link_is_up,
+	.link_enable		= ntb_ivshm_link_enable,
+	.link_disable		= ntb_ivshm_link_disable,
+	.mw_count		= ntb_ivshm_mw_count,
+	.mw_get_align		= ntb_ivshm_mw_get_align,
+	.mw_set_trans		= ntb_ivshm_mw_set_trans,
+	.mw_clear_trans		= ntb_ivshm_mw_clear_trans,
+	.peer_mw_count		= ntb_ivshm_peer_mw_count,
+	.peer_mw_get_addr	= ntb_ivshm_peer_mw_get_addr,
+	.db_valid_mask		= ntb_ivshm_db_valid_mask,
+	.db_vector_count	= ntb_ivshm_db_vector_count,
+	.db_vector_mask		= ntb_ivshm_db_vector_mask,
+	.db_read		= ntb_ivshm_db_read,
+	.db_set			= ntb_ivshm_db_set,
+	.db_clear		= ntb_ivshm_db_clear,
+	.db_read_mask		= ntb_ivshm_db_read_mask,
+	.db_set_mask		= ntb_ivshm_db_set_mask,
+	.db_clear_mask		= ntb_ivshm_db_clear_mask,
+	.peer_db_set		= ntb_ivshm_peer_db_set,
+	.spad_count		= ntb_ivshm_spad_count,
+	.spad_read		= ntb_ivshm_spad_read,
+	.spad_write		= ntb_ivshm_spad_write,
+	.peer_spad_read		= ntb_ivshm_peer_spad_read,
+	.peer_spad_write	= ntb_ivshm_peer_spad_write,
+	.msg_count		= ntb_ivshm_msg_count,
+	.msg_inbits		= ntb_ivshm_msg_inbits,
+	.msg_outbits		= ntb_ivshm_msg_outbits,
+	.msg_read_sts		= ntb_ivshm_msg_read_sts,
+	.msg_clear_sts		= ntb_ivshm_msg_clear_sts,
+	.msg_set_mask		= ntb_ivshm_msg_set_mask,
+	.msg_clear_mask		= ntb_ivshm_msg_clear_mask,
+	.msg_read		= ntb_ivshm_msg_read,
+	.peer_msg_write		= ntb_ivshm_peer_msg_write,
+};
 
 static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
