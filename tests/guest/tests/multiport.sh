@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: GPL-2.0
+# ivntb-run: riscv64 x86_64 | loopback 4 ports: ntb_tool across every pair | -t loopback --ndev 4 --ports 4 --mw-pools off
+#
+# A 4-port region seen through four ivshmem devices in one guest: an NTB
+# switch (NTB_TOPO_SWITCH) of four ports, driven through ntb_tool. Every
+# device has a distinct port and sees the other three as its peers, in
+# ascending order, on every end alike; the link of each pair is up once
+# every port enables it, and one port disabling its link takes down its
+# three pairs and no other; a doorbell reaches every peer whose link is
+# up and no other (docs/driver.md); every message register carries the
+# sender's peer index as the receiver numbers it; a scratchpad written
+# through a peer reads back in that peer's own bank, and only there.
+. /ivntb/lib.sh
+. /ivntb/lib-ntb.sh
+
+tap_plan 12
+
+N=4
+# here DESCRIPTION COMMAND...: tap_check in this shell, for the commands
+# that set what the later checks use (tap_check runs in a subshell)
+here()
+{
+	local desc=$1 st
+	shift
+	"$@" >/tmp/here.out 2>&1
+	st=$?
+	tap_result $st "$desc" "command: $*" "$(tail -8 /tmp/here.out)"
+}
+load()
+{
+	modprobe ntb_hw_ivshmem && modprobe ntb_tool || return 1
+	devs=($(ls /sys/bus/ntb/devices))
+	[ "${#devs[@]}" = $N ] || { echo "${#devs[@]} NTB devices: ${devs[*]}"; return 1; }
+}
+here "ntb_hw_ivshmem and ntb_tool load; $N NTB devices" load
+T() { echo "$DBG/ntb_tool/${devs[$1]}"; }	# T DEV: ntb_tool's folder of device DEV
+
+# port[d]: device d's port; peer_port[d,i]: the port of its peer index i
+declare -A peer_port
+ports_ok()
+{
+	local d i p want
+	port=()
+	for ((d = 0; d < N; d++)); do
+		port[d]=$(cat "$(T $d)/port")
+	done
+	[ "$(printf '%s\n' "${port[@]}" | sort -n | tr '\n' ' ')" = "0 1 2 3 " ] ||
+		{ echo "ports: ${port[*]}"; return 1; }
+	for ((d = 0; d < N; d++)); do
+		[ "$(ls -d "$(T $d)"/peer[0-9]* | wc -l)" = $((N - 1)) ] ||
+			{ echo "device $d: $(ls -d "$(T $d)"/peer[0-9]* | wc -l) peers"; return 1; }
+		want=
+		for ((p = 0; p < N; p++)); do [ "$p" = "${port[d]}" ] || want+="$p "; done
+		got=
+		for ((i = 0; i < N - 1; i++)); do
+			peer_port[$d,$i]=$(cat "$(T $d)/peer$i/port")
+			got+="${peer_port[$d,$i]} "
+		done
+		[ "$got" = "$want" ] || { echo "device $d (port ${port[d]}): peers $got, want $want"; return 1; }
+	done
+	echo "ports by device: ${port[*]}"
+}
+here "distinct ports 0-3; each device's peers are the other three, ascending" ports_ok
+cat /tmp/here.out | sed 's/^/# /'
+
+# pidx D PORT: device D's peer index for the port PORT
+pidx() { local i; for ((i = 0; i < N - 1; i++)); do [ "${peer_port[$1,$i]}" = "$2" ] && echo $i; done; }
+# dev_of PORT: the device holding PORT
+dev_of() { local d; for ((d = 0; d < N; d++)); do [ "${port[d]}" = "$1" ] && echo $d; done; }
+
+# links_are DOWN_PORT: every pair's link as seen from both of its ends is
+# up, except the pairs with port DOWN_PORT (none: -1), which are down
+links()
+{
+	local d i want
+	for ((d = 0; d < N; d++)); do
+		for ((i = 0; i < N - 1; i++)); do
+			want=Y
+			[ "${port[d]}" != "$1" ] && [ "${peer_port[$d,$i]}" != "$1" ] || want=N
+			[ "$(cat "$(T $d)/peer$i/link")" = $want ] || return 1
+		done
+	done
+}
+links_are()
+{
+	wait_for 10 links "$1" && return 0
+	local d i
+	for ((d = 0; d < N; d++)); do
+		for ((i = 0; i < N - 1; i++)); do
+			echo "port ${port[d]} -> ${peer_port[$d,$i]}: $(cat "$(T $d)/peer$i/link")"
+		done
+	done
+	return 1
+}
+for ((d = 0; d < N; d++)); do echo Y >"$(T $d)/link"; done
+tap_check "every pair's link is up once all four ports enable theirs" links_are -1
+d1=$(dev_of 1)
+echo N >"$(T $d1)/link"
+tap_check "port 1 disables its link: its three pairs go down, the other three stay up" links_are 1
+echo Y >"$(T $d1)/link"
+tap_check "port 1 enables it again: all six pairs up" links_are -1
+
+# db_reach FROM BIT DOWN_PORT: device FROM rings BIT; every other device
+# sees it, except port DOWN_PORT's (link down; -1: none), which sees none,
+# and no one does if FROM is port DOWN_PORT
+db_reach()
+{
+	local from=$1 bit=$2 d got want
+	for ((d = 0; d < N; d++)); do echo 'c -1' >"$(T $d)/db"; done
+	echo "s $bit" >"$(T $from)/peer_db"
+	sleep 0.2
+	for ((d = 0; d < N; d++)); do
+		want=$bit
+		[ "$d" != "$from" ] && [ "${port[d]}" != "$3" ] && [ "${port[from]}" != "$3" ] || want=0
+		got=$(cat "$(T $d)/db")
+		[ "$((got))" = "$((want))" ] ||
+			{ echo "port ${port[from]} rang $bit: port ${port[d]} has $got, want $want"; return 1; }
+	done
+}
+all_db()
+{
+	local d
+	for ((d = 0; d < N; d++)); do
+		db_reach $d $((1 << (d * 7 + 3))) -1 || return 1
+	done
+}
+tap_check "a doorbell from each port reaches the three others, not itself" all_db
+d2=$(dev_of 2)
+echo N >"$(T $d2)/link"
+wait_for 10 links 2
+tap_check "with port 2's link down: a doorbell from port 0 reaches ports 1 and 3 only" \
+	db_reach "$(dev_of 0)" 0x100 2
+tap_check "port 2's own doorbell reaches no one while its link is down" \
+	db_reach "$d2" 0x200 2
+echo Y >"$(T $d2)/link"
+wait_for 10 links -1
+
+# every (sender, receiver) pair: the receiver's register holds the value
+# with the sender's index as the receiver numbers it
+msgs()
+{
+	local s r i si ri v got
+	for ((r = 0; r < N; r++)); do echo 'c -1' >"$(T $r)/msg_sts"; done
+	for ((s = 0; s < N; s++)); do
+		for ((r = 0; r < N; r++)); do
+			[ $s != $r ] || continue
+			ri=$(pidx $s "${port[r]}")	# the receiver, as the sender numbers it
+			si=$(pidx $r "${port[s]}")	# the sender, as the receiver numbers it
+			i=$(( (s + r) % 4 ))
+			v=$(( (s << 12) | (r << 8) | i | 0x10000 ))
+			echo $v >"$(T $s)/peer$ri/msg$i" || { echo "port ${port[s]} -> ${port[r]} msg$i: send failed"; return 1; }
+			got=$(cat "$(T $r)/msg$i")
+			[ "$got" = "$(printf '0x%08x<-%d' $v "$si")" ] ||
+				{ echo "port ${port[s]} -> ${port[r]} msg$i: read $got, want $(printf '0x%08x<-%d' $v "$si")"; return 1; }
+			echo "c $((1 << i))" >"$(T $r)/msg_sts"
+		done
+	done
+}
+tap_check "a message from every port to every other carries the sender's peer index" msgs
+
+# every (writer, owner) pair: the writer writes the owner's scratchpad
+# through its peer folder; the owner reads it in its own bank, the
+# writer reads it back through the peer, and no third bank changed
+spads()
+{
+	local w o x i oi v got
+	for ((o = 0; o < N; o++)); do
+		for ((i = 0; i < 4; i++)); do echo 0 >"$(T $o)/spad$i"; done
+	done
+	for ((w = 0; w < N; w++)); do
+		for ((o = 0; o < N; o++)); do
+			[ $w != $o ] || continue
+			oi=$(pidx $w "${port[o]}")
+			i=$(( (w + o) % 4 ))
+			v=$(( 0x5a000000 | (w << 8) | o ))
+			echo $v >"$(T $w)/peer$oi/spad$i"
+			got=$(cat "$(T $o)/spad$i")
+			[ "$((got))" = "$v" ] || { echo "port ${port[w]} wrote $v into port ${port[o]}'s spad$i; it reads $got"; return 1; }
+			got=$(cat "$(T $w)/peer$oi/spad$i")
+			[ "$((got))" = "$v" ] || { echo "port ${port[w]} reads back $got from port ${port[o]}'s spad$i"; return 1; }
+			for ((x = 0; x < N; x++)); do
+				[ $x != $o ] || continue
+				got=$(cat "$(T $x)/spad$i")
+				[ "$((got))" != "$v" ] || { echo "port ${port[x]}'s spad$i also holds $v"; return 1; }
+			done
+			echo 0 >"$(T $o)/spad$i"
+		done
+	done
+}
+tap_check "a scratchpad written through a peer lands in that peer's bank only" spads
+
+tap_check "ntb_tool and the driver unload" ntb_teardown ntb_tool
+tap_check "no kernel warnings" dmesg_clean
+tap_done
