@@ -1762,7 +1762,7 @@ static enum hrtimer_restart ivshm_poll_timer(struct hrtimer *t)
 
 	ndev->stats.wakes++;
 	ivshm_poll(ndev, ktime_get_ns());
-	hrtimer_forward_now(t, ns_to_ktime((u64)max(poll_interval_us, 10U) *
+	hrtimer_forward_now(t, ns_to_ktime((u64)max(READ_ONCE(poll_interval_us), 10U) *
 					   NSEC_PER_USEC));
 	return HRTIMER_RESTART;
 }
@@ -2081,7 +2081,8 @@ static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
 		dev_info(dev, "no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
 		return;
 	}
-	n = of_count_phandle_with_args(np, "memory-region", NULL);
+	/* no memory-region property (< 0): no pool, said below */
+	n = max(of_count_phandle_with_args(np, "memory-region", NULL), 0);
 	for (i = 0; i < n; i++) {
 		rn = of_parse_phandle(np, "memory-region", i);
 		rmem = rn ? of_reserved_mem_lookup(rn) : NULL;
@@ -3248,8 +3249,9 @@ static int __init ivshm_check_params(void)
 	    sup_heartbeat_ms > IVSHM_HEARTBEAT_MS_MAX ||
 	    link_timeout_ms > IVSHM_LINK_TIMEOUT_MS_MAX ||
 	    link_train_ms > IVSHM_LINK_TRAIN_MS_MAX) {
-		pr_err(DRV_NAME ": heartbeat_ms=%u and sup_heartbeat_ms=%u (1..%u), link_timeout_ms=%u (..%u), link_train_ms=%u (..%u): out of range\n",
-		       heartbeat_ms, sup_heartbeat_ms, IVSHM_HEARTBEAT_MS_MAX,
+		pr_err(DRV_NAME ": heartbeat_ms=%u (1..%u), sup_heartbeat_ms=%u (0..%u), link_timeout_ms=%u (..%u), link_train_ms=%u (..%u): out of range\n",
+		       heartbeat_ms, IVSHM_HEARTBEAT_MS_MAX, sup_heartbeat_ms,
+		       IVSHM_HEARTBEAT_MS_MAX,
 		       link_timeout_ms, IVSHM_LINK_TIMEOUT_MS_MAX, link_train_ms,
 		       IVSHM_LINK_TRAIN_MS_MAX);
 		return -EINVAL;
