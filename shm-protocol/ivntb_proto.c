@@ -865,7 +865,7 @@ int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
 
 	if (err)
 		return err;
-	return ivntb_event_bump(r, port);
+	return ivntb_notify(r, port);
 }
 
 bool ivntb_region_intact(const struct ivntb_region *r)
@@ -1287,8 +1287,7 @@ int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
 
 	if (err)
 		return err;
-	if (ivntb_port_ok(r, src))
-		ivntb_event_bump(r, src);
+	ivntb_notify(r, src);	/* a sender out of range is told nothing */
 	return 0;
 }
 
