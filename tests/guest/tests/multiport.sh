@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# ivntb-run: riscv64 x86_64 | loopback 4 ports: ntb_tool across every pair | -t loopback --ndev 4 --ports 4 --mw-pools off
+# ivntb-run: riscv64 x86_64 | loopback 4 ports: ntb_tool across every pair, pingpong, transport | -t loopback --ndev 4 --ports 4 --mw-pools off
 #
 # A 4-port region seen through four ivshmem devices in one guest: an NTB
 # switch (NTB_TOPO_SWITCH) of four ports, driven through ntb_tool. Every
@@ -10,10 +10,12 @@
 # up and no other (docs/driver.md); every message register carries the
 # sender's peer index as the receiver numbers it; a scratchpad written
 # through a peer reads back in that peer's own bank, and only there.
+# ntb_pingpong runs as a ring of four; ntb_transport, which supports two
+# ports only, warns and unloads cleanly.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
-tap_plan 12
+tap_plan 15
 
 N=4
 # here DESCRIPTION COMMAND...: tap_check in this shell, for the commands
@@ -189,6 +191,45 @@ spads()
 }
 tap_check "a scratchpad written through a peer lands in that peer's bank only" spads
 
-tap_check "ntb_tool and the driver unload" ntb_teardown ntb_tool
+tap_check "ntb_tool unloads" modprobe -r ntb_tool
+
+# ntb_pingpong on the switch: each port pings the next port up (the
+# highest pings the lowest) through the global doorbell, which only that
+# port unmasks; so every port is pinged and every count grows
+pingpong_ring()
+{
+	local d c0=() c1=() grew=
+	modprobe ntb_pingpong delay_ms=10 || { echo "modprobe ntb_pingpong failed"; return 1; }
+	sleep 1
+	for ((d = 0; d < N; d++)); do c0[d]=$(cat "$DBG/ntb_pingpong/${devs[d]}/count"); done
+	sleep 3
+	for ((d = 0; d < N; d++)); do c1[d]=$(cat "$DBG/ntb_pingpong/${devs[d]}/count"); done
+	modprobe -r ntb_pingpong || { echo "ntb_pingpong does not unload"; return 1; }
+	for ((d = 0; d < N; d++)); do
+		# 3 s at one ping per 10 ms is up to 300; ask for a tenth
+		[ $((c1[d] - c0[d])) -ge 30 ] ||
+			{ echo "port ${port[d]}: count ${c0[d]} -> ${c1[d]} in 3 s"; return 1; }
+		grew+="port ${port[d]} +$((c1[d] - c0[d])) "
+	done
+	echo "$grew"
+}
+tap_check "ntb_pingpong: every port's count grows in 3 s (a ring of four), then unloads" pingpong_ring
+
+# ntb_transport (6.12) does not support multi-port devices: it says so
+# once per device and goes on with peer index 0 alone. It must load,
+# say it, and unload with nothing worse (docs/user-guide.md).
+transport_warns()
+{
+	local before after
+	before=$(dmesg | grep -c 'Multi-port NTB devices unsupported')
+	modprobe ntb_transport || { echo "modprobe ntb_transport failed"; return 1; }
+	sleep 3
+	after=$(dmesg | grep -c 'Multi-port NTB devices unsupported')
+	modprobe -r ntb_transport || { echo "ntb_transport does not unload"; return 1; }
+	[ $((after - before)) = $N ] || { echo "$((after - before)) warnings for $N devices"; return 1; }
+}
+tap_check "ntb_transport on the switch: one 'Multi-port NTB devices unsupported' per device, then unloads" \
+	transport_warns
+tap_check "the driver unloads" modprobe -r ntb_hw_ivshmem
 tap_check "no kernel warnings" dmesg_clean
 tap_done
