@@ -265,44 +265,15 @@ shm_dev() {	# shm_dev INDEX [BYTES]
 		-device "ivshmem-plain,memdev=shm$1"
 }
 
-# Device tree with DMA pools over the inbound memory windows (riscv64).
-# Linux assigns the ivshmem BAR2s first in the 64-bit PCI window of virt
-# (they are the largest BARs), in slot order, each aligned to its size;
-# the driver checks that a pool matches its BAR2 and port before using it.
+# Device tree with DMA pools over the inbound memory windows (riscv64):
+# QEMU's own for this machine with the pools added, by the command a user
+# runs for their own QEMU line (ivntb-shm dtb, docs/windows.md).
 DTB_ARGS=()
 POOLS=off	# the guests' device tree declares the DMA pools (ivntb.mw_pools)
 gen_pool_dtb() {
-	local ndev=$1 pcibase=0x400000000 dts=$RUNDIR/ivntb.dts i p lo hi sum
-	"$QEMU" -M "$MACHINE,dumpdtb=$RUNDIR/virt.dtb" -smp "$SMP,maxcpus=$MAXCPUS" \
-		-m "$MEM" -nodefaults -display none >/dev/null 2>&1 ||
-		die "launch: QEMU could not dump its device tree"
-	dtc -q -I dtb -O dts -o "$dts" "$RUNDIR/virt.dtb"
-	"$SHMTOOL" dump "$SHM" | awk '/^ *[0-9]+ <- /{ sub(",", "", $3); sub(":", "", $4); print $1, $3, $4, $5, $6 }' \
-		>"$RUNDIR/windows"
-	{
-		echo "/ { reserved-memory { #address-cells = <2>; #size-cells = <2>; ranges;"
-		for ((i = 0; i < ndev; i++)); do
-			for ((p = 0; p < PORTS; p++)); do
-				lo= hi=0 sum=0
-				while read -r dst _ _ off size; do
-					[ "$dst" = "$p" ] || continue
-					{ [ -z "$lo" ] || (( off < lo )); } && lo=$((off))
-					(( off + size > hi )) && hi=$((off + size))
-					sum=$((sum + size))
-				done <"$RUNDIR/windows"
-				[ "$((hi - lo))" = "$sum" ] || die "launch: port $p's inbound windows are not contiguous"
-				local a=$((pcibase + i * REGION_BYTES + lo)) z=$((hi - lo))
-				printf 'ivntb_pool_%d_%d: ivntb-mw@%x { compatible = "shared-dma-pool"; reg = <0x%x 0x%x 0x%x 0x%x>; no-map; };\n' \
-					$i $p $a $((a >> 32)) $((a & 0xffffffff)) $((z >> 32)) $((z & 0xffffffff))
-			done
-		done
-		echo "}; ivntb-mw-pools { compatible = \"ivshmem-ntb,mw-pools\"; memory-region = <"
-		for ((i = 0; i < ndev; i++)); do
-			for ((p = 0; p < PORTS; p++)); do echo "&ivntb_pool_${i}_$p"; done
-		done
-		echo ">; }; };"
-	} >>"$dts"
-	dtc -q -I dts -O dtb -o "$RUNDIR/ivntb.dtb" "$dts" || die "launch: dtc failed on $dts"
+	"$SHMTOOL" dtb "$SHM" --out "$RUNDIR/ivntb.dtb" --ndev "$1" -- \
+		"$QEMU" -M "$MACHINE" -smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM" >/dev/null ||
+		die "launch: ivntb-shm dtb could not make the guests' device tree"
 	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
 	POOLS=on
 }

@@ -147,4 +147,44 @@ check "the watcher saw link generations" \
 check "the bouncer's generation toward port 1 is 3 in the dump" \
 	bash -c "'$C' dump '$D/gen' | grep -A3 '^port 0:' | grep -q '^  link_gen: 0 3 '"
 
+# pools / dtb: the device tree of the DMA pools over each port's inbound
+# windows (docs/windows.md), read from the region itself.
+"$C" init "$D/pools" --size 4M --ports 3 >/dev/null
+"$C" pools "$D/pools" --ndev 2 >"$D/pools.dts"
+check "pools: one shared-dma-pool per device and port (2 x 3)" \
+	test "$(grep -c 'compatible = "shared-dma-pool"' "$D/pools.dts")" = 6
+# each pool spans exactly that port's inbound windows, at BAR base +
+# device * region size + the lowest window's offset
+pools_match() {
+	local p dst arrow src w off size lo hi
+	for p in 0 1 2; do
+		lo= hi=0
+		while read -r dst arrow src w off size; do
+			[ "$arrow" = "<-" ] && [ "$dst" = "$p" ] || continue
+			{ [ -z "$lo" ] || (( off < lo )); } && lo=$((off))
+			(( off + size > hi )) && hi=$((off + size))
+		done < <("$C" dump "$D/pools")
+		[ -n "$lo" ] || { echo "# port $p: no windows in the dump"; return 1; }
+		grep -q "^ivntb_pool_1_$p: ivntb-mw@$(printf '%x' $((0x400000000 + 4194304 + lo))) .*0x$(printf '%x' $((hi - lo)))>; no-map; };" "$D/pools.dts" ||
+			{ echo "# port $p: $lo..$hi"; cat "$D/pools.dts"; return 1; }
+	done
+}
+check "pools: device 1's pool of each port is its windows at BAR base + 4 MiB" pools_match
+check "pools: --bar-base moves them" \
+	bash -c "'$C' pools '$D/pools' --bar-base 0x80000000 | grep -q 'ivntb_pool_0_0: ivntb-mw@80'"
+truncate -s 3M "$D/odd"
+"$C" init "$D/odd" --size 3M >/dev/null 2>&1
+check "pools: a region that is not a power of two (no BAR) is refused" \
+	status_is 2 "$C" pools "$D/odd"
+check "dtb: a QEMU that fails says so, exit 4" \
+	status_is 4 "$C" dtb "$D/pools" --out "$D/x.dtb" -- false
+if command -v qemu-system-riscv64 >/dev/null && command -v dtc >/dev/null; then
+	check "dtb: QEMU's riscv64 virt device tree with the pools, and the -dtb argument printed" \
+		bash -c "'$C' dtb '$D/pools' --out '$D/virt.dtb' -- qemu-system-riscv64 -M virt -m 256 | grep -qx -- '-dtb $D/virt.dtb' &&
+			dtc -q -I dtb -O dts '$D/virt.dtb' | grep -c 'compatible = \"shared-dma-pool\"' | grep -qx 3 &&
+			dtc -q -I dtb -O dts '$D/virt.dtb' | grep -q 'compatible = \"riscv-virtio\"'"
+else
+	echo "ok - dtb with QEMU # SKIP qemu-system-riscv64 or dtc missing"
+fi
+
 exit $failed

@@ -15,6 +15,13 @@
  *                  wait for any port's link generation to change (a port
  *                  took a link down for a reason its peer may not see),
  *                  then print the CLOCK_REALTIME of that moment in ns
+ *   ivntb-shm pools FILE [--ndev N] [--bar-base ADDR]
+ *                  the device-tree source of the DMA pools over each
+ *                  port's inbound windows (docs/windows.md), to append to
+ *                  a machine's own device tree
+ *   ivntb-shm dtb FILE --out DTB [--ndev N] [--bar-base ADDR] -- QEMU ARGS...
+ *                  QEMU's own device tree for that machine (dumpdtb) with
+ *                  the pools added, written to DTB; prints "-dtb DTB"
  *
  * Exit codes: 0 ok, 1 usage or I/O error, 2 region invalid, 3 could not
  * claim a port, 4 an action failed, 5 timeout, 6 lost the port.
@@ -29,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +76,9 @@ static void usage(void)
 "                 --random N [--seed S] [--from OFF] [--to OFF] |\n"
 "                 --offset OFF --hammer-ms MS)\n"
 "       ivntb-shm watch FILE [--timeout-ms MS]\n"
+"       ivntb-shm pools FILE [--ndev N] [--bar-base ADDR]\n"
+"       ivntb-shm dtb FILE --out DTB [--ndev N] [--bar-base ADDR] -- QEMU [ARGS...]\n"
+"                 (riscv64 virt: the DMA pools over the windows, docs/windows.md)\n"
 "exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
 "      5 timeout, 6 port lost\n");
 	exit(EX_USAGE);
@@ -233,6 +244,232 @@ static int cmd_dump(int argc, char **argv, bool check_only)
 		err = ivntb_dump(stdout, base, map_size, raw);
 	}
 	return err ? EX_INVALID : EX_OK;
+}
+
+/* ----------------------------------------------------------------------- */
+
+/*
+ * The DMA pools of docs/windows.md: one "shared-dma-pool" per (device,
+ * port) over that port's inbound windows, at the guest-physical address of
+ * the device's BAR2. QEMU's riscv64 virt machine gives the ivshmem BAR2s
+ * the start of its 64-bit PCI window (0x4_0000_0000), in slot order, each
+ * aligned to its size (they are the largest BARs): device i's BAR2 is at
+ * BAR_BASE + i * region size. The driver checks that a pool matches its
+ * BAR2 and port before it uses one, so a wrong guess costs the windows,
+ * never memory.
+ */
+#define VIRT_PCI_MMIO64		0x400000000ULL
+
+struct pools_args {
+	const char *file;
+	u32 ndev;
+	u64 bar_base;
+};
+
+static int print_pools(FILE *f, const struct pools_args *a)
+{
+	struct ivntb_region r;
+	u64 map_size, off, size, lo, hi, sum, addr;
+	u32 i, p, q, w;
+	void *base;
+	int err;
+
+	base = map_file(a->file, &map_size, false, 0);
+	err = ivntb_region_validate(&r, base, map_size);
+	if (err) {
+		fprintf(stderr, "%s: %s (%s)\n", a->file, ivntb_errname(err), r.why);
+		return EX_INVALID;
+	}
+	if (r.geom.region_size & (r.geom.region_size - 1)) {
+		fprintf(stderr, "%s: region of %llu bytes: a BAR is a power of two\n",
+			a->file, (unsigned long long)r.geom.region_size);
+		return EX_INVALID;
+	}
+	fprintf(f, "/ { reserved-memory { #address-cells = <2>; #size-cells = <2>; ranges;\n");
+	for (i = 0; i < a->ndev; i++) {
+		for (p = 0; p < r.geom.nr_ports; p++) {
+			lo = UINT64_MAX;
+			hi = 0;
+			sum = 0;
+			for (q = 0; q < r.geom.nr_ports; q++)
+				for (w = 0; q != p && w < r.geom.nr_mws; w++) {
+					if (ivntb_mw_get(&r, p, q, w, &off, &size))
+						continue;
+					lo = off < lo ? off : lo;
+					hi = off + size > hi ? off + size : hi;
+					sum += size;
+				}
+			if (!sum || hi - lo != sum) {
+				fprintf(stderr, "%s: port %u's inbound windows are not one contiguous range: no pool\n",
+					a->file, p);
+				return EX_INVALID;
+			}
+			addr = a->bar_base + i * r.geom.region_size + lo;
+			fprintf(f, "ivntb_pool_%u_%u: ivntb-mw@%llx { compatible = \"shared-dma-pool\"; reg = <0x%llx 0x%llx 0x%llx 0x%llx>; no-map; };\n",
+				i, p, (unsigned long long)addr,
+				(unsigned long long)(addr >> 32),
+				(unsigned long long)(addr & 0xffffffff),
+				(unsigned long long)((hi - lo) >> 32),
+				(unsigned long long)((hi - lo) & 0xffffffff));
+		}
+	}
+	fprintf(f, "}; ivntb-mw-pools { compatible = \"ivshmem-ntb,mw-pools\"; memory-region = <");
+	for (i = 0; i < a->ndev; i++)
+		for (p = 0; p < r.geom.nr_ports; p++)
+			fprintf(f, "%s&ivntb_pool_%u_%u", i + p ? " " : "", i, p);
+	fprintf(f, ">; }; };\n");
+	return EX_OK;
+}
+
+/* Parses FILE [--ndev N] [--bar-base ADDR] [--out PATH]; stops at "--". */
+static void parse_pools(int argc, char **argv, struct pools_args *a,
+			const char **out)
+{
+	static const struct option opts[] = {
+		{ "ndev", required_argument, NULL, 'n' },
+		{ "bar-base", required_argument, NULL, 'b' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	a->ndev = 1;
+	a->bar_base = VIRT_PCI_MMIO64;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': a->ndev = parse_num(optarg); break;
+		case 'b': a->bar_base = parse_num(optarg); break;
+		case 'o':
+			if (!out)
+				usage();
+			*out = optarg;
+			break;
+		default: usage();
+		}
+	}
+	if (optind >= argc || !a->ndev || a->ndev > 64)
+		usage();
+	a->file = argv[optind++];
+}
+
+static int cmd_pools(int argc, char **argv)
+{
+	struct pools_args a;
+
+	parse_pools(argc, argv, &a, NULL);
+	if (optind != argc)
+		usage();
+	return print_pools(stdout, &a);
+}
+
+/* run ARGV with stdout and stderr to LOG (NULL: inherited); 0 if it exits 0 */
+static int run(char *const *args, const char *log)
+{
+	int st, fd;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		return -1;
+	}
+	if (!pid) {
+		if (log) {
+			fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+				_exit(127);
+		}
+		execvp(args[0], args);
+		perror(args[0]);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
+}
+
+static int cmd_dtb(int argc, char **argv)
+{
+	char tmp[] = "/tmp/ivntb-dtb.XXXXXX", dump[64], dts[64], log[64];
+	char dumparg[96];
+	const char *out = NULL;
+	struct pools_args a;
+	char **qemu;
+	FILE *f;
+	int i, n, ret = EX_ACTION;
+
+	parse_pools(argc, argv, &a, &out);
+	/* getopt stops at "--" and leaves optind past it */
+	if (!out || optind >= argc)
+		usage();
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return EX_USAGE;
+	}
+	snprintf(dump, sizeof(dump), "%s/machine.dtb", tmp);
+	snprintf(dts, sizeof(dts), "%s/ivntb.dts", tmp);
+	snprintf(log, sizeof(log), "%s/log", tmp);
+	snprintf(dumparg, sizeof(dumparg), "dumpdtb=%s", dump);
+
+	/* QEMU ARGS... -machine dumpdtb=F -nodefaults -display none */
+	n = argc - optind;
+	qemu = calloc(n + 6, sizeof(*qemu));
+	if (!qemu)
+		goto out;
+	for (i = 0; i < n; i++)
+		qemu[i] = argv[optind + i];
+	qemu[n++] = "-machine";
+	qemu[n++] = dumparg;
+	qemu[n++] = "-nodefaults";
+	qemu[n++] = "-display";
+	qemu[n++] = "none";
+	if (run(qemu, log)) {
+		char line[256];
+
+		fprintf(stderr, "ivntb-shm dtb: %s could not dump its device tree:\n", qemu[0]);
+		f = fopen(log, "r");
+		while (f && fgets(line, sizeof(line), f))
+			fprintf(stderr, "  %s", line);
+		if (f)
+			fclose(f);
+		goto out_free;
+	}
+	{
+		char *dtc[] = { "dtc", "-q", "-I", "dtb", "-O", "dts", "-o", dts, dump, NULL };
+
+		if (run(dtc, NULL))
+			goto out_free;
+	}
+	f = fopen(dts, "a");
+	if (!f) {
+		perror(dts);
+		goto out_free;
+	}
+	ret = print_pools(f, &a);
+	if (fclose(f) && !ret)
+		ret = EX_ACTION;
+	if (ret)
+		goto out_free;
+	{
+		char *dtc[] = { "dtc", "-q", "-I", "dts", "-O", "dtb", "-o", (char *)out, dts, NULL };
+
+		if (run(dtc, NULL)) {
+			fprintf(stderr, "ivntb-shm dtb: dtc failed on %s\n", dts);
+			ret = EX_ACTION;
+			goto out_free;
+		}
+	}
+	printf("-dtb %s\n", out);
+	ret = EX_OK;
+out_free:
+	free(qemu);
+out:
+	if (ret == EX_OK) {
+		unlink(dump);
+		unlink(dts);
+		unlink(log);
+		rmdir(tmp);
+	}
+	return ret;
 }
 
 /* ----------------------------------------------------------------------- */
@@ -914,6 +1151,10 @@ int main(int argc, char **argv)
 		return cmd_scribble(argc, argv);
 	if (!strcmp(cmd, "watch"))
 		return cmd_watch(argc, argv);
+	if (!strcmp(cmd, "pools"))
+		return cmd_pools(argc, argv);
+	if (!strcmp(cmd, "dtb"))
+		return cmd_dtb(argc, argv);
 	usage();
 	return EX_USAGE;
 }
