@@ -17,7 +17,7 @@
 #   make test-debug guests on debug kernels: riscv64 KASAN + lockdep +
 #                   kmemleak, x86_64 KCSAN (built on demand, cached)
 #   make deps-check-debian  make deps on Debian 13 (a chroot) and on
-#                   this machine (not in make test: about 30 min)
+#                   this machine (not in make test: about 35 min)
 #   make deps kernel initramfs module    the stages, each cached
 #
 # Parameters: IVNTB_ARCH (riscv64), IVNTB_KVER (6.12), IVNTB_CACHE,
@@ -54,7 +54,7 @@ deps:
 # scripts/deps.sh proved on both releases: in a Debian 13 chroot
 # (debootstrap, under build/deps-debian/) make deps, make kernel, make
 # userland and the 6.1 kernel, then make deps on this machine. Root;
-# about 30 min: not part of make test.
+# about 35 min: not part of make test.
 .PHONY: deps-check-debian
 deps-check-debian:
 	@$(STAGE) deps-check-debian $(S)/deps-check-debian.sh

@@ -18,7 +18,7 @@
 # Then, on this machine (Debian 12): make deps and IVNTB_KVER=6.1 make deps.
 #
 # TAP output; exit status 1 if anything failed. Root only (debootstrap,
-# chroot, mount). Not part of make test: about 30 min on 2 cores.
+# chroot, mount). Not part of make test: about 35 min on 2 cores.
 #
 # DEPS_CHECK_REV      the commit exported into the root (HEAD)
 # DEPS_CHECK_KERNELS  the kernel series built in the root ("6.12 6.1";
