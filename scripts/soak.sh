@@ -3,7 +3,9 @@
 #
 # make soak: the reliability scenarios at full counts (make
 # test runs them small). Prints a summary table and writes it to
-# build/soak/soak.md. Counts can be lowered for a quick look:
+# build/soak/soak.md; with DOCS=1 also to docs/bench/soak.md, the one
+# committed copy (docs/reliability.md links to it). Counts can be
+# lowered for a quick look:
 #   SOAK_KST=20 SOAK_RELOAD=200 SOAK_CRASH=50 SOAK_HOSTILE=5 SOAK_NETDEV=3
 #   SOAK_FLAPS=1000 SOAK_CRASH_NETDEV=10 SOAK_NETDEV_SECS=600 SOAK_FREEZE=20
 #   SOAK_BOUNCES=100 SOAK_CRASH_PERF=10
@@ -19,6 +21,7 @@ HOSTILE=${SOAK_HOSTILE:-5} NETDEV=${SOAK_NETDEV:-3} FLAPS=${SOAK_FLAPS:-1000}
 CRASH_NETDEV=${SOAK_CRASH_NETDEV:-10} NETDEV_SECS=${SOAK_NETDEV_SECS:-600}
 FREEZE=${SOAK_FREEZE:-20} BOUNCES=${SOAK_BOUNCES:-100} CRASH_PERF=${SOAK_CRASH_PERF:-10}
 rows=()
+SOAK_T0=$(date +%s)
 
 # row NAME RUNS COMMAND...: run COMMAND RUNS times, count failures
 row() {
@@ -78,6 +81,7 @@ long=$(awk '$3 ~ /^netdev_long_/ { printf "%s %s ", $3, $4 } END { print "" }' "
 	echo "max ${pmax:-?} ms over $CRASH_PERF crashes during ntb_perf runs."
 	echo "Long transfer: ${long:-?}"
 	echo
-	echo "Command: make soak (scripts/soak.sh)"
+	echo "Command: make soak (scripts/soak.sh), at $(git -C "$IVNTB_TOP" describe --always --dirty 2>/dev/null || echo '?'), $(( ($(date +%s) - SOAK_T0) / 60 )) min."
 } | tee "$OUT/soak.md"
+bench_to_docs "$OUT/soak.md"
 ! grep -q '| [1-9][0-9]* | [0-9]* s |$' "$OUT/soak.md"
