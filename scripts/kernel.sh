@@ -73,8 +73,14 @@ x86-6.12) objs=1325 ;;
 esac
 objs=$(cat "$objs_file" 2>/dev/null || echo "$objs")
 build_progress() {
-	local n min left
-	while sleep 60; do
+	local n min left s=
+	# stopped (TERM) while it sleeps: its sleep goes too, and holds no
+	# pipe of the caller's open for up to a minute
+	trap '[ -z "$s" ] || kill "$s" 2>/dev/null; exit 0' TERM
+	while :; do
+		sleep 60 &
+		s=$!
+		wait "$s"
 		n=$(find "$OBJ" -name '*.o' | wc -l)
 		min=$(( ($(date +%s) - tb) / 60 ))
 		left=
@@ -96,6 +102,7 @@ if ! make -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" -j"$JOBS" \
 fi
 # >>> build progress
 kill "$progress_pid" 2>/dev/null || true
+trap - EXIT
 find "$OBJ" -name '*.o' | wc -l >"$objs_file"
 # <<< build progress
 make -s -C "$SRC" O="$OBJ" ARCH="$KARCH" CROSS_COMPILE="$CROSS" \

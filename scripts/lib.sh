@@ -86,6 +86,10 @@ kconfig_fragments() {
 # fragments plus the build recipe.
 kernel_key() {
 	local h
+	# an unclosed block would drop the rest of the script from the key
+	[ "$(grep -c '^# >>> ' "$IVNTB_TOP/scripts/kernel.sh")" = \
+	  "$(grep -c '^# <<< ' "$IVNTB_TOP/scripts/kernel.sh")" ] ||
+		die "kernel.sh: unbalanced '# >>> ' / '# <<< ' blocks"
 	# kernel.sh's "# >>> ... # <<<" blocks only report (build progress):
 	# a change there must not rebuild every cached kernel
 	h=$( { cat $(kconfig_fragments); sed '/^# >>> /,/^# <<< /d' "$IVNTB_TOP/scripts/kernel.sh"; } |
