@@ -490,7 +490,7 @@ fi
 # returns non-zero for a failed result or a short plan, which the lines
 # above already name; a status with every result ok means the script
 # failed outside its results (a command after its last result, an exit).
-done_rc=$(sed -n 's/^IVNTB-DONE rc=\([0-9]*\)$/\1/p' "$LOG" | tail -1)
+done_rc=$(sed -n 's/^IVNTB-DONE rc=\([0-9][0-9]*\).*/\1/p' "$LOG" 2>/dev/null | tail -1 || true)
 if [ -z "$done_rc" ]; then
 	FAIL+=("guest did not finish its test script")
 elif [ "$done_rc" != 0 ] && [ "$nbad" = 0 ] && [ "$nres" = "${plan:-}" ]; then

@@ -144,17 +144,24 @@ trim() { local v=$1; v=${v#"${v%%[! ]*}"}; echo "${v%"${v##*[! ]}"}"; }
 
 # run_suite SUITE PREFIX [EXTRA-ARGS...]: every run declared for SUITE
 run_suite() {
-	local suite=$1 prefix=$2 t line suites title args want env n=0
+	local suite=$1 prefix=$2 t line suites title args want env n=0 a e
 	shift 2
 	while IFS=$'\t' read -r -u 3 t line; do
 		IFS='|' read -r suites title args want env <<<"$line"
 		[[ " $(trim "$suites") " == *" $suite "* ]] || continue
 		title=$(trim "$title"); want=$(trim "$want"); env=$(trim "$env")
 		n=$((n + 1))
-		# shellcheck disable=SC2086 # ARGS and ENV are word lists
-		run "${want:-pass}" "$prefix$title" env $env "$L" $args "$@" -T "$t"
+		# ARGS and ENV are word lists: split, never globbed
+		set -f
+		# shellcheck disable=SC2206
+		a=($args) e=($env)
+		set +f
+		run "${want:-pass}" "$prefix$title" env "${e[@]}" "$L" "${a[@]}" "$@" -T "$t"
 	done 3< <(declared)
-	[ "$n" != 0 ] || { fail=$((fail + 1)); failed+=("no run declared for suite $suite"); }
+	if [ "$n" = 0 ]; then
+		fail=$((fail + 1)); failed+=("no run declared for suite $suite")
+		echo "not ok - no run declared for suite $suite"
+	fi
 }
 
 if [ "${1:-}" = --list ]; then
@@ -163,6 +170,7 @@ if [ "${1:-}" = --list ]; then
 		[ -z "${2:-}" ] || [[ " $(trim "$suites") " == *" $2 "* ]] || continue
 		printf '%-14s %-40s %s\n' "$t" "$(trim "$suites")" "$(trim "$title")$(w=$(trim "$want"); [ -z "$w" ] || echo " [$w]")"
 	done
+	[ -z "${2:-}" ] || exit 0
 	for f in "$TOP"/tests/guest/tests/*.sh; do
 		u=$(sed -n 's/^# ivntb-used-by: //p' "$f")
 		[ -z "$u" ] || printf '%-14s %-40s %s\n' "$(basename "$f" .sh)" "-" "$u"

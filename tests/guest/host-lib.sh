@@ -16,7 +16,7 @@ hook_args()
 # guest_log ROLE: guest ROLE's serial log so far, without carriage returns
 guest_log()
 {
-	tr -d '\r' <"$rundir/$1.log" 2>/dev/null
+	{ tr -d '\r' <"$rundir/$1.log"; } 2>/dev/null
 }
 
 # wait_mark ROLE MAX NAME...: until guest ROLE printed a line
