@@ -176,8 +176,11 @@ truncate -s 3M "$D/odd"
 "$C" init "$D/odd" --size 3M >/dev/null 2>&1
 check "pools: a region that is not a power of two (no BAR) is refused" \
 	status_is 2 "$C" pools "$D/odd"
+tmps=$(ls -d /tmp/ivntb-dtb.* 2>/dev/null | wc -l)
 check "dtb: a QEMU that fails says so, exit 4" \
 	status_is 4 "$C" dtb "$D/pools" --out "$D/x.dtb" -- false
+check "dtb: and leaves no temporary folder" \
+	test "$(ls -d /tmp/ivntb-dtb.* 2>/dev/null | wc -l)" = "$tmps"
 if command -v qemu-system-riscv64 >/dev/null && command -v dtc >/dev/null; then
 	check "dtb: QEMU's riscv64 virt device tree with the pools, and the -dtb argument printed" \
 		bash -c "'$C' dtb '$D/pools' --out '$D/virt.dtb' -- qemu-system-riscv64 -M virt -m 256 | grep -qx -- '-dtb $D/virt.dtb' &&

@@ -390,20 +390,32 @@ static int run(char *const *args, const char *log)
 static int cmd_dtb(int argc, char **argv)
 {
 	char tmp[] = "/tmp/ivntb-dtb.XXXXXX", dump[64], dts[64], log[64];
-	char dumparg[96];
+	char dumparg[96], line[256], *pools = NULL;
 	const char *out = NULL;
 	struct pools_args a;
-	char **qemu;
+	size_t pools_len = 0;
+	char **qemu = NULL;
 	FILE *f;
-	int i, n, ret = EX_ACTION;
+	int i, n, ret;
 
 	parse_pools(argc, argv, &a, &out);
 	/* getopt stops at "--" and leaves optind past it */
 	if (!out || optind >= argc)
 		usage();
+	/* the region first: a bad one costs no QEMU run and no temp files */
+	f = open_memstream(&pools, &pools_len);
+	if (!f) {
+		perror("open_memstream");
+		return EX_USAGE;
+	}
+	ret = print_pools(f, &a);
+	fclose(f);
+	if (ret)
+		goto out_pools;
+	ret = EX_ACTION;
 	if (!mkdtemp(tmp)) {
 		perror("mkdtemp");
-		return EX_USAGE;
+		goto out_pools;
 	}
 	snprintf(dump, sizeof(dump), "%s/machine.dtb", tmp);
 	snprintf(dts, sizeof(dts), "%s/ivntb.dts", tmp);
@@ -423,52 +435,47 @@ static int cmd_dtb(int argc, char **argv)
 	qemu[n++] = "-display";
 	qemu[n++] = "none";
 	if (run(qemu, log)) {
-		char line[256];
-
 		fprintf(stderr, "ivntb-shm dtb: %s could not dump its device tree:\n", qemu[0]);
 		f = fopen(log, "r");
 		while (f && fgets(line, sizeof(line), f))
 			fprintf(stderr, "  %s", line);
 		if (f)
 			fclose(f);
-		goto out_free;
+		goto out;
 	}
 	{
 		char *dtc[] = { "dtc", "-q", "-I", "dtb", "-O", "dts", "-o", dts, dump, NULL };
 
 		if (run(dtc, NULL))
-			goto out_free;
+			goto out;
 	}
 	f = fopen(dts, "a");
 	if (!f) {
 		perror(dts);
-		goto out_free;
+		goto out;
 	}
-	ret = print_pools(f, &a);
-	if (fclose(f) && !ret)
-		ret = EX_ACTION;
-	if (ret)
-		goto out_free;
+	if (fwrite(pools, 1, pools_len, f) != pools_len || fclose(f)) {
+		perror(dts);
+		goto out;
+	}
 	{
 		char *dtc[] = { "dtc", "-q", "-I", "dts", "-O", "dtb", "-o", (char *)out, dts, NULL };
 
 		if (run(dtc, NULL)) {
-			fprintf(stderr, "ivntb-shm dtb: dtc failed on %s\n", dts);
-			ret = EX_ACTION;
-			goto out_free;
+			fprintf(stderr, "ivntb-shm dtb: dtc failed on the tree with the pools\n");
+			goto out;
 		}
 	}
 	printf("-dtb %s\n", out);
 	ret = EX_OK;
-out_free:
-	free(qemu);
 out:
-	if (ret == EX_OK) {
-		unlink(dump);
-		unlink(dts);
-		unlink(log);
-		rmdir(tmp);
-	}
+	free(qemu);
+	unlink(dump);
+	unlink(dts);
+	unlink(log);
+	rmdir(tmp);
+out_pools:
+	free(pools);
 	return ret;
 }
 
