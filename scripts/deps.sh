@@ -19,7 +19,7 @@ set -euo pipefail
 
 # os_field NAME: a field of /etc/os-release, unquoted.
 os_field() {
-	sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | tr -d '"' | head -1
+	{ sed -n "s/^$1=//p" /etc/os-release 2>/dev/null || true; } | tr -d '"' | head -1
 }
 case "$(os_field ID):$(os_field VERSION_CODENAME)" in
 debian:bookworm) CODENAME=bookworm CLANG_VER=14 ;;

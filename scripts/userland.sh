@@ -60,7 +60,7 @@ bb=$(find "$WORK" -maxdepth 1 -type d -name 'busybox-*' | head -1)
 	# by trial, which logs "Unknown symbol" before it gets the order right.
 	make -s ARCH="$KARCH" CROSS_COMPILE="$CROSS" oldconfig </dev/null >/dev/null
 	make ARCH="$KARCH" CROSS_COMPILE="$CROSS" -j"$JOBS" busybox >"$WORK/busybox.log" 2>&1
-) || { tail -30 "$WORK/busybox.log" >&2; die "userland: busybox build failed"; }
+) || { tail -n 30 "$WORK/busybox.log" >&2; die "userland: busybox build failed"; }
 cp "$bb/busybox" "$OUT.tmp/bin/busybox"
 
 step "userland: building static bash (about 1 min)" >&2
@@ -68,10 +68,13 @@ bs=$(find "$WORK" -maxdepth 1 -type d -name 'bash-*' | head -1)
 (
 	mkdir -p "$WORK/bash-build"
 	cd "$WORK/bash-build"
+	# gcc 14 (Debian 13) makes an implicit declaration an error, which
+	# bash 5.2's bundled termcap has (write() in tparam.c); gcc 12 warns
 	"$bs/configure" --host="$HOST" --enable-static-link --without-bash-malloc \
-		--disable-nls CC="$CC" >"$WORK/bash-configure.log" 2>&1
+		--disable-nls CC="$CC" CFLAGS="-g -O2 -Wno-error=implicit-function-declaration" \
+		>"$WORK/bash-configure.log" 2>&1
 	make -j"$JOBS" >"$WORK/bash.log" 2>&1
-) || { tail -30 "$WORK/bash.log" "$WORK/bash-configure.log" >&2; die "userland: bash build failed"; }
+) || { tail -n 30 "$WORK/bash.log" "$WORK/bash-configure.log" >&2; die "userland: bash build failed"; }
 cp "$WORK/bash-build/bash" "$OUT.tmp/bin/bash"
 "${CROSS}strip" "$OUT.tmp/bin/bash" "$OUT.tmp/bin/busybox"
 
