@@ -112,12 +112,38 @@ net_addr_here() { IF=$(ntbif) && ip addr add $NET_LA/24 dev $IF && ip link set $
 net_addr_there() { R "$(declare -f ntbif); i=\$(ntbif) && ip addr add $NET_RA/24 dev \$i && ip link set \$i up"; }
 carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
 
+# The driver's link events and late heartbeats, with their timestamps,
+# shown for a cycle whose counts are off. trace_link_on [here]: enable
+# them on both ends (here only: the other end is about to be killed) and
+# clear the buffers; trace_dump [here]: print them (and the other end's
+# unless "here").
+TR=/sys/kernel/tracing
+TEV="ivshm_link ivshm_peer_down ivshm_hb_late ivshm_away"
+trace_link_on()
+{
+	local c="mountpoint -q $TR || mount -t tracefs nodev $TR; echo > $TR/trace"
+	c+="; for e in $TEV; do echo 1 > $TR/events/ntb_hw_ivshmem/\$e/enable || exit 1; done"
+	bash -c "$c" || return
+	[ "$1" = here ] || R "$c"
+}
+trace_dump()
+{
+	echo "# --- here: trace; hb_late $(stat_loc hb_late), hb_stalls $(stat_loc hb_stalls)," \
+		"hb_max_gap_us $(stat_loc hb_max_gap_us), away $(stat_loc away), away_max_us $(stat_loc away_max_us)"
+	grep -v '^#' $TR/trace | sed 's/^/#   /'
+	[ "$1" = here ] && return
+	echo "# --- there: trace; hb_late $(stat_rem hb_late), hb_max_gap_us $(stat_rem hb_max_gap_us)"
+	R "grep -v '^#' $TR/trace" | sed 's/^/#   /'
+	R dmesg | grep -E 'hrtimer|ntb|qp' | tail -20 | sed 's/^/#   there: /'
+}
+
 # Crash tests (crash.host kills the other guest's QEMU): is it back?
 ssh_ok() { ssh "$RH" true 2>/dev/null; }
 # crash_mark N: note our link_changes, then ask the host to kill b (the
 # mark crash.host waits for); crash_detected judges this cycle against it.
 crash_mark()
 {
+	trace_link_on here
 	CRASH_LC0=$(stat_loc link_changes)
 	echo "IVNTB-MARK crash $1"
 }
@@ -133,12 +159,14 @@ crash_detected()
 	if ! wait_for 30 down; then
 		tap_result 1 "$1: link down after b was killed${2:-}" \
 			"the link did not go down in 30 s (link_changes $CRASH_LC0 -> $(stat_loc link_changes))"
+		trace_dump here
 		return
 	fi
 	lc=$(stat_loc link_changes)
 	if [ "$lc" != $((CRASH_LC0 + 1)) ]; then
 		tap_result 1 "$1: link down after b was killed${2:-}" \
 			"link_changes $CRASH_LC0 -> $lc: not one link down"
+		trace_dump here
 		return
 	fi
 	d=$(stat_loc down_after_hb_us)

@@ -24,6 +24,14 @@ head -c 8388608 /tmp/data >/tmp/data8
 sum8=$(md5sum </tmp/data8 | cut -d' ' -f1)
 ntb_setup "ntb_transport $TP" ntb_netdev && net_addr_there && net_addr_here
 nocarrier() { ! carrier; }
+# a transfer that failed: both ends' transport queue and link events
+qp_dump()
+{
+	echo "# --- here: qp0"; cat $DBG/ntb_transport/*/qp0/stats | sed 's/^/#   /'
+	echo "# --- there: qp0"; R "cat $DBG/ntb_transport/*/qp0/stats" | sed 's/^/#   /'
+	cat /tmp/recv.md5 | sed 's/^/#   receiver: /'
+	trace_dump
+}
 wait_for 30 carrier
 tap_result $? "ntb_netdev on both guests, carrier up ($IF)"
 : >/tmp/detect
@@ -42,7 +50,7 @@ for i in $(seq 0 $((N - 1))); do
 	tap_check "cycle $i: the netdev's carrier drops here" wait_for 10 nocarrier
 	kill $ncpid $pingpid 2>/dev/null
 	wait $ncpid $pingpid 2>/dev/null
-	wait_for 90 ssh_ok && b_up
+	wait_for 90 ssh_ok && b_up && trace_link_on
 	tap_result $? "cycle $i: b rebooted; its driver, transport and netdev back"
 	tap_check "cycle $i: carrier up again here" wait_for 30 carrier
 	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
@@ -51,6 +59,7 @@ for i in $(seq 0 $((N - 1))); do
 	timeout 120 nc $NET_RA $PORT </tmp/data8
 	wait $rpid
 	tap_eq "cycle $i: 8 MiB over TCP after the restart, md5 matches" "$sum8" "$(cut -d' ' -f1 /tmp/recv.md5)"
+	[ "$sum8" = "$(cut -d' ' -f1 /tmp/recv.md5)" ] || qp_dump
 done
 sort -n /tmp/detect | awk '{ a[NR] = $1 } END {
 	printf "# figure crash_netdev_detect_ms_max %.1f\n", a[NR] / 1000 }'

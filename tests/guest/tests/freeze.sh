@@ -25,25 +25,6 @@ TP="transport_mtu=65536"
 PORT=5001
 tap_plan_pair freeze $(( 6 * N + 5 ))
 
-# the driver's link events and late heartbeats on both ends, with their
-# timestamps: shown for a cycle whose counts are off
-TR=/sys/kernel/tracing
-TEV="ivshm_link ivshm_peer_down ivshm_hb_late ivshm_away"
-trace_link_on()
-{
-	local c="mountpoint -q $TR || mount -t tracefs nodev $TR; echo > $TR/trace"
-	c+="; for e in $TEV; do echo 1 > $TR/events/ntb_hw_ivshmem/\$e/enable || exit 1; done"
-	bash -c "$c" && R "$c"
-}
-trace_dump()
-{
-	echo "# --- a (here): trace; hb_late $(stat_loc hb_late), hb_max_gap_us $(stat_loc hb_max_gap_us)"
-	grep -v '^#' $TR/trace | sed 's/^/#   /'
-	echo "# --- b: trace; hb_late $(stat_rem hb_late), hb_max_gap_us $(stat_rem hb_max_gap_us)"
-	R "grep -v '^#' $TR/trace" | sed 's/^/#   /'
-	R dmesg | grep -E 'hrtimer|ntb|qp' | tail -20 | sed 's/^/#   b: /'
-}
-
 # data first: see netdev.sh
 head -c $((MB * 1048576)) /dev/urandom >/tmp/data
 sum=$(md5sum </tmp/data | cut -d' ' -f1)
