@@ -4,13 +4,17 @@
 # Boot QEMU guests over one ivshmem region, run a guest test, judge it.
 #
 #   launch.sh [options]
-#     -t, --topology loopback|pair|host
+#     -t, --topology loopback|pair|guests|host
 #                                   loopback: one guest, two ivshmem-plain
 #                                   devices on the same file; pair: two
 #                                   guests, one device each, on the same file,
 #                                   plus a private link and the ivrsh channel;
+#                                   guests: as pair with --guests N guests
+#                                   a, b, c, ... (a switch of N ports), a
+#                                   private link from a to each other guest;
 #                                   host: one guest, one device, the other
 #                                   end a host process (default loopback)
+#     --guests N                    guests topology: N guests, 3 to 8 (3)
 #     -T, --test NAME               guest test tests/guest/tests/NAME.sh (smoke)
 #     --qemu BIN                    QEMU binary (qemu-system-<arch>)
 #     --machine M                   -M value (riscv64: virt; x86_64: q35)
@@ -24,7 +28,8 @@
 #                                   the file (a mismatched configuration)
 #     --ndev N                      loopback: ivshmem devices in the guest (2)
 #     --ports N                     initialise the region for N ports with the
-#                                   host tool before boot (2); 0: leave it blank
+#                                   host tool before boot (2; guests: N);
+#                                   0: leave it blank
 #     --init-args ARGS              more `ivntb-shm init` arguments
 #     --mw-pools on|off             riscv64: boot with a device tree that
 #                                   declares each port's inbound memory
@@ -58,9 +63,9 @@
 #
 # A run passes when every guest powered off before the timeout, the driving
 # guest printed a TAP plan and exactly that many results, none "not ok",
-# guest b's QEMU (pair) exited 0 unless the host hook killed it, and no
-# guest serial log (ROLE.log, and the copies a hook kept, b.crashN.log) has
-# a line from tests/guest/failure-patterns. Logs of failed runs stay under
+# the QEMU of every other guest (pair, guests) exited 0 unless the host
+# hook killed it, and no guest serial log (ROLE.log, and the copies a hook
+# kept, ROLE.crashN.log) has a line from tests/guest/failure-patterns. Logs of failed runs stay under
 # $IVNTB_BUILD/runs/, with the reasons in RUNDIR/verdict. No QEMU process,
 # host hook process or /dev/shm file outlives the run.
 set -euo pipefail
@@ -76,7 +81,8 @@ MEM=256
 REGION=4M
 REGION_B=
 NDEV=2
-PORTS=2
+PORTS=
+GUESTS=3
 INIT_ARGS=
 MW_POOLS=on
 DOORBELL=0
@@ -97,6 +103,7 @@ while [ $# -gt 0 ]; do
 	--region) REGION=$2; shift ;;
 	--region-b) REGION_B=$2; shift ;;
 	--ndev) NDEV=$2; shift ;;
+	--guests) GUESTS=$2; shift ;;
 	--append) APPEND=$2; shift ;;
 	--ports) PORTS=$2; shift ;;
 	--init-args) INIT_ARGS=$2; shift ;;
@@ -105,13 +112,23 @@ while [ $# -gt 0 ]; do
 	--supervise) DOORBELL=1 SUPERVISE=1 ;;
 	--timeout) TIMEOUT=$2; shift ;;
 	--keep-logs) KEEP=1 ;;
-	-h|--help) sed -n '4,44p' "$0"; exit 0 ;;
+	-h|--help) sed -n '4,48p' "$0"; exit 0 ;;
 	*) die "launch: unknown option $1 (see --help)" ;;
 	esac
 	shift
 done
 
-case "$TOPO" in loopback|pair|host) ;; *) die "launch: topology must be loopback, pair or host" ;; esac
+case "$TOPO" in
+loopback|host) GUESTS=1 ;;
+pair) GUESTS=2 ;;
+guests) [[ "$GUESTS" =~ ^[3-8]$ ]] || die "launch: --guests must be 3 to 8" ;;
+*) die "launch: topology must be loopback, pair, guests or host" ;;
+esac
+# the guests' roles: a drives the test, the others serve
+LETTERS=abcdefgh
+GROLES=()
+for ((k = 0; k < GUESTS; k++)); do GROLES+=("${LETTERS:k:1}"); done
+[ -n "$PORTS" ] || { PORTS=2; [ "$TOPO" != guests ] || PORTS=$GUESTS; }
 [ -f "$IVNTB_TOP/tests/guest/tests/$TEST.sh" ] || die "launch: no guest test '$TEST'"
 QEMU=${QEMU:-$QEMU_DEFAULT}
 command -v "$QEMU" >/dev/null || die "launch: $QEMU not found (run: make deps)"
@@ -234,8 +251,8 @@ start_guest() {
 	shift 3
 	local cmdline="console=$CONSOLE rdinit=/init panic=-1 ivntb.test=$test"
 	cmdline+=" ivntb.role=$role ivntb.region=$REGION_BYTES ivntb.ndev=$ndev"
-	cmdline+=" ivntb.timeout=$TIMEOUT ivntb.mw_pools=$POOLS"
-	[ -z "${IVNTB_INJECT:-}" ] || [ "$role" = b ] || cmdline+=" ivntb.inject=$IVNTB_INJECT"
+	cmdline+=" ivntb.timeout=$TIMEOUT ivntb.mw_pools=$POOLS ivntb.guests=$GUESTS"
+	case "$role" in a|solo) [ -z "${IVNTB_INJECT:-}" ] || cmdline+=" ivntb.inject=$IVNTB_INJECT" ;; esac
 	cmdline+=" $APPEND"
 	# the monitor: the vCPUs' state if the run is about to time out
 	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d "/tmp/ivntb-sock.${RUNID:0:60}.XXXXXX")
@@ -311,17 +328,31 @@ elif [ "$TOPO" = host ]; then
 	start_guest solo "$TEST" 1 $(shm_dev 0)
 	PID_MAIN=$GPID
 else
-	ROLES=(a b)
+	# pair, guests: a star of private links around a (tests/guest/init)
+	ROLES=("${GROLES[@]}")
 	[ -n "$SOCKDIR" ] || SOCKDIR=$(mktemp -d "/tmp/ivntb-sock.${RUNID:0:60}.XXXXXX")
+	# net ID HERE THERE MAC: a NIC whose datagrams go to THERE's socket
 	net() {
-		echo -netdev "dgram,id=n0,local.type=unix,local.path=$SOCKDIR/$1,remote.type=unix,remote.path=$SOCKDIR/$2" \
-			-device "virtio-net-pci,netdev=n0,mac=52:54:00:4e:54:$3,romfile="
+		echo -netdev "dgram,id=n$1,local.type=unix,local.path=$SOCKDIR/$2,remote.type=unix,remote.path=$SOCKDIR/$3" \
+			-device "virtio-net-pci,netdev=n$1,mac=52:54:00:4e:$4,romfile="
 	}
-	# shellcheck disable=SC2046
-	start_guest b serve 1 $(shm_dev 0 "$REGION_B_BYTES") $(net b a 02)
-	PID_B=$GPID
-	# shellcheck disable=SC2046
-	start_guest a "$TEST" 1 $(shm_dev 0) $(net a b 01)
+	declare -A PID_OF
+	anets=()
+	for ((k = 1; k < GUESTS; k++)); do
+		r=${GROLES[k]}
+		# b's link keeps the pair's socket names and MACs
+		here=$r there=a
+		[ "$r" = b ] || { here=$r-a there=a-$r; }
+		mac=$(printf '%02x' $((0x54 + k - 1)))
+		size=$REGION_BYTES
+		[ "$r" != b ] || size=$REGION_B_BYTES
+		# shellcheck disable=SC2046
+		start_guest "$r" serve 1 $(shm_dev 0 "$size") $(net 0 "$here" "$there" "$mac:$(printf '%02x' $((k + 1)))")
+		PID_OF[$r]=$GPID
+		# shellcheck disable=SC2207
+		anets+=($(net $((k - 1)) "$there" "$here" "$mac:01"))
+	done
+	start_guest a "$TEST" 1 $(shm_dev 0) "${anets[@]}"
 	PID_MAIN=$GPID
 fi
 
@@ -397,18 +428,22 @@ TWATCH_PID=$!
 
 rc_main=0
 wait "$PID_MAIN" || rc_main=$?
-if [ "$TOPO" = pair ]; then
-	# Role a halts b when its test is done; give b a moment, then stop it.
-	for _ in $(seq 50); do
-		kill -0 "$PID_B" 2>/dev/null || break
-		sleep 0.2
+declare -A RC_OF
+if [ "$GUESTS" -ge 2 ]; then
+	# Role a halts the others when its test is done; give them a moment,
+	# then stop them.
+	for r in "${GROLES[@]:1}"; do
+		for _ in $(seq 50); do
+			kill -0 "${PID_OF[$r]}" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "${PID_OF[$r]}" 2>/dev/null; then
+			echo "launch: guest $r did not power off; stopping it" >>"$RUNDIR/verdict"
+			kill -TERM "${PID_OF[$r]}" 2>/dev/null || true
+		fi
+		RC_OF[$r]=0
+		wait "${PID_OF[$r]}" || RC_OF[$r]=$?
 	done
-	if kill -0 "$PID_B" 2>/dev/null; then
-		echo "launch: guest b did not power off; stopping it" >>"$RUNDIR/verdict"
-		kill -TERM "$PID_B" 2>/dev/null || true
-	fi
-	rc_b=0
-	wait "$PID_B" || rc_b=$?
 fi
 kill "$WATCH_PID" "$TWATCH_PID" 2>/dev/null || true
 wait "$WATCH_PID" "$TWATCH_PID" 2>/dev/null || true
@@ -438,16 +473,17 @@ elif [ "$rc_main" = 124 ] || [ "$rc_main" = 137 ]; then
 elif [ "$rc_main" != 0 ]; then
 	FAIL+=("QEMU exited with status $rc_main: $(tail -3 "$RUNDIR/${ROLES[0]}.qemu.log" | tr '\n' ' ')")
 fi
-if [ "$TOPO" = pair ]; then
-	if [ -f "$RUNDIR/boot-hang" ] || { [ "$rc_b" = 137 ] && [ -f "$RUNDIR/b.crash0.log" ]; }; then
+for r in "${GROLES[@]:1}"; do
+	rc_r=${RC_OF[$r]}
+	if [ -f "$RUNDIR/boot-hang" ] || { [ "$rc_r" = 137 ] && [ -f "$RUNDIR/$r.crash0.log" ]; }; then
 		:	# stopped by the boot watcher, or killed -9 by the host
-			# hook (crash.host keeps b.crashN.log)
-	elif [ "$rc_b" = 124 ] || [ "$rc_b" = 137 ]; then
-		FAIL+=("guest b: timeout after ${TIMEOUT}s$TIMEOUT_NOTE")
-	elif [ "$rc_b" != 0 ]; then
-		FAIL+=("guest b's QEMU exited with status $rc_b: $(tail -3 "$RUNDIR/b.qemu.log" | tr '\n' ' ')")
+			# hook (crash.host keeps ROLE.crashN.log)
+	elif [ "$rc_r" = 124 ] || [ "$rc_r" = 137 ]; then
+		FAIL+=("guest $r: timeout after ${TIMEOUT}s$TIMEOUT_NOTE")
+	elif [ "$rc_r" != 0 ]; then
+		FAIL+=("guest $r's QEMU exited with status $rc_r: $(tail -3 "$RUNDIR/$r.qemu.log" | tr '\n' ' ')")
 	fi
-fi
+done
 # Every guest serial log, the console with the kernel's messages: ROLE.log
 # and the copies a host hook kept of a guest it restarted (b.crashN.log).
 for r in "${ROLES[@]}"; do

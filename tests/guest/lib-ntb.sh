@@ -12,6 +12,12 @@ if [ "$IVNTB_ROLE" = a ]; then
 else
 	RH=
 fi
+# RHS: every other guest (guests topology: guest-b, guest-c, ...; pair:
+# guest-b), reached from a by the private links
+RHS=()
+if [ "$IVNTB_ROLE" = a ]; then
+	for ((k = 1; k < ${IVNTB_GUESTS:-2}; k++)); do RHS+=("guest-$(echo abcdefgh | cut -c$((k + 1)))"); done
+fi
 
 R()
 {

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # ivntb-run: riscv64 x86_64 | loopback 4 ports: ntb_tool across every pair, pingpong, transport | -t loopback --ndev 4 --ports 4 --mw-pools off
+# ivntb-run: riscv64 | 3 guests: ntb_tool across every pair, pingpong, transport | -t guests --guests 3 --mw-pools off
 #
-# A 4-port region seen through four ivshmem devices in one guest: an NTB
-# switch (NTB_TOPO_SWITCH) of four ports, driven through ntb_tool. Every
+# A 4-port region seen through four ivshmem devices in one guest, or a
+# 3-port region shared by three guests with one device each: an NTB
+# switch (NTB_TOPO_SWITCH), driven through ntb_tool on every end. Every
 # device has a distinct port and sees the other three as its peers, in
 # ascending order, on every end alike; the link of each pair is up once
 # every port enables it, and one port disabling its link takes down its
@@ -10,14 +12,32 @@
 # up and no other (docs/driver.md); every message register carries the
 # sender's peer index as the receiver numbers it; a scratchpad written
 # through a peer reads back in that peer's own bank, and only there.
-# ntb_pingpong runs as a ring of four; ntb_transport, which supports two
-# ports only, warns and unloads cleanly.
+# ntb_pingpong runs as a ring of all ports; ntb_transport, which
+# supports two ports only, warns and unloads cleanly.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
 tap_plan 15
 
-N=4
+# the devices d = 0..N-1 and the guest each is in: HOST[d] ("" here; the
+# guests topology: device 0 here, device k in guest k+1, by ssh)
+HOST=()
+if [ "${#RHS[@]}" -gt 0 ]; then
+	N=$((${#RHS[@]} + 1))
+	HOST=("" "${RHS[@]}")
+	WHERE="$N guests"
+else
+	N=${IVNTB_NDEV:-4}
+	for ((d = 0; d < N; d++)); do HOST[d]=; done
+	WHERE="this guest"
+fi
+HOSTS=("" "${RHS[@]}")	# every guest once
+# on D COMMAND: run COMMAND where device D is; rd D FILE, wr D FILE VALUE:
+# ntb_tool's FILE of device D
+on() { local h=${HOST[$1]}; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
+on_host() { local h=$1; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
+rd() { on "$1" "cat $(T "$1")/$2"; }
+wr() { on "$1" "echo '$3' >$(T "$1")/$2"; }
 # here DESCRIPTION COMMAND...: tap_check in this shell, for the commands
 # that set what the later checks use (tap_check runs in a subshell)
 here()
@@ -30,11 +50,22 @@ here()
 }
 load()
 {
-	modprobe ntb_hw_ivshmem && modprobe ntb_tool || return 1
-	devs=($(ls /sys/bus/ntb/devices))
+	local h d
+	for h in "${HOSTS[@]}"; do
+		on_host "$h" "modprobe ntb_hw_ivshmem && modprobe ntb_tool" || return 1
+	done
+	if [ "${#RHS[@]}" = 0 ]; then
+		devs=($(ls /sys/bus/ntb/devices))
+	else
+		devs=()
+		for ((d = 0; d < N; d++)); do
+			devs[d]=$(on $d "ls /sys/bus/ntb/devices")
+			[ "$(echo "${devs[d]}" | wc -w)" = 1 ] || { echo "${HOST[d]:-here}: NTB devices ${devs[d]}"; return 1; }
+		done
+	fi
 	[ "${#devs[@]}" = $N ] || { echo "${#devs[@]} NTB devices: ${devs[*]}"; return 1; }
 }
-here "ntb_hw_ivshmem and ntb_tool load; $N NTB devices" load
+here "ntb_hw_ivshmem and ntb_tool load; $N NTB devices in $WHERE" load
 T() { echo "$DBG/ntb_tool/${devs[$1]}"; }	# T DEV: ntb_tool's folder of device DEV
 
 # port[d]: device d's port; peer_port[d,i]: the port of its peer index i
@@ -44,25 +75,25 @@ ports_ok()
 	local d i p want
 	port=()
 	for ((d = 0; d < N; d++)); do
-		port[d]=$(cat "$(T $d)/port")
+		port[d]=$(rd $d port)
 	done
-	[ "$(printf '%s\n' "${port[@]}" | sort -n | tr '\n' ' ')" = "0 1 2 3 " ] ||
+	[ "$(printf '%s\n' "${port[@]}" | sort -n | tr '\n' ' ')" = "$(seq 0 $((N - 1)) | tr '\n' ' ')" ] ||
 		{ echo "ports: ${port[*]}"; return 1; }
 	for ((d = 0; d < N; d++)); do
-		[ "$(ls -d "$(T $d)"/peer[0-9]* | wc -l)" = $((N - 1)) ] ||
-			{ echo "device $d: $(ls -d "$(T $d)"/peer[0-9]* | wc -l) peers"; return 1; }
+		np=$(on $d "ls -d $(T $d)/peer[0-9]* | wc -l")
+		[ "$np" = $((N - 1)) ] || { echo "device $d: $np peers"; return 1; }
 		want=
 		for ((p = 0; p < N; p++)); do [ "$p" = "${port[d]}" ] || want+="$p "; done
 		got=
 		for ((i = 0; i < N - 1; i++)); do
-			peer_port[$d,$i]=$(cat "$(T $d)/peer$i/port")
+			peer_port[$d,$i]=$(rd $d peer$i/port)
 			got+="${peer_port[$d,$i]} "
 		done
 		[ "$got" = "$want" ] || { echo "device $d (port ${port[d]}): peers $got, want $want"; return 1; }
 	done
 	echo "ports by device: ${port[*]}"
 }
-here "distinct ports 0-3; each device's peers are the other three, ascending" ports_ok
+here "distinct ports 0-$((N - 1)); each device's peers are the other $((N - 1)), ascending" ports_ok
 cat /tmp/here.out | sed 's/^/# /'
 
 # pidx D PORT: device D's peer index for the port PORT
@@ -79,7 +110,7 @@ links()
 		for ((i = 0; i < N - 1; i++)); do
 			want=Y
 			[ "${port[d]}" != "$1" ] && [ "${peer_port[$d,$i]}" != "$1" ] || want=N
-			[ "$(cat "$(T $d)/peer$i/link")" = $want ] || return 1
+			[ "$(rd $d peer$i/link)" = $want ] || return 1
 		done
 	done
 }
@@ -89,18 +120,19 @@ links_are()
 	local d i
 	for ((d = 0; d < N; d++)); do
 		for ((i = 0; i < N - 1; i++)); do
-			echo "port ${port[d]} -> ${peer_port[$d,$i]}: $(cat "$(T $d)/peer$i/link")"
+			echo "port ${port[d]} -> ${peer_port[$d,$i]}: $(rd $d peer$i/link)"
 		done
 	done
 	return 1
 }
-for ((d = 0; d < N; d++)); do echo Y >"$(T $d)/link"; done
-tap_check "every pair's link is up once all four ports enable theirs" links_are -1
+NP=$((N * (N - 1) / 2))	# pairs
+for ((d = 0; d < N; d++)); do wr $d link Y; done
+tap_check "every pair's link is up once all $N ports enable theirs" links_are -1
 d1=$(dev_of 1)
-echo N >"$(T $d1)/link"
-tap_check "port 1 disables its link: its three pairs go down, the other three stay up" links_are 1
-echo Y >"$(T $d1)/link"
-tap_check "port 1 enables it again: all six pairs up" links_are -1
+wr "$d1" link N
+tap_check "port 1 disables its link: its $((N - 1)) pairs go down, the other $((NP - N + 1)) stay up" links_are 1
+wr "$d1" link Y
+tap_check "port 1 enables it again: all $NP pairs up" links_are -1
 
 # db_reach FROM BIT DOWN_PORT: device FROM rings BIT; every other device
 # sees it, except port DOWN_PORT's (link down; -1: none), which sees none,
@@ -108,13 +140,13 @@ tap_check "port 1 enables it again: all six pairs up" links_are -1
 db_reach()
 {
 	local from=$1 bit=$2 d got want
-	for ((d = 0; d < N; d++)); do echo 'c -1' >"$(T $d)/db"; done
-	echo "s $bit" >"$(T $from)/peer_db"
+	for ((d = 0; d < N; d++)); do wr $d db 'c -1'; done
+	wr "$from" peer_db "s $bit"
 	sleep 0.2
 	for ((d = 0; d < N; d++)); do
 		want=$bit
 		[ "$d" != "$from" ] && [ "${port[d]}" != "$3" ] && [ "${port[from]}" != "$3" ] || want=0
-		got=$(cat "$(T $d)/db")
+		got=$(rd $d db)
 		[ "$((got))" = "$((want))" ] ||
 			{ echo "port ${port[from]} rang $bit: port ${port[d]} has $got, want $want"; return 1; }
 	done
@@ -126,15 +158,16 @@ all_db()
 		db_reach $d $((1 << (d * 7 + 3))) -1 || return 1
 	done
 }
-tap_check "a doorbell from each port reaches the three others, not itself" all_db
+tap_check "a doorbell from each port reaches the $((N - 1)) others, not itself" all_db
 d2=$(dev_of 2)
-echo N >"$(T $d2)/link"
+wr "$d2" link N
 wait_for 10 links 2
-tap_check "with port 2's link down: a doorbell from port 0 reaches ports 1 and 3 only" \
+others=$(for ((p = 1; p < N; p++)); do [ $p = 2 ] || echo $p; done | tr '\n' ' ')
+tap_check "with port 2's link down: a doorbell from port 0 reaches ports ${others% } only" \
 	db_reach "$(dev_of 0)" 0x100 2
 tap_check "port 2's own doorbell reaches no one while its link is down" \
 	db_reach "$d2" 0x200 2
-echo Y >"$(T $d2)/link"
+wr "$d2" link Y
 wait_for 10 links -1
 
 # every (sender, receiver) pair: the receiver's register holds the value
@@ -142,7 +175,7 @@ wait_for 10 links -1
 msgs()
 {
 	local s r i si ri v got
-	for ((r = 0; r < N; r++)); do echo 'c -1' >"$(T $r)/msg_sts"; done
+	for ((r = 0; r < N; r++)); do wr $r msg_sts 'c -1'; done
 	for ((s = 0; s < N; s++)); do
 		for ((r = 0; r < N; r++)); do
 			[ $s != $r ] || continue
@@ -150,11 +183,11 @@ msgs()
 			si=$(pidx $r "${port[s]}")	# the sender, as the receiver numbers it
 			i=$(( (s + r) % 4 ))
 			v=$(( (s << 12) | (r << 8) | i | 0x10000 ))
-			echo $v >"$(T $s)/peer$ri/msg$i" || { echo "port ${port[s]} -> ${port[r]} msg$i: send failed"; return 1; }
-			got=$(cat "$(T $r)/msg$i")
+			wr $s peer$ri/msg$i $v || { echo "port ${port[s]} -> ${port[r]} msg$i: send failed"; return 1; }
+			got=$(rd $r msg$i)
 			[ "$got" = "$(printf '0x%08x<-%d' $v "$si")" ] ||
 				{ echo "port ${port[s]} -> ${port[r]} msg$i: read $got, want $(printf '0x%08x<-%d' $v "$si")"; return 1; }
-			echo "c $((1 << i))" >"$(T $r)/msg_sts"
+			wr $r msg_sts "c $((1 << i))"
 		done
 	done
 }
@@ -167,7 +200,7 @@ spads()
 {
 	local w o x i oi v got
 	for ((o = 0; o < N; o++)); do
-		for ((i = 0; i < 4; i++)); do echo 0 >"$(T $o)/spad$i"; done
+		for ((i = 0; i < 4; i++)); do wr $o spad$i 0; done
 	done
 	for ((w = 0; w < N; w++)); do
 		for ((o = 0; o < N; o++)); do
@@ -175,23 +208,24 @@ spads()
 			oi=$(pidx $w "${port[o]}")
 			i=$(( (w + o) % 4 ))
 			v=$(( 0x5a000000 | (w << 8) | o ))
-			echo $v >"$(T $w)/peer$oi/spad$i"
-			got=$(cat "$(T $o)/spad$i")
+			wr $w peer$oi/spad$i $v
+			got=$(rd $o spad$i)
 			[ "$((got))" = "$v" ] || { echo "port ${port[w]} wrote $v into port ${port[o]}'s spad$i; it reads $got"; return 1; }
-			got=$(cat "$(T $w)/peer$oi/spad$i")
+			got=$(rd $w peer$oi/spad$i)
 			[ "$((got))" = "$v" ] || { echo "port ${port[w]} reads back $got from port ${port[o]}'s spad$i"; return 1; }
 			for ((x = 0; x < N; x++)); do
 				[ $x != $o ] || continue
-				got=$(cat "$(T $x)/spad$i")
+				got=$(rd $x spad$i)
 				[ "$((got))" != "$v" ] || { echo "port ${port[x]}'s spad$i also holds $v"; return 1; }
 			done
-			echo 0 >"$(T $o)/spad$i"
+			wr $o spad$i 0
 		done
 	done
 }
 tap_check "a scratchpad written through a peer lands in that peer's bank only" spads
 
-tap_check "ntb_tool unloads" modprobe -r ntb_tool
+all_hosts() { local h; for h in "${HOSTS[@]}"; do on_host "$h" "$*" || { echo "${h:-here}: $* failed"; return 1; }; done; }
+tap_check "ntb_tool unloads" all_hosts modprobe -r ntb_tool
 
 # ntb_pingpong on the switch: each port pings the next port up (the
 # highest pings the lowest) through the global doorbell, which only that
@@ -199,12 +233,12 @@ tap_check "ntb_tool unloads" modprobe -r ntb_tool
 pingpong_ring()
 {
 	local d c0=() c1=() grew=
-	modprobe ntb_pingpong delay_ms=10 || { echo "modprobe ntb_pingpong failed"; return 1; }
+	all_hosts modprobe ntb_pingpong delay_ms=10 || return 1
 	sleep 1
-	for ((d = 0; d < N; d++)); do c0[d]=$(cat "$DBG/ntb_pingpong/${devs[d]}/count"); done
+	for ((d = 0; d < N; d++)); do c0[d]=$(on $d "cat $DBG/ntb_pingpong/${devs[d]}/count"); done
 	sleep 3
-	for ((d = 0; d < N; d++)); do c1[d]=$(cat "$DBG/ntb_pingpong/${devs[d]}/count"); done
-	modprobe -r ntb_pingpong || { echo "ntb_pingpong does not unload"; return 1; }
+	for ((d = 0; d < N; d++)); do c1[d]=$(on $d "cat $DBG/ntb_pingpong/${devs[d]}/count"); done
+	all_hosts modprobe -r ntb_pingpong || return 1
 	for ((d = 0; d < N; d++)); do
 		# 3 s at one ping per 10 ms is up to 300; ask for a tenth
 		[ $((c1[d] - c0[d])) -ge 30 ] ||
@@ -213,7 +247,7 @@ pingpong_ring()
 	done
 	echo "$grew"
 }
-tap_check "ntb_pingpong: every port's count grows in 3 s (a ring of four), then unloads" pingpong_ring
+tap_check "ntb_pingpong: every port's count grows in 3 s (a ring of $N), then unloads" pingpong_ring
 
 # ntb_transport (6.12) does not support multi-port devices: it says so
 # once per device and goes on with peer index 0 alone. It must load,
@@ -221,15 +255,17 @@ tap_check "ntb_pingpong: every port's count grows in 3 s (a ring of four), then 
 transport_warns()
 {
 	local before after
-	before=$(dmesg | grep -c 'Multi-port NTB devices unsupported')
-	modprobe ntb_transport || { echo "modprobe ntb_transport failed"; return 1; }
+	warns() { local h n=0; for h in "${HOSTS[@]}"; do n=$((n + $(on_host "$h" "dmesg | grep -c 'Multi-port NTB devices unsupported'"))); done; echo $n; }
+	before=$(warns)
+	all_hosts modprobe ntb_transport || return 1
 	sleep 3
-	after=$(dmesg | grep -c 'Multi-port NTB devices unsupported')
-	modprobe -r ntb_transport || { echo "ntb_transport does not unload"; return 1; }
+	after=$(warns)
+	all_hosts modprobe -r ntb_transport || return 1
 	[ $((after - before)) = $N ] || { echo "$((after - before)) warnings for $N devices"; return 1; }
 }
 tap_check "ntb_transport on the switch: one 'Multi-port NTB devices unsupported' per device, then unloads" \
 	transport_warns
-tap_check "the driver unloads" modprobe -r ntb_hw_ivshmem
-tap_check "no kernel warnings" dmesg_clean
+tap_check "the driver unloads" all_hosts modprobe -r ntb_hw_ivshmem
+tap_check "no kernel warnings ($WHERE)" all_hosts "$(declare -f dmesg_clean); dmesg_clean"
+for h in "${RHS[@]}"; do peer_halt "$h"; done
 tap_done
