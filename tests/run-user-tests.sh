@@ -34,6 +34,7 @@ suite() {
 
 suite ivrsh "$TOP/tests/user/ivrsh-test.sh"
 suite failure-patterns "$TOP/tests/user/patterns-test.sh"
+suite crash-judge "$TOP/tests/user/crash-judge-test.sh"
 if [ -f "$TOP/shm-protocol/Makefile" ]; then
 	suite shm-protocol make -s -C "$TOP/shm-protocol" test
 fi
