@@ -507,13 +507,24 @@ mapped:
 	return 0;
 }
 
+/*
+ * A claimed port is taken over only if its heartbeat stood still for at
+ * least this long: on a loaded 2-core host running TCG guests, a live
+ * guest's heartbeat has stood still for 166 ms (docs/reliability.md), and
+ * a guest that restarts its peer meanwhile must not take its port.
+ */
+#define IVSHM_TAKEOVER_MIN_MS	500
+
 /**
  * ivshm_claim_port() - claim our port in the region
  * @ndev:	our device.
  *
  * The port named by the port parameter, or the first free one. When every
- * candidate is claimed, one is taken over only if neither its claim nor
- * its heartbeat moved in twice the link timeout (a crashed guest).
+ * candidate is claimed, one is taken over only if its doorbell server saw
+ * its owner die, or if neither its claim nor its heartbeat moved while we
+ * watched: twice the link timeout, at least IVSHM_TAKEOVER_MIN_MS, and at
+ * least twice the timeout its owner's published heartbeat period asks for
+ * (a supervised guest beats once a second).
  *
  * Context: process; sleeps.
  * Return: 0; the error of the first ivntb_port_claim() unless it was
@@ -524,7 +535,7 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 	struct ivntb_region *r = &ndev->region;
 	struct ivntb_peer_state before[IVNTB_MAX_PORTS], now;
 	u64 tag = ((u64)get_random_u32() << 32) | pci_dev_id(ndev->pdev);
-	u32 p, first, last;
+	u32 p, first, last, watch_ms;
 	int ret;
 
 	ret = ivntb_port_claim(r, port, tag, &ndev->me);
@@ -534,11 +545,14 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 	/* Every candidate is claimed: take over one whose owner is dead. */
 	first = port < 0 ? 0 : port;
 	last = port < 0 ? r->geom.nr_ports - 1 : port;
+	watch_ms = max_t(u32, 2 * ivshm_link_timeout_ms(), IVSHM_TAKEOVER_MIN_MS);
 	for (p = first; p <= last; p++) {
 		if (ivntb_peer_snapshot(r, p, &before[p])) {
 			before[p].state = IVNTB_PORT_INVALID;
 			continue;
 		}
+		/* bounded: ivntb_peer_hb_ms() <= IVNTB_HB_MS_MAX */
+		watch_ms = max(watch_ms, 2 * 3 * ivntb_peer_hb_ms(r, p));
 		/* the supervisor saw its owner die: no need to wait */
 		if (before[p].state == IVNTB_PORT_CLAIMED &&
 		    ivntb_peer_gone(r, p, before[p].epoch) &&
@@ -550,7 +564,7 @@ static int ivshm_claim_port(struct ivshm_ntb *ndev)
 			return 0;
 		}
 	}
-	msleep(2 * ivshm_link_timeout_ms());
+	msleep(watch_ms);
 	for (p = first; p <= last; p++) {
 		if (before[p].state == IVNTB_PORT_INVALID ||
 		    ivntb_peer_snapshot(r, p, &now))
@@ -1306,7 +1320,7 @@ static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
 /*
  * The heartbeat starts right after the claim, before the clients probe: a
  * party probing meanwhile takes over a port whose heartbeat stood still
- * for twice the link timeout (ivshm_claim_port()). The first beat is now.
+ * while it watched (ivshm_claim_port()). The first beat is now.
  */
 static void ivshm_start_heartbeat(struct ivshm_ntb *ndev)
 {

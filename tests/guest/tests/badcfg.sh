@@ -2,6 +2,7 @@
 # ivntb-run: riscv64 | badcfg: BAR2 of 8 KiB | -t loopback --mw-pools off --region 8K --ports 0 --append ivntb.case=small
 # ivntb-run: riscv64 | badcfg: guest b maps 2 of 4 MiB | -t pair --mw-pools off --region-b 2M --append ivntb.case=mismatch
 # ivntb-run: riscv64 | badcfg: 3 devices, 2 ports | -t loopback --mw-pools off --ndev 3 --append ivntb.case=ports
+# ivntb-run: riscv64 | badcfg: 3 devices, 2 ports, supervised (1 s heartbeats) | -t loopback --supervise --mw-pools off --ndev 3 --append ivntb.case=ports
 # ivntb-run: riscv64 | badcfg: stale claims from a crashed run | -t pair --mw-pools off --append ivntb.case=stale
 # ivntb-run: debug | loopback badcfg: 3 devices, 2 ports | -t loopback --mw-pools off --ndev 3 --append ivntb.case=ports
 #
@@ -13,9 +14,11 @@
 #             with its link down; nothing else happens
 #   ports     loopback, three devices on a 2-port region: two claim the
 #             ports and link up; the third says every port is in use
+#             (supervised too: their heartbeats, once a second, are not
+#             mistaken for a crashed owner's)
 #   stale     pair, both ports left claimed by crashed parties
 #             (badcfg.host): both guests take the stale ports over after
-#             two link timeouts and the link comes up
+#             watching them stand still and the link comes up
 # In every case: no oops, BUG or WARNING, and the modules unload.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
