@@ -262,6 +262,7 @@ struct ivshm_stats {
 	u64 db_events;
 	u64 msg_events;
 	u64 link_changes;
+	u64 train_skipped;	/* links up on a sign of life, before training */
 	u64 sup_downs;		/* links taken down on the supervisor's word */
 	u64 down_after_hb_ns;	/* last link loss: time since the peer's last heartbeat */
 	u64 away;		/* housekeeping came a missed heartbeat late */
@@ -341,6 +342,12 @@ struct ivshm_ntb {
 	unsigned int park_hk_run; /* housekeeping passes by the park timer */
 	u64 last_housekeeping;	/* ktime of the last one, or 0 */
 	bool untimed;		/* slept with no timer since: not away */
+	/*
+	 * Doorbell bits pending when our one peer's link went down, and not
+	 * cleared since: the dead or restarted instance rang them, so they
+	 * are no sign of life of the next. Under lock.
+	 */
+	u64 db_stale;
 
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
@@ -844,6 +851,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
 	u64 mask = 0, tell = 0;
 	enum ivshm_peer_verdict v;
+	unsigned long flags;
 	u32 pidx;
 
 	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost) &&
@@ -874,10 +882,14 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 			 */
 			if (!p->ready_since)
 				p->ready_since = now;
-			if ((ndev->link_mask & BIT_ULL(pidx)) || p->sign_of_life ||
+			if ((ndev->link_mask & BIT_ULL(pidx)) ||
 			    now - p->ready_since >=
-			    (u64)link_train_ms * NSEC_PER_MSEC)
+			    (u64)link_train_ms * NSEC_PER_MSEC) {
 				mask |= BIT_ULL(pidx);
+			} else if (p->sign_of_life) {
+				mask |= BIT_ULL(pidx);
+				ndev->stats.train_skipped++;
+			}
 			p->sign_of_life = false;
 		}
 	} else {
@@ -913,6 +925,11 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 			ivntb_notify(&ndev->region, ndev->peer[pidx].port);
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 			atomic64_inc(&ndev->stats.link_gens);
+		}
+		if (ndev->nr_peers == 1) {
+			spin_lock_irqsave(&ndev->lock, flags);
+			ndev->db_stale = ivntb_db_read(&ndev->region, &ndev->me);
+			spin_unlock_irqrestore(&ndev->lock, flags);
 		}
 	}
 
@@ -1121,6 +1138,9 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
  * moving heartbeat. Count it, so that the link event reaches clients before
  * the event that a peer whose link came up first already sent (ntb_perf
  * answers a command with ntb_mw_get_align(), which needs the link up).
+ * Doorbell bits still pending from before the peer's link went down
+ * (db_stale) do not count: a crashed peer rang them, and taking them for
+ * its restarted instance's would cut that instance's link training short.
  * Poller only.
  */
 static void ivshm_note_life(struct ivshm_ntb *ndev)
@@ -1139,7 +1159,8 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 		if ((sts & 1) && ndev->msg_copy[midx].valid)
 			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
 	db = ivntb_db_read(&ndev->region, &ndev->me);
-	if (db && ndev->nr_peers == 1)
+	ndev->db_stale &= db;		/* a cleared bit may ring anew */
+	if ((db & ~ndev->db_stale) && ndev->nr_peers == 1)
 		ndev->peer[0].sign_of_life = true;
 	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_NOTE_LIFE);
 	spin_unlock_irqrestore(&ndev->lock, flags);
@@ -2916,6 +2937,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "arm_saves:\t%llu\n", READ_ONCE(st->arm_saves));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
+	seq_printf(s, "train_skipped:\t%llu\n", READ_ONCE(st->train_skipped));
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
