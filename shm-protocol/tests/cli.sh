@@ -53,6 +53,10 @@ check "init refuses to shrink an existing file" status_is 1 "$C" init "$F" --siz
 check "region file kept its size" test "$(stat -c %s "$F")" = 4194304
 check "init: 8 ports, 64 spads, 8 msgs, 4 mws" \
 	status_is 0 "$C" init "$D/big" --size 8M --ports 8 --spads 64 --msgs 8 --mws 4
+check "init --mws ports: 3 ports get 3 windows per pair (ntb_perf on a switch)" \
+	bash -c "'$C' init '$D/perf3' --size 4M --ports 3 --mws ports | grep -q '3 ports, 16 spads, 4 msgs, 3 mws of 131072 bytes'"
+check "init --mws ports: 5 ports refused with the reason, no file made" \
+	bash -c "out=\$('$C' init '$D/perf5' --size 4M --ports 5 --mws ports 2>&1); [ \$? = 1 ] && grep -q 'at most 4 fit' <<<\"\$out\" && [ ! -e '$D/perf5' ]"
 
 # Foreign and blank regions are never touched.
 printf 'LOOKINGGLASS-FRAME-DATA' >"$D/foreign"

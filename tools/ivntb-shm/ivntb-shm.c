@@ -4,7 +4,7 @@
  * host (a file under /dev/shm that QEMU's ivshmem-plain maps as BAR2).
  *
  *   ivntb-shm init FILE --size SIZE [--ports N] [--spads N] [--msgs N]
- *                  [--mws N] [--mw-size SIZE] [--mw-align SIZE]
+ *                  [--mws N|ports] [--mw-size SIZE] [--mw-align SIZE]
  *                  [--nonce X] [--force]
  *   ivntb-shm dump FILE [--raw]
  *   ivntb-shm check FILE
@@ -60,7 +60,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 "usage: ivntb-shm init FILE --size SIZE [--ports N] [--spads N] [--msgs N]\n"
-"                 [--mws N] [--mw-size SIZE] [--mw-align SIZE] [--nonce X] [--force]\n"
+"                 [--mws N|ports] [--mw-size SIZE] [--mw-align SIZE] [--nonce X] [--force]\n"
 "       ivntb-shm dump FILE [--raw]\n"
 "       ivntb-shm check FILE\n"
 "       ivntb-shm peer FILE [--port P] [--tag T] [--hb-ms MS] [--no-link]\n"
@@ -176,7 +176,7 @@ static int cmd_init(int argc, char **argv)
 	/* The host tool re-initialises an idle region when asked to. */
 	struct ivntb_init_params ip = { .flags = IVNTB_INIT_REINIT };
 	struct ivntb_region r;
-	bool have_nonce = false;
+	bool have_nonce = false, mws_ports = false;
 	u64 size = 0, map_size;
 	void *base;
 	int c, err;
@@ -187,7 +187,13 @@ static int cmd_init(int argc, char **argv)
 		case 'p': ip.nr_ports = parse_num(optarg); break;
 		case 'S': ip.nr_spads = parse_num(optarg); break;
 		case 'm': ip.nr_msgs = parse_num(optarg); break;
-		case 'w': ip.nr_mws = parse_num(optarg); break;
+		case 'w':
+			/* "ports": what ntb_perf on a switch needs (windows.md) */
+			if (!strcmp(optarg, "ports"))
+				mws_ports = true;
+			else
+				ip.nr_mws = parse_num(optarg);
+			break;
 		case 'z': ip.mw_size = parse_num(optarg); break;
 		case 'a': ip.mw_align = parse_num(optarg); break;
 		case 'n': ip.nonce = parse_num(optarg); have_nonce = true; break;
@@ -197,6 +203,14 @@ static int cmd_init(int argc, char **argv)
 	}
 	if (optind != argc - 1 || !size)
 		usage();
+	if (mws_ports) {
+		ip.nr_mws = ip.nr_ports ? ip.nr_ports : 2;
+		if (ip.nr_mws > IVNTB_MAX_MWS) {
+			fprintf(stderr, "init: --mws ports: %u ports need %u windows per pair, at most %u fit the layout (ntb_perf on a switch needs one per port)\n",
+				ip.nr_ports, ip.nr_mws, IVNTB_MAX_MWS);
+			return EX_USAGE;
+		}
+	}
 	if (!have_nonce)
 		ip.nonce = now_ns() ^ ((u64)getpid() << 32);
 	ip.region_size = size;
