@@ -442,7 +442,8 @@ if [ "$GUESTS" -ge 2 ]; then
 			kill -TERM "${PID_OF[$r]}" 2>/dev/null || true
 		fi
 		RC_OF[$r]=0
-		wait "${PID_OF[$r]}" || RC_OF[$r]=$?
+		# (a guest a host hook killed -9: no "Killed" job notice)
+		wait "${PID_OF[$r]}" 2>/dev/null || RC_OF[$r]=$?
 	done
 fi
 kill "$WATCH_PID" "$TWATCH_PID" 2>/dev/null || true
