@@ -46,6 +46,7 @@
  */
 #include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
@@ -165,6 +166,10 @@ MODULE_PARM_DESC(init_ports, "Ports of a region this driver initialises (default
 static unsigned int init_mws = 2;
 module_param(init_mws, uint, 0444);
 MODULE_PARM_DESC(init_mws, "Memory windows per port pair of a region this driver initialises (default 2)");
+
+static bool mw_dma_ops = true;
+module_param(mw_dma_ops, bool, 0444);
+MODULE_PARM_DESC(mw_dma_ops, "Without a device-tree DMA pool (x86_64), back the inbound windows by our own DMA ops on the PCI device where the kernel has per-device ops (default Y; N: keep the device's ops, windows refused)");
 
 static bool irqoff_stats;
 module_param(irqoff_stats, bool, 0444);
@@ -362,6 +367,16 @@ struct ivshm_ntb {
 	struct mutex mw_lock;
 	bool mw_pool;
 	u64 in_lo, in_hi;
+	/*
+	 * Or, where the kernel has per-device DMA ops and there is no device
+	 * tree pool (x86_64): our own ops on our PCI device allocate the
+	 * coherent buffers from a pool over the same range, mapped at
+	 * mw_va; the device's ops before ours are restored at remove.
+	 */
+	unsigned long *mw_map;		/* a bit per page of [in_lo, in_hi) */
+	spinlock_t mw_map_lock;
+	void *mw_va;
+	const struct dma_map_ops *old_dma_ops;
 	atomic_t steer;			/* ivshm_steer_id(), or 0: none */
 	unsigned long steer_until;	/* jiffies */
 	wait_queue_head_t steer_wq;	/* steerers waiting for steer */
@@ -2091,6 +2106,181 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
  * windows in our BAR2, if the guest was booted with one (docs/windows.md).
  * Without it the driver works, but no client buffer can be a window.
  */
+#if defined(CONFIG_ARCH_HAS_DMA_OPS) || defined(CONFIG_DMA_OPS)	/* 6.12 | 6.1 */
+/*
+ * DMA ops of our own PCI device (docs/windows.md, "x86_64"): coherent
+ * buffers come from this port's inbound windows in BAR2, in naturally
+ * aligned power-of-two runs of pages found in a bitmap, as a device-tree
+ * DMA pool's are (dma_alloc_from_dev_coherent()), so the steering of
+ * ivshm_mw_steer() places them alike; streaming mappings are the
+ * identity of a guest without an IOMMU (the ops are not installed where
+ * one translates: ivshm_init_mw_dma_ops()), and x86 is cache-coherent.
+ */
+static struct ivshm_ntb *ivshm_dma_ndev(struct device *dev)
+{
+	return pci_get_drvdata(to_pci_dev(dev));
+}
+
+static void *ivshm_dma_alloc(struct device *dev, size_t size,
+			     dma_addr_t *dma, gfp_t gfp, unsigned long attrs)
+{
+	struct ivshm_ntb *ndev = ivshm_dma_ndev(dev);
+	u32 pages = (ndev->in_hi - ndev->in_lo) >> PAGE_SHIFT;
+	unsigned long flags;
+	int pageno;
+	void *va;
+
+	spin_lock_irqsave(&ndev->mw_map_lock, flags);
+	pageno = bitmap_find_free_region(ndev->mw_map, pages, get_order(size));
+	spin_unlock_irqrestore(&ndev->mw_map_lock, flags);
+	if (pageno < 0)
+		return NULL;
+	*dma = ndev->shm_phys + ndev->in_lo + ((u64)pageno << PAGE_SHIFT);
+	va = ndev->mw_va + ((size_t)pageno << PAGE_SHIFT);
+	memset(va, 0, size);
+	return va;
+}
+
+static void ivshm_dma_free(struct device *dev, size_t size, void *va,
+			   dma_addr_t dma, unsigned long attrs)
+{
+	struct ivshm_ntb *ndev = ivshm_dma_ndev(dev);
+	int pageno = (dma - ndev->shm_phys - ndev->in_lo) >> PAGE_SHIFT;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ndev->mw_map_lock, flags);
+	bitmap_release_region(ndev->mw_map, pageno, get_order(size));
+	spin_unlock_irqrestore(&ndev->mw_map_lock, flags);
+}
+
+static dma_addr_t ivshm_dma_map_page(struct device *dev, struct page *page,
+				     unsigned long offset, size_t size,
+				     enum dma_data_direction dir,
+				     unsigned long attrs)
+{
+	return page_to_phys(page) + offset;
+}
+
+static void ivshm_dma_unmap_page(struct device *dev, dma_addr_t dma,
+				 size_t size, enum dma_data_direction dir,
+				 unsigned long attrs)
+{
+}
+
+static int ivshm_dma_map_sg(struct device *dev, struct scatterlist *sgl,
+			    int nents, enum dma_data_direction dir,
+			    unsigned long attrs)
+{
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i) {
+		sg->dma_address = sg_phys(sg);
+		sg_dma_len(sg) = sg->length;
+	}
+	return nents;
+}
+
+static void ivshm_dma_unmap_sg(struct device *dev, struct scatterlist *sgl,
+			       int nents, enum dma_data_direction dir,
+			       unsigned long attrs)
+{
+}
+
+static dma_addr_t ivshm_dma_map_resource(struct device *dev,
+					 phys_addr_t phys, size_t size,
+					 enum dma_data_direction dir,
+					 unsigned long attrs)
+{
+	return phys;
+}
+
+static int ivshm_dma_supported(struct device *dev, u64 mask)
+{
+	return 1;
+}
+
+static const struct dma_map_ops ivshm_dma_ops = {
+	.alloc		= ivshm_dma_alloc,
+	.free		= ivshm_dma_free,
+	.map_page	= ivshm_dma_map_page,
+	.unmap_page	= ivshm_dma_unmap_page,
+	.map_sg		= ivshm_dma_map_sg,
+	.unmap_sg	= ivshm_dma_unmap_sg,
+	.map_resource	= ivshm_dma_map_resource,
+	.dma_supported	= ivshm_dma_supported,
+};
+
+/*
+ * Back the inbound windows [@lo, @hi) of BAR2 by our DMA ops. Return: 0,
+ * or a negative errno (said in one line; windows then refused).
+ */
+static int ivshm_init_mw_dma_ops(struct ivshm_ntb *ndev, u64 lo, u64 hi)
+{
+	struct device *dev = &ndev->pdev->dev;
+	int ret;
+
+	if (!mw_dma_ops) {
+		dev_info(dev, "mw_dma_ops=0 and no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
+		return -EOPNOTSUPP;
+	}
+	if (device_iommu_mapped(dev)) {
+		dev_info(dev, "an IOMMU translates this device's DMA: clients' buffers cannot be windows (docs/windows.md)\n");
+		return -EOPNOTSUPP;
+	}
+	/* windows are page-aligned (mw_align >= 4 KiB), so is their range */
+	if (!PAGE_ALIGNED(lo) || !PAGE_ALIGNED(hi - lo) ||
+	    (hi - lo) >> PAGE_SHIFT > INT_MAX)
+		return -EINVAL;
+	ndev->mw_map = bitmap_zalloc((hi - lo) >> PAGE_SHIFT, GFP_KERNEL);
+	if (!ndev->mw_map)
+		return -ENOMEM;
+	ndev->mw_va = memremap(ndev->shm_phys + lo, hi - lo, MEMREMAP_WB);
+	if (!ndev->mw_va) {
+		ret = -ENOMEM;
+		goto free_map;
+	}
+	spin_lock_init(&ndev->mw_map_lock);
+	ndev->in_lo = lo;
+	ndev->in_hi = hi;
+	ndev->old_dma_ops = get_dma_ops(dev);
+	set_dma_ops(dev, &ivshm_dma_ops);
+	return 0;
+
+free_map:
+	bitmap_free(ndev->mw_map);
+	ndev->mw_map = NULL;
+	return ret;
+}
+
+static void ivshm_deinit_mw_dma_ops(struct ivshm_ntb *ndev)
+{
+	u32 pages = (ndev->in_hi - ndev->in_lo) >> PAGE_SHIFT;
+
+	set_dma_ops(&ndev->pdev->dev, ndev->old_dma_ops);
+	/* a buffer still allocated: keep its mapping rather than free it */
+	if (!bitmap_empty(ndev->mw_map, pages)) {
+		dev_warn(&ndev->pdev->dev, "%u pages of window buffers still allocated at remove\n",
+			 bitmap_weight(ndev->mw_map, pages));
+	} else {
+		memunmap(ndev->mw_va);
+	}
+	ndev->mw_va = NULL;
+	bitmap_free(ndev->mw_map);
+	ndev->mw_map = NULL;
+}
+#else
+static int ivshm_init_mw_dma_ops(struct ivshm_ntb *ndev, u64 lo, u64 hi)
+{
+	dev_info(&ndev->pdev->dev, "no DMA pool over the inbound windows, and no per-device DMA ops in this kernel: clients' buffers cannot be windows (docs/windows.md)\n");
+	return -EOPNOTSUPP;
+}
+
+static void ivshm_deinit_mw_dma_ops(struct ivshm_ntb *ndev)
+{
+}
+#endif
+
 static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
 {
 	struct device *dev = &ndev->pdev->dev;
@@ -2113,7 +2303,13 @@ static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
 
 	np = of_find_compatible_node(NULL, NULL, IVSHM_POOLS_COMPAT);
 	if (!np) {
-		dev_info(dev, "no DMA pool over the inbound windows: clients' buffers cannot be windows (docs/windows.md)\n");
+		if (ivshm_init_mw_dma_ops(ndev, lo, hi))
+			return;
+		ndev->mw_pool = true;
+		ndev->in_lo = lo;
+		ndev->in_hi = hi;
+		dev_info(dev, "inbound windows %#llx+%#llx backed by our DMA ops\n",
+			 lo, hi - lo);
 		return;
 	}
 	/* no memory-region property (< 0): no pool, said below */
@@ -2152,7 +2348,10 @@ static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev)
 	mutex_lock(&ndev->mw_lock);
 	ivshm_mw_unhold(ndev);
 	mutex_unlock(&ndev->mw_lock);
-	of_reserved_mem_device_release(&ndev->pdev->dev);
+	if (ndev->mw_map)
+		ivshm_deinit_mw_dma_ops(ndev);
+	else
+		of_reserved_mem_device_release(&ndev->pdev->dev);
 	ndev->mw_pool = false;
 }
 
