@@ -34,7 +34,9 @@
 #     --mw-pools on|off             riscv64: boot with a device tree that
 #                                   declares each port's inbound memory
 #                                   windows in each ivshmem BAR2 as a
-#                                   shared-dma-pool (docs/windows.md) (on)
+#                                   shared-dma-pool (docs/windows.md);
+#                                   x86_64: off boots with
+#                                   ntb_hw_ivshmem.mw_dma_ops=0 (on)
 #     --doorbell                    ivshmem-doorbell devices instead of
 #                                   ivshmem-plain, on our doorbell server
 #                                   (tools/ivshmem-server), MSI-X vector 0;
@@ -286,7 +288,7 @@ shm_dev() {	# shm_dev INDEX [BYTES]
 # QEMU's own for this machine with the pools added, by the command a user
 # runs for their own QEMU line (ivntb-shm dtb, docs/windows.md).
 DTB_ARGS=()
-POOLS=off	# the guests' device tree declares the DMA pools (ivntb.mw_pools)
+POOLS=off	# windows backed: riscv64 DT pools, x86_64 DMA ops (ivntb.mw_pools)
 gen_pool_dtb() {
 	"$SHMTOOL" dtb "$SHM" --out "$RUNDIR/ivntb.dtb" --ndev "$1" -- \
 		"$QEMU" -M "$MACHINE" -smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM" >/dev/null ||
@@ -294,6 +296,11 @@ gen_pool_dtb() {
 	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
 	POOLS=on
 }
+# x86_64: no device tree; the driver backs the windows by its own DMA ops
+# (docs/windows.md), unless told not to
+if [ "$IVNTB_ARCH" = x86_64 ]; then
+	if [ "$MW_POOLS" = on ]; then POOLS=on; else APPEND+=" ntb_hw_ivshmem.mw_dma_ops=0"; fi
+fi
 if [ "$IVNTB_ARCH" = riscv64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
 	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac
 fi

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# ivntb-run: riscv64 | pair crash-perf | -t pair --region 32M --mem 512
+# ivntb-run: riscv64 x86_64 | pair crash-perf | -t pair --region 32M --mem 512
 #
 # Peer crash during ntb_perf (crash-perf.host does the killing,
 # as crash.host): ntb_perf on both guests, this end running tests back to

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# ivntb-run: riscv64 riscv64-6.1 | pair freeze | -t pair --region 32M --mem 512
+# ivntb-run: riscv64 riscv64-6.1 x86_64 | pair freeze | -t pair --region 32M --mem 512
 #
 # A peer that stops for longer than the link timeout and comes back:
 # freeze.host stops guest b's QEMU (SIGSTOP) for 300 ms while ntb_transport

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
 # ivntb-run: riscv64 | loopback windows (DMA pool) | -t loopback
 # ivntb-run: riscv64 | pair windows (no DMA pool: refused) | -t pair --mw-pools off
-# ivntb-run: x86_64 | pair windows (no pool: refused) | -t pair
+# ivntb-run: x86_64 | pair windows (the driver's DMA ops) | -t pair
+# ivntb-run: x86_64 | loopback windows (the driver's DMA ops) | -t loopback
+# ivntb-run: x86_64 | pair windows (mw_dma_ops=0: refused) | -t pair --mw-pools off
 # ivntb-run: riscv64-6.1 | pair windows | -t pair
 #
 # Inbound memory windows through ntb_tool (docs/windows.md). With the
-# device-tree DMA pool (launch.sh --mw-pools on, the default) the buffer
+# device-tree DMA pool (riscv64) or the driver's own DMA ops (x86_64;
+# launch.sh --mw-pools on, the default) the buffer
 # ntb_tool allocates for window W must BE window W in BAR2, even when
 # allocated in reverse order; without the pool, mw_set_trans must refuse
 # the buffer with exactly one clear dmesg line per attempt. Which of the
