@@ -20,7 +20,9 @@ failed=()
 # and every run id here carries this shell's pid: what another harness
 # on this host left, or is running now, is not these runs' to answer for.
 all_leftovers() {
-	pgrep -af 'qemu-system.* -name ivntb-|ivntb-shm peer|ivntb-ivshmem-server' | cut -c1-200
+	# (pgrep may list itself where /proc is another pid namespace's)
+	pgrep -af 'qemu-system.* -name ivntb-|ivntb-shm peer|ivntb-ivshmem-server' |
+		grep -v '^[0-9]* pgrep ' | cut -c1-200
 	ls -d /dev/shm/ivntb-run-* /tmp/ivntb-sock.* 2>/dev/null
 	return 0
 }
