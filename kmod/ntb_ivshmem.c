@@ -216,6 +216,7 @@ struct ivshm_peer {
 	u32 seen_epoch;		/* epoch hb/hb_stamp belong to */
 	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
 	bool sign_of_life;	/* it sent us a message or doorbell */
+	bool db_resnap;		/* a new epoch: pending bits are stale */
 	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
 	bool pre_1_3;		/* claimed by an owner older than 1.3 */
@@ -796,6 +797,8 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		 */
 		p->warned = false;
 		p->hb_moved = false;
+		p->db_resnap = true;
+		p->sign_of_life = false;
 		p->seen_epoch = s.epoch;
 		p->hb = s.heartbeat;
 		p->hb_seen = now;
@@ -1174,6 +1177,11 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 		if ((sts & 1) && ndev->msg_copy[midx].valid)
 			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
 	db = ivntb_db_read(&ndev->region, &ndev->me);
+	/* a new instance of the peer: nothing pending now is its doing */
+	if (ndev->nr_peers == 1 && ndev->peer[0].db_resnap) {
+		ndev->db_stale = db;
+		ndev->peer[0].db_resnap = false;
+	}
 	ndev->db_stale &= db;		/* a cleared bit may ring anew */
 	if ((db & ~ndev->db_stale) && ndev->nr_peers == 1)
 		ndev->peer[0].sign_of_life = true;
@@ -2101,11 +2109,6 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
 	}
 }
 
-/*
- * Attach the device-tree DMA pool that covers exactly this port's inbound
- * windows in our BAR2, if the guest was booted with one (docs/windows.md).
- * Without it the driver works, but no client buffer can be a window.
- */
 #if defined(CONFIG_ARCH_HAS_DMA_OPS) || defined(CONFIG_DMA_OPS)	/* 6.12 | 6.1 */
 /*
  * DMA ops of our own PCI device (docs/windows.md, "x86_64"): coherent
@@ -2130,6 +2133,9 @@ static void *ivshm_dma_alloc(struct device *dev, size_t size,
 	int pageno;
 	void *va;
 
+	/* a size from a peer (ntb_perf's) may be 0 or anything */
+	if (!size || size > ((size_t)pages << PAGE_SHIFT))
+		return NULL;
 	spin_lock_irqsave(&ndev->mw_map_lock, flags);
 	pageno = bitmap_find_free_region(ndev->mw_map, pages, get_order(size));
 	spin_unlock_irqrestore(&ndev->mw_map_lock, flags);
@@ -2145,9 +2151,18 @@ static void ivshm_dma_free(struct device *dev, size_t size, void *va,
 			   dma_addr_t dma, unsigned long attrs)
 {
 	struct ivshm_ntb *ndev = ivshm_dma_ndev(dev);
-	int pageno = (dma - ndev->shm_phys - ndev->in_lo) >> PAGE_SHIFT;
+	size_t len = ndev->in_hi - ndev->in_lo;
 	unsigned long flags;
+	int pageno;
 
+	/* by the address we returned, as kernel/dma/coherent.c does */
+	if (va < ndev->mw_va || va >= ndev->mw_va + len || !size ||
+	    size > len) {
+		dev_WARN_ONCE(dev, 1, "freeing %p+%#zx, not a window buffer\n",
+			      va, size);
+		return;
+	}
+	pageno = (va - ndev->mw_va) >> PAGE_SHIFT;
 	spin_lock_irqsave(&ndev->mw_map_lock, flags);
 	bitmap_release_region(ndev->mw_map, pageno, get_order(size));
 	spin_unlock_irqrestore(&ndev->mw_map_lock, flags);
@@ -2230,11 +2245,15 @@ static int ivshm_init_mw_dma_ops(struct ivshm_ntb *ndev, u64 lo, u64 hi)
 	}
 	/* windows are page-aligned (mw_align >= 4 KiB), so is their range */
 	if (!PAGE_ALIGNED(lo) || !PAGE_ALIGNED(hi - lo) ||
-	    (hi - lo) >> PAGE_SHIFT > INT_MAX)
-		return -EINVAL;
+	    (hi - lo) >> PAGE_SHIFT > INT_MAX) {
+		ret = -EINVAL;
+		goto out;
+	}
 	ndev->mw_map = bitmap_zalloc((hi - lo) >> PAGE_SHIFT, GFP_KERNEL);
-	if (!ndev->mw_map)
-		return -ENOMEM;
+	if (!ndev->mw_map) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	ndev->mw_va = memremap(ndev->shm_phys + lo, hi - lo, MEMREMAP_WB);
 	if (!ndev->mw_va) {
 		ret = -ENOMEM;
@@ -2243,13 +2262,16 @@ static int ivshm_init_mw_dma_ops(struct ivshm_ntb *ndev, u64 lo, u64 hi)
 	spin_lock_init(&ndev->mw_map_lock);
 	ndev->in_lo = lo;
 	ndev->in_hi = hi;
-	ndev->old_dma_ops = get_dma_ops(dev);
+	ndev->old_dma_ops = dev->dma_ops;
 	set_dma_ops(dev, &ivshm_dma_ops);
 	return 0;
 
 free_map:
 	bitmap_free(ndev->mw_map);
 	ndev->mw_map = NULL;
+out:
+	dev_err(dev, "cannot back inbound windows %#llx+%#llx by our DMA ops: %d\n",
+		lo, hi - lo, ret);
 	return ret;
 }
 
@@ -2281,6 +2303,12 @@ static void ivshm_deinit_mw_dma_ops(struct ivshm_ntb *ndev)
 }
 #endif
 
+/*
+ * Attach the device-tree DMA pool that covers exactly this port's inbound
+ * windows in our BAR2, if the guest was booted with one, or else back them
+ * by our own DMA ops where the kernel has per-device ops (docs/windows.md).
+ * Without either the driver works, but no client buffer can be a window.
+ */
 static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
 {
 	struct device *dev = &ndev->pdev->dev;
