@@ -7,6 +7,7 @@
 # HOST:PATH files), and waits with timeouts.
 DBG=/sys/kernel/debug
 
+LETTERS=abcdefgh	# the roles of the guests topology, a first
 if [ "$IVNTB_ROLE" = a ]; then
 	RH=guest-b
 else
@@ -16,8 +17,19 @@ fi
 # guest-b), reached from a by the private links
 RHS=()
 if [ "$IVNTB_ROLE" = a ]; then
-	for ((k = 1; k < ${IVNTB_GUESTS:-2}; k++)); do RHS+=("guest-$(echo abcdefgh | cut -c$((k + 1)))"); done
+	for ((k = 1; k < ${IVNTB_GUESTS:-2}; k++)); do RHS+=("guest-${LETTERS:k:1}"); done
 fi
+# at HOST COMMAND...: run COMMAND here (HOST "") or in guest HOST;
+# at_all COMMAND...: here and in every other guest (RHS), naming the
+# first that failed
+at() { local h=$1; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
+at_all()
+{
+	local h
+	for h in "" "${RHS[@]}"; do
+		at "$h" "$*" || { echo "${h:-here}: $* failed"; return 1; }
+	done
+}
 
 R()
 {

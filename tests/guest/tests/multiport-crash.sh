@@ -19,8 +19,6 @@ C=guest-c
 tap_plan $((7 * N + 2))
 [ "${#RHS[@]}" = 2 ] || { tap_result 1 "three guests" "this test needs -t guests --guests 3"; tap_done; exit 1; }
 
-# at H COMMAND: run COMMAND here ("") or in guest H
-at() { local h=$1; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
 # one NTB device per guest: its driver's debugfs folder and ntb_tool's
 HW="$DBG/ntb_hw_ivshmem/*"
 TL="$DBG/ntb_tool/*"
@@ -101,7 +99,6 @@ for i in $(seq 0 $((N - 1))); do
 		test "$(at "" "cat $TL/db")" = 0x4 -a "$(at $B "cat $TL/db")" = 0x4
 done
 for h in "" $B $C; do at "$h" "modprobe -r ntb_tool && modprobe -r ntb_hw_ivshmem"; done
-clean_all() { local h; for h in "" $B $C; do at "$h" "$(declare -f dmesg_clean); dmesg_clean" || return 1; done; }
-tap_check "no kernel warnings here, on b and on c" clean_all
+tap_check "no kernel warnings here, on b and on c" at_all "$(declare -f dmesg_clean); dmesg_clean"
 for h in $B $C; do peer_halt "$h"; done
 tap_done

@@ -25,12 +25,10 @@
 [ "${#RHS[@]}" = 2 ] || { tap_plan 1; tap_result 1 "three guests" "this test needs -t guests --guests 3"; tap_done; exit 1; }
 HOST=("" "${RHS[@]}")
 tap_plan 7
-at() { local h=$1; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
-all() { local h; for h in "${HOST[@]}"; do at "$h" "$*" || { echo "${h:-here}: $* failed"; return 1; }; done; }
 count() { at "$1" "dmesg | grep -c '$2'"; }
 
 tap_check "ntb_hw_ivshmem and ntb_perf load on the three guests" \
-	all "modprobe ntb_hw_ivshmem && modprobe ntb_perf total_order=20"
+	at_all "modprobe ntb_hw_ivshmem && modprobe ntb_perf total_order=20"
 # every pair linked: each guest's driver sees both peers up
 linked() { local h; for h in "${HOST[@]}"; do at "$h" "grep -q '^link_mask:.*0x3$' $DBG/ntb_hw_ivshmem/*/info" || return 1; done; }
 tap_check "every pair of the switch linked" wait_for 60 linked
@@ -60,7 +58,7 @@ sleep 1
 left() { ps -o pid,stat,args | grep '[e]cho 0 > .*ntb_perf'; }
 tap_check "no process left in the run" eval '! left'
 tap_check "ntb_perf and ntb_hw_ivshmem unload on the three guests" \
-	all "modprobe -r ntb_perf && modprobe -r ntb_hw_ivshmem"
-tap_check "no oops, BUG or WARNING on the three guests" all "$(declare -f dmesg_clean); dmesg_clean"
+	at_all "modprobe -r ntb_perf && modprobe -r ntb_hw_ivshmem"
+tap_check "no oops, BUG or WARNING on the three guests" at_all "$(declare -f dmesg_clean); dmesg_clean"
 for h in "${RHS[@]}"; do peer_halt "$h"; done
 tap_done

@@ -31,11 +31,9 @@ else
 	for ((d = 0; d < N; d++)); do HOST[d]=; done
 	WHERE="this guest"
 fi
-HOSTS=("" "${RHS[@]}")	# every guest once
-# on D COMMAND: run COMMAND where device D is; rd D FILE, wr D FILE VALUE:
-# ntb_tool's FILE of device D
-on() { local h=${HOST[$1]}; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
-on_host() { local h=$1; shift; if [ -z "$h" ]; then bash -c "$*"; else ssh "$h" "$*"; fi; }
+# on D COMMAND: run COMMAND where device D is (at, lib-ntb.sh); rd D
+# FILE, wr D FILE VALUE: ntb_tool's FILE of device D
+on() { local d=$1; shift; at "${HOST[d]}" "$@"; }
 rd() { on "$1" "cat $(T "$1")/$2"; }
 wr() { on "$1" "echo '$3' >$(T "$1")/$2"; }
 # here DESCRIPTION COMMAND...: tap_check in this shell, for the commands
@@ -50,10 +48,8 @@ here()
 }
 load()
 {
-	local h d
-	for h in "${HOSTS[@]}"; do
-		on_host "$h" "modprobe ntb_hw_ivshmem && modprobe ntb_tool" || return 1
-	done
+	local d
+	at_all "modprobe ntb_hw_ivshmem && modprobe ntb_tool" || return 1
 	if [ "${#RHS[@]}" = 0 ]; then
 		devs=($(ls /sys/bus/ntb/devices))
 	else
@@ -224,8 +220,7 @@ spads()
 }
 tap_check "a scratchpad written through a peer lands in that peer's bank only" spads
 
-all_hosts() { local h; for h in "${HOSTS[@]}"; do on_host "$h" "$*" || { echo "${h:-here}: $* failed"; return 1; }; done; }
-tap_check "ntb_tool unloads" all_hosts modprobe -r ntb_tool
+tap_check "ntb_tool unloads" at_all modprobe -r ntb_tool
 
 # ntb_pingpong on the switch: each port pings the next port up (the
 # highest pings the lowest) through the global doorbell, which only that
@@ -233,12 +228,12 @@ tap_check "ntb_tool unloads" all_hosts modprobe -r ntb_tool
 pingpong_ring()
 {
 	local d c0=() c1=() grew=
-	all_hosts modprobe ntb_pingpong delay_ms=10 || return 1
+	at_all modprobe ntb_pingpong delay_ms=10 || return 1
 	sleep 1
 	for ((d = 0; d < N; d++)); do c0[d]=$(on $d "cat $DBG/ntb_pingpong/${devs[d]}/count"); done
 	sleep 3
 	for ((d = 0; d < N; d++)); do c1[d]=$(on $d "cat $DBG/ntb_pingpong/${devs[d]}/count"); done
-	all_hosts modprobe -r ntb_pingpong || return 1
+	at_all modprobe -r ntb_pingpong || return 1
 	for ((d = 0; d < N; d++)); do
 		# 3 s at one ping per 10 ms is up to 300; ask for a tenth
 		[ $((c1[d] - c0[d])) -ge 30 ] ||
@@ -255,9 +250,9 @@ tap_check "ntb_pingpong: every port's count grows in 3 s (a ring of $N), then un
 transport_warns()
 {
 	local before after
-	warns() { local h n=0; for h in "${HOSTS[@]}"; do n=$((n + $(on_host "$h" "dmesg | grep -c 'Multi-port NTB devices unsupported'"))); done; echo $n; }
+	warns() { local h n=0; for h in "" "${RHS[@]}"; do n=$((n + $(at "$h" "dmesg | grep -c 'Multi-port NTB devices unsupported'"))); done; echo $n; }
 	before=$(warns)
-	all_hosts modprobe ntb_transport || return 1
+	at_all modprobe ntb_transport || return 1
 	sleep 3
 	after=$(warns)
 	# ntb_transport_free() cancels its link works before it stops taking
@@ -273,12 +268,12 @@ transport_warns()
 			{ echo "unbinding ${devs[d]} failed"; return 1; }
 		sleep 1
 	done
-	all_hosts modprobe -r ntb_transport || return 1
+	at_all modprobe -r ntb_transport || return 1
 	[ $((after - before)) = $N ] || { echo "$((after - before)) warnings for $N devices"; return 1; }
 }
 tap_check "ntb_transport on the switch: one 'Multi-port NTB devices unsupported' per device; the devices unbound one at a time, it unloads" \
 	transport_warns
-tap_check "the driver unloads" all_hosts modprobe -r ntb_hw_ivshmem
-tap_check "no kernel warnings ($WHERE)" all_hosts "$(declare -f dmesg_clean); dmesg_clean"
+tap_check "the driver unloads" at_all modprobe -r ntb_hw_ivshmem
+tap_check "no kernel warnings ($WHERE)" at_all "$(declare -f dmesg_clean); dmesg_clean"
 for h in "${RHS[@]}"; do peer_halt "$h"; done
 tap_done
