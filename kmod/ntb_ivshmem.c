@@ -2331,11 +2331,9 @@ static void ivshm_init_mw_pool(struct ivshm_ntb *ndev)
 
 	np = of_find_compatible_node(NULL, NULL, IVSHM_POOLS_COMPAT);
 	if (!np) {
-		if (ivshm_init_mw_dma_ops(ndev, lo, hi))
+		if (ivshm_init_mw_dma_ops(ndev, lo, hi))	/* sets in_lo/hi */
 			return;
 		ndev->mw_pool = true;
-		ndev->in_lo = lo;
-		ndev->in_hi = hi;
 		dev_info(dev, "inbound windows %#llx+%#llx backed by our DMA ops\n",
 			 lo, hi - lo);
 		return;

@@ -60,10 +60,11 @@ cp "$GT/lib.sh" "$GT/lib-ntb.sh" "$GT/failure-patterns" "$ROOT/ivntb/"
 cp "$GT"/tests/*.sh "$ROOT/ivntb/tests/"
 # the private links (tests/guest/init): guest number k (b 2 ... h 8) at
 # 169.254.(98+k).k; a at .1 of each, named by b's link
+letters=abcdefgh
 {
 	printf '127.0.0.1 localhost\n169.254.100.1 guest-a\n'
 	for k in 2 3 4 5 6 7 8; do
-		printf '169.254.%d.%d guest-%s\n' $((98 + k)) $k "$(echo abcdefgh | cut -c$k)"
+		printf '169.254.%d.%d guest-%s\n' $((98 + k)) $k "${letters:k-1:1}"
 	done
 } >"$ROOT/etc/hosts"
 echo 'root:x:0:0:root:/root:/bin/bash' >"$ROOT/etc/passwd"

@@ -67,8 +67,9 @@
 # guest printed a TAP plan and exactly that many results, none "not ok",
 # the QEMU of every other guest (pair, guests) exited 0 unless the host
 # hook killed it, and no guest serial log (ROLE.log, and the copies a hook
-# kept, ROLE.crashN.log) has a line from tests/guest/failure-patterns. Logs of failed runs stay under
-# $IVNTB_BUILD/runs/, with the reasons in RUNDIR/verdict. No QEMU process,
+# kept, ROLE.crashN.log) has a line from tests/guest/failure-patterns.
+# Logs of failed runs stay under $IVNTB_BUILD/runs/, with the reasons in
+# RUNDIR/verdict. No QEMU process,
 # host hook process or /dev/shm file outlives the run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
