@@ -11,8 +11,9 @@
 # cold .ci/run stays near an hour; otherwise this says it did NOT cover
 # it (a skip, not a pass) and how to run it (make test-debug).
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+# before lib.sh, which derives the kernel's cache key from them
 export IVNTB_VARIANT=debug IVNTB_ARCH=riscv64 IVNTB_KVER=6.12
+. "$(dirname "$0")/lib.sh"
 obj=$(kobj_dir)
 if [ ! -f "$obj/.ivntb-done" ] && [ -n "${IVNTB_DEADLINE:-}" ] &&
 	[ $(( IVNTB_DEADLINE - $(date +%s) )) -lt 1800 ]; then
