@@ -63,6 +63,16 @@ bb=$(find "$WORK" -maxdepth 1 -type d -name 'busybox-*' | head -1)
 ) || { tail -n 30 "$WORK/busybox.log" >&2; die "userland: busybox build failed"; }
 cp "$bb/busybox" "$OUT.tmp/bin/busybox"
 
+# A guest of the host's own architecture takes Debian's bash-static,
+# built from the same source package, and spares the build (1.5 min)
+if [ -z "$CROSS" ] && [ "$(dpkg --print-architecture)" = amd64 ] &&
+	[ "$IVNTB_ARCH" = x86_64 ] &&
+	( cd "$WORK" && apt-get download -qq bash-static >/dev/null 2>"$WORK/bash-static.log" ) &&
+	dpkg-deb -x "$WORK"/bash-static_*.deb "$WORK/bash-static" &&
+	[ -x "$WORK/bash-static/bin/bash-static" ]; then
+	step "userland: bash from Debian's bash-static $(dpkg-deb -f "$WORK"/bash-static_*.deb Version)" >&2
+	cp "$WORK/bash-static/bin/bash-static" "$WORK/bash-static.bin"
+else
 step "userland: building static bash (about 1 min)" >&2
 bs=$(find "$WORK" -maxdepth 1 -type d -name 'bash-*' | head -1)
 (
@@ -75,7 +85,9 @@ bs=$(find "$WORK" -maxdepth 1 -type d -name 'bash-*' | head -1)
 		>"$WORK/bash-configure.log" 2>&1
 	make -j"$JOBS" >"$WORK/bash.log" 2>&1
 ) || { tail -n 30 "$WORK/bash.log" "$WORK/bash-configure.log" >&2; die "userland: bash build failed"; }
-cp "$WORK/bash-build/bash" "$OUT.tmp/bin/bash"
+cp "$WORK/bash-build/bash" "$WORK/bash-static.bin"
+fi
+cp "$WORK/bash-static.bin" "$OUT.tmp/bin/bash"
 "${CROSS}strip" "$OUT.tmp/bin/bash" "$OUT.tmp/bin/busybox"
 
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
