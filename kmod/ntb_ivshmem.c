@@ -306,17 +306,20 @@ struct ivshm_ntb {
 	struct ivshm_peer peer[IVNTB_MAX_PORTS - 1];
 
 	/*
-	 * lock protects db_mask, db_delivered, msg_mask, msg_delivered,
-	 * msg_out_fail and msg_copy: the local "interrupt controller". Never
-	 * held while calling into a client, nor around a loop on shared
-	 * memory that a hostile peer could keep failing.
+	 * lock protects db_mask (its writers), msg_mask, msg_delivered,
+	 * msg_out_fail, msg_copy and msg_dirty: the local "interrupt
+	 * controller". Never held while calling into a client, nor around a
+	 * loop on shared memory that a hostile peer could keep failing. The
+	 * poller delivers doorbells without it (ivshm_deliver()).
 	 */
 	spinlock_t lock;
 	u64 db_mask;
-	u64 db_delivered;	/* unmasked pending bits already signalled */
+	/* unmasked pending bits already signalled; atomics, not the lock */
+	atomic64_t db_delivered;
 	u64 msg_mask;
 	u64 msg_delivered;
 	u64 msg_out_fail;	/* registers whose send found them full */
+	bool msg_dirty;		/* an op changed the above: poller, look */
 	struct ivshm_msg_copy msg_copy[IVNTB_MAX_MSGS];
 
 	spinlock_t link_lock;	/* serialises link_enable/link_disable */
@@ -1109,25 +1112,57 @@ static void ivshm_notify_ports(struct ivshm_ntb *ndev, u32 ports)
  */
 static void ivshm_deliver(struct ivshm_ntb *ndev)
 {
-	u64 db_new, msg_new, sts, t0;
+	u64 db, db_new = 0, gone, msg_new = 0, sts, t0;
 	unsigned long flags;
 	u32 notify = 0;
 
 	if (READ_ONCE(ndev->lost))
 		return;
 
-	spin_lock_irqsave(&ndev->lock, flags);
-	t0 = ivshm_irqoff_start();
-	db_new = ivntb_db_read(&ndev->region, &ndev->me) & ~ndev->db_mask;
-	db_new &= ~ndev->db_delivered;
-	ndev->db_delivered |= db_new;
+	/*
+	 * Doorbells take no lock (each lock is two interrupt-flag writes,
+	 * which end a translation block under TCG): the OR into db_delivered
+	 * decides which bits are new, once between clears, after a plain
+	 * read that spares the atomic when none can be. A bit masked while
+	 * this runs may still be signalled once, as a hardware interrupt
+	 * already raised is.
+	 */
+	db = ivntb_db_read(&ndev->region, &ndev->me) & ~READ_ONCE(ndev->db_mask);
+	db &= ~atomic64_read(&ndev->db_delivered);
+	if (db) {
+		db_new = db & ~atomic64_fetch_or(db, &ndev->db_delivered);
+		/*
+		 * A clear between our read and the OR has already cleared
+		 * delivered: a bit we marked would stay marked while no longer
+		 * pending, and its next ring would go unsignalled. The clear
+		 * (fully ordered) precedes its update of delivered, which
+		 * precedes our OR: this read sees it. Only the poller sets
+		 * delivered bits, so the undo takes nobody else's mark.
+		 */
+		gone = db_new & ~ivntb_db_read(&ndev->region, &ndev->me);
+		if (gone) {
+			atomic64_andnot(gone, &ndev->db_delivered);
+			db_new &= ~gone;
+		}
+	}
 
-	sts = ivshm_msg_sts_locked(ndev, &notify);
-	msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
-	ndev->msg_delivered |= msg_new;
-	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
-	spin_unlock_irqrestore(&ndev->lock, flags);
-	ivshm_notify_ports(ndev, notify);
+	/*
+	 * Messages need the lock only if a register is full (it stays full
+	 * until acknowledged) or an op changed their state (msg_dirty, set
+	 * under the lock before the op's kick).
+	 */
+	if (READ_ONCE(ndev->msg_dirty) ||
+	    ivntb_msg_status(&ndev->region, &ndev->me)) {
+		spin_lock_irqsave(&ndev->lock, flags);
+		t0 = ivshm_irqoff_start();
+		ndev->msg_dirty = false;
+		sts = ivshm_msg_sts_locked(ndev, &notify);
+		msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
+		ndev->msg_delivered |= msg_new;
+		ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
+		spin_unlock_irqrestore(&ndev->lock, flags);
+		ivshm_notify_ports(ndev, notify);
+	}
 
 	if (!db_new && !msg_new)
 		return;
@@ -1204,7 +1239,12 @@ static void ivshm_kick(struct ivshm_ntb *ndev)
 {
 	struct task_struct *t;
 
-	atomic_set(&ndev->kick, 1);
+	/*
+	 * Barrier K1 (for pairing with K2 in ivshm_poll()): what the caller
+	 * changed (a cleared delivered bit, a mask, msg_dirty) before the
+	 * kick, for a poller that reads them without the lock.
+	 */
+	atomic_set_release(&ndev->kick, 1);
 	/*
 	 * The hrtimer poller picks the kick up at its next period: re-arming
 	 * a timer whose callback may be running would race with its
@@ -1526,7 +1566,11 @@ static bool ivshm_poll(struct ivshm_ntb *ndev, u64 now)
 	 * the counter again and is seen by the next poll.
 	 */
 	seq = ivntb_event_seq(&ndev->region, &ndev->me);
-	/* a plain load first: an atomic exchange per empty poll is costly */
+	/*
+	 * A plain load first: an atomic exchange per empty poll is costly.
+	 * Barrier K2 (for pairing with K1 in ivshm_kick()): the fully
+	 * ordered exchange before what the kicker changed.
+	 */
 	kicked = atomic_read(&ndev->kick) && atomic_xchg(&ndev->kick, 0);
 	moved = seq != ndev->last_seq;
 	if (!moved && !kicked) {
@@ -2684,22 +2728,22 @@ static int ntb_ivshm_db_set(struct ntb_dev *ntb, u64 db_bits)
 static int ntb_ivshm_db_clear(struct ntb_dev *ntb, u64 db_bits)
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
-	unsigned long flags;
 	int ret;
 
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
-	/*
-	 * The shared-memory clear runs outside the lock (a hostile peer can
-	 * make it retry). A bit rung again before delivered is updated
-	 * below is still signalled: the kick makes the poller look again.
-	 */
 	ret = ivntb_db_clear(&ndev->region, &ndev->me, db_bits);
-	spin_lock_irqsave(&ndev->lock, flags);
 	/* a cleared bit rung again is a new event */
-	ndev->db_delivered &= ~db_bits;
-	spin_unlock_irqrestore(&ndev->lock, flags);
-	ivshm_kick(ndev);
+	atomic64_andnot(db_bits, &ndev->db_delivered);
+	/*
+	 * A bit rung again before the line above, and polled for in between,
+	 * is still signalled: the kick makes the poller look again. Not
+	 * needed when the poller itself calls (a client's db_event callback,
+	 * the usual case): no poll ran in between, and the next one sees
+	 * the counter that ring moved.
+	 */
+	if (current != READ_ONCE(ndev->task))
+		ivshm_kick(ndev);
 	return ret;
 }
 
@@ -2716,7 +2760,7 @@ static int ntb_ivshm_db_set_mask(struct ntb_dev *ntb, u64 db_bits)
 	spin_lock_irqsave(&ndev->lock, flags);
 	WRITE_ONCE(ndev->db_mask, ndev->db_mask | db_bits);
 	/* a bit still pending when unmasked fires again */
-	ndev->db_delivered &= ~db_bits;
+	atomic64_andnot(db_bits, &ndev->db_delivered);
 	if (!READ_ONCE(ndev->lost))
 		ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
 	spin_unlock_irqrestore(&ndev->lock, flags);
@@ -2729,6 +2773,11 @@ static int ntb_ivshm_db_clear_mask(struct ntb_dev *ntb, u64 db_bits)
 	unsigned long flags;
 
 	spin_lock_irqsave(&ndev->lock, flags);
+	/*
+	 * and if a lockless delivery signalled it as it was being masked,
+	 * it fires again all the same
+	 */
+	atomic64_andnot(ndev->db_mask & db_bits, &ndev->db_delivered);
 	WRITE_ONCE(ndev->db_mask, ndev->db_mask & ~db_bits);
 	if (!READ_ONCE(ndev->lost))
 		ivntb_db_mask_store(&ndev->region, &ndev->me, ndev->db_mask);
@@ -2936,6 +2985,7 @@ static int ntb_ivshm_msg_clear_sts(struct ntb_dev *ntb, u64 sts_bits)
 	WRITE_ONCE(ndev->msg_out_fail,
 		   ndev->msg_out_fail & ~(sts_bits >> IVSHM_MSG_OUT_SHIFT));
 	ndev->msg_delivered &= ~sts_bits;
+	WRITE_ONCE(ndev->msg_dirty, true);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_kick(ndev);
 	return ret;
@@ -2949,6 +2999,7 @@ static int ntb_ivshm_msg_set_mask(struct ntb_dev *ntb, u64 mask_bits)
 	spin_lock_irqsave(&ndev->lock, flags);
 	ndev->msg_mask |= mask_bits;
 	ndev->msg_delivered &= ~mask_bits;
+	WRITE_ONCE(ndev->msg_dirty, true);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	return 0;
 }
@@ -2960,6 +3011,7 @@ static int ntb_ivshm_msg_clear_mask(struct ntb_dev *ntb, u64 mask_bits)
 
 	spin_lock_irqsave(&ndev->lock, flags);
 	ndev->msg_mask &= ~mask_bits;
+	WRITE_ONCE(ndev->msg_dirty, true);
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_kick(ndev);
 	return 0;
@@ -3021,6 +3073,7 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 		spin_lock_irqsave(&ndev->lock, flags);
 		WRITE_ONCE(ndev->msg_out_fail,
 			   ndev->msg_out_fail | BIT_ULL(midx));
+		WRITE_ONCE(ndev->msg_dirty, true);
 		spin_unlock_irqrestore(&ndev->lock, flags);
 		atomic64_inc(&ndev->stats.msg_busy);
 		ivshm_kick(ndev);	/* the failure is a message event */
