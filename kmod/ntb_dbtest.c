@@ -22,6 +22,9 @@
  *                               doorbell, no driver poller; the result is
  *                               an rtt one. The peer runs "spadecho N"
  *                               first. Both block until done or timeout.
+ *             "wait MS"         block until the run ends, at most MS ms
+ *                               (-ETIMEDOUT), without the sort of the
+ *                               samples that reading result does
  *             "rate N HZ"       N rings of bit 0 at a fixed rate of HZ per
  *                               second from an hrtimer, whatever came back
  *                               (the peer echoes bit 0): the load under
@@ -361,6 +364,15 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 	n = sscanf(buf, "%9s %lli %lli %lli", word, &a, &b, &c);
 	if (n < 2)
 		return -EINVAL;
+	if (!strcmp(word, "wait") && n == 2) {
+		/* no cmd_lock: a run's end needs no command */
+		if (READ_ONCE(ctx->run) != DBT_IDLE &&
+		    !wait_event_interruptible_timeout(ctx->done_wq,
+						      READ_ONCE(ctx->done),
+						      msecs_to_jiffies(a)))
+			return -ETIMEDOUT;
+		return size;
+	}
 
 	mutex_lock(&ctx->cmd_lock);
 	if (!strcmp(word, "echo")) {
