@@ -292,6 +292,20 @@ mode_params()
 	esac
 }
 
+# dbt_echo_setup MODE TIMEOUT_MS: both ends' driver in poll mode MODE
+# (mode_params), ntb_dbtest loaded with timeout_ms, the link up and the
+# peer echoing bit 0: ready for "rtt N 0" on $LOC
+dbt_echo_setup()
+{
+	local params
+	params=$(mode_params "$1") || return 1
+	# shellcheck disable=SC2086
+	modprobe ntb_hw_ivshmem $params && R modprobe ntb_hw_ivshmem $params &&
+		ntb_setup "ntb_dbtest timeout_ms=$2" &&
+		wait_for 10 up &&
+		R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
+}
+
 # The end of a two-kernel test: two TAP results (no failure-list line in
 # either kernel's log; one kernel in loopback), halt the other guest.
 tap_dmesg_both()

@@ -21,12 +21,7 @@ tap_plan $(( ${#MODES[@]} + 2 ))
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 for name in "${MODES[@]}"; do
-	params=$(mode_params "$name")
-	# shellcheck disable=SC2086
-	modprobe ntb_hw_ivshmem $params && R modprobe ntb_hw_ivshmem $params
-	ntb_setup "ntb_dbtest timeout_ms=60000"
-	wait_for 10 up
-	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
+	dbt_echo_setup "$name" 60000
 	echo "rtt $RTT_N 0" >$DBG/ntb_dbtest/$LOC/cmd
 	cat $DBG/ntb_dbtest/$LOC/result >/tmp/rtt
 	n=$(val samples /tmp/rtt)

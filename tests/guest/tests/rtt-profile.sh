@@ -26,12 +26,7 @@ profile_dump()
 }
 modprobe ivshm_sampler && R modprobe ivshm_sampler
 for name in "${MODES[@]}"; do
-	params=$(mode_params "$name")
-	# shellcheck disable=SC2086
-	modprobe ntb_hw_ivshmem $params && R modprobe ntb_hw_ivshmem $params
-	ntb_setup "ntb_dbtest timeout_ms=180000"
-	wait_for 10 up
-	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
+	dbt_echo_setup "$name" 180000
 	echo "rtt 200 0" >$DBG/ntb_dbtest/$LOC/cmd	# warm up
 	cat $DBG/ntb_dbtest/$LOC/result >/dev/null
 	echo start >$SAMP/control && R "echo start > $SAMP/control"
