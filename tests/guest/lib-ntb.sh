@@ -31,14 +31,8 @@ at_all()
 	done
 }
 
-R()
-{
-	if [ -n "$RH" ]; then
-		ssh "$RH" "$*"
-	else
-		bash -c "$*"
-	fi
-}
+# R COMMAND...: run COMMAND on REM's host (RH), here in loopback
+R() { at "$RH" "$*"; }
 
 # Load the driver (and modules given) on both ends, then name the devices.
 ntb_setup()
