@@ -274,6 +274,7 @@ struct ivshm_stats {
 	u64 away;		/* housekeeping came a missed heartbeat late */
 	u64 away_max_ns;	/* the longest such absence credited */
 	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
+	u64 peer_gens;		/* link downs peers announced to us, all seen */
 	u64 parked_polls;	/* idle polls by the park timer (adaptive) */
 	u64 parked_hk;		/* housekeeping it did in the poller's place */
 	u64 heartbeats;		/* under hb_lock, below */
@@ -846,6 +847,19 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	if (up && s.link_gen[ndev->me.port] != p->gen)
 		return IVSHM_PEER_GONE;
 	if (!up) {
+		/*
+		 * Counted here, down, whether it took our link down or found
+		 * it down already (the peer timed us out again while we were
+		 * still training): each announcement is seen once. Found
+		 * down, training starts over: the peer's clients are handling
+		 * a new link down.
+		 */
+		if (s.epoch == p->epoch && s.link_gen[ndev->me.port] != p->gen) {
+			WRITE_ONCE(ndev->stats.peer_gens,
+				   ndev->stats.peer_gens +
+				   (u16)(s.link_gen[ndev->me.port] - p->gen));
+			p->ready_since = 0;
+		}
 		p->epoch = s.epoch;
 		p->gen = s.link_gen[ndev->me.port];
 	}
@@ -3241,6 +3255,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "train_skipped:\t%llu\n", READ_ONCE(st->train_skipped));
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
+	seq_printf(s, "peer_gens:\t%llu\n", READ_ONCE(st->peer_gens));
 	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
 	seq_printf(s, "parked_hk:\t%llu\n", READ_ONCE(st->parked_hk));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
