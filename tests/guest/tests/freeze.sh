@@ -5,25 +5,31 @@
 # freeze.host stops guest b's QEMU (SIGSTOP) for 300 ms while ntb_transport
 # + ntb_netdev run on both guests. Guest a times b out and takes its link
 # down; b, once it runs again, sees a's heartbeat still moving. Both ends
-# must go through the same link down and up (protocol 1.2 link generation:
-# the end that timed out tells the other), or the end that flapped alone
-# keeps its transport queue down: ntb_transport clears its scratchpads on
-# link down and waits for a peer that has no reason to write them again.
+# must go down and up (protocol 1.2 link generation: the end that timed
+# out tells the other, which counts it in peer_gens), or the end that
+# flapped alone keeps its transport queue down: ntb_transport clears its
+# scratchpads on link down and waits for a peer that has no reason to
+# write them again.
 # One stop costs one flap: a timeout needs the other end's heartbeat to
 # have stood still past the link timeout, which that end's own heartbeat
 # timer records (debugfs stats hb_stalls); the host may stop a guest of
 # its own accord too, so each cycle checks flaps against recorded stops.
 # Each freeze falls in the middle of a 64 MiB TCP transfer to b, which must
 # finish with the right md5 once the carrier is back on both ends.
+# A last cycle stops b twice with a moment of running in between (a busy
+# host was seen to): a may time b out twice, while b, still training after
+# the first, takes one flap for both; every timeout must still reach the
+# other end (peer_gens), and both end up.
 # Then both guests are stopped together: that costs no flap at all.
-# IVNTB_FREEZE_N cycles (3), IVNTB_FREEZE_MB MiB per transfer (64).
+# IVNTB_FREEZE_N cycles (3) and the double one, IVNTB_FREEZE_MB MiB per
+# transfer (64).
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 N=${IVNTB_FREEZE_N:-3}
 MB=${IVNTB_FREEZE_MB:-64}
 TP="transport_mtu=65536"
 PORT=5001
-tap_plan_pair freeze $(( 6 * N + 5 ))
+tap_plan_pair freeze $(( 7 * (N + 1) + 6 ))
 
 # data first: see netdev.sh
 head -c $((MB * 1048576)) /dev/urandom >/tmp/data
@@ -33,9 +39,12 @@ ntb_setup "ntb_transport $TP" ntb_netdev && net_addr_there && net_addr_here &&
 wait_for 30 carrier
 tap_result $? "ntb_netdev on both guests, carrier up ($IF)"
 carrier_there() { [ "$(R "$(declare -f ntbif); cat /sys/class/net/\$(ntbif)/carrier" 2>/dev/null)" = 1 ]; }
-for i in $(seq 0 $((N - 1))); do
+for i in $(seq 0 "$N"); do
+	if [ "$i" = "$N" ]; then mark="freeze-twice $i" what="b stopped twice"
+	else mark="freeze $i" what="b stopped"; fi
 	la=$(stat_loc link_changes) lb=$(stat_rem link_changes)
 	ga=$(stat_loc link_gens) gb=$(stat_rem link_gens)
+	pa=$(stat_loc peer_gens) pb=$(stat_rem peer_gens)
 	sa=$(stat_loc hb_stalls) sb=$(stat_rem hb_stalls)
 	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
 	rpid=$!
@@ -43,37 +52,59 @@ for i in $(seq 0 $((N - 1))); do
 	timeout 120 nc $NET_RA $PORT </tmp/data &
 	spid=$!
 	sleep 1
-	echo "IVNTB-MARK freeze $i"
+	echo "IVNTB-MARK $mark"
 	# the transition, from the counter: the down may last less than a
 	# poll of this loop on a busy guest
 	moved() { [ "$(stat_loc link_changes)" -gt "$la" ]; }
-	tap_check "cycle $i: b stopped mid-transfer: our link went down" wait_for 30 moved
+	tap_check "cycle $i: $what mid-transfer: our link went down" wait_for 30 moved
+	# stopped twice: b's own heartbeat timer records both stops once it
+	# runs after the second; only then are the counts final
+	stopped_twice() { [ $(($(stat_rem hb_stalls) - sb)) -ge 2 ]; }
+	[ "$i" != "$N" ] || tap_check "cycle $i: b's heartbeat timer saw both stops (hb_stalls)" \
+		wait_for 30 stopped_twice
 	wait_for 30 up
 	# b's driver must go down and up too; a one-sided flap leaves one
 	# transport queue down for good, so bound the wait
 	wait_for 20 carrier && wait_for 20 carrier_there
 	tap_result $? "cycle $i: b runs again: carrier up on both ends"
+	# Carrier can be back on an end that has yet to read the other's
+	# latest announcement (a timeout of b again, right after it ran):
+	# the counts are read once every timeout announced has reached the
+	# other end, or after 10 s (then the check below fails).
+	told() {
+		[ $(($(stat_rem peer_gens) - pb)) = $(($(stat_loc link_gens) - ga)) ] &&
+			[ $(($(stat_loc peer_gens) - pa)) = $(($(stat_rem link_gens) - gb)) ]
+	}
+	wait_for 10 told && wait_for 20 carrier && wait_for 20 carrier_there
 	la2=$(stat_loc link_changes) lb2=$(stat_rem link_changes)
 	ga2=$(stat_loc link_gens) gb2=$(stat_rem link_gens)
+	pa2=$(stat_loc peer_gens) pb2=$(stat_rem peer_gens)
 	sa2=$(stat_loc hb_stalls) sb2=$(stat_rem hb_stalls)
 	da=$(((la2 - la) / 2)) db=$(((lb2 - lb) / 2))
 	ta=$((ga2 - ga)) tb=$((gb2 - gb))
 	echo "# cycle $i: link_changes here $la -> $la2, there $lb -> $lb2;" \
-		"timeouts (link_gens) here $ta, there $tb; stalls (hb_stalls) here $((sa2 - sa)), there $((sb2 - sb))"
-	# What a stop guarantees: each flap is seen by both ends and ends
-	# up; the freeze is a stop past the link timeout, so at least one
-	# timeout; a timeout needs a stop of the other end that long (its
-	# own heartbeat timer records it: hb_stalls), so the host may add
-	# flaps of its own (a 2-core host running 4 vCPUs starves a guest
-	# now and then) but no stop costs two flaps.
+		"timeouts announced (link_gens) here $ta, there $tb; received (peer_gens) here $((pa2 - pa)), there $((pb2 - pb));" \
+		"stalls (hb_stalls) here $((sa2 - sa)), there $((sb2 - sb))"
+	# What a stop guarantees: each end goes down and ends up; each
+	# timeout is announced and the other end receives it, taking its
+	# link down or finding it down already (an end still training when
+	# the other times it out again flaps once for both: downs may
+	# differ, never the announcements); the freeze is a stop past the
+	# link timeout, so at least one timeout; a timeout needs a stop of
+	# the other end that long (its own heartbeat timer records it:
+	# hb_stalls), so the host may add flaps of its own (a 2-core host
+	# running 4 vCPUs starves a guest now and then) but no stop costs
+	# two flaps.
 	ok=1
-	tap_check "cycle $i: every flap seen by both ends and back up (downs here $da, there $db)" \
-		test $((la2 - la)) = $((lb2 - lb)) -a $(((la2 - la) % 2)) = 0 -a "$da" -ge 1 || ok=0
+	tap_check "cycle $i: both ends went down and back up (downs here $da, there $db)" \
+		test $(((la2 - la) % 2)) = 0 -a $(((lb2 - lb) % 2)) = 0 -a "$da" -ge 1 -a "$db" -ge 1 || ok=0
+	tap_check "cycle $i: every timeout announced was received (b got $((pb2 - pb)) of our $ta, we $((pa2 - pa)) of b's $tb)" \
+		test $((pb2 - pb)) = "$ta" -a $((pa2 - pa)) = "$tb" || ok=0
 	tap_check "cycle $i: we timed b out ($ta), no more often than b stopped ($((sb2 - sb))); b us ($tb), no more than we stopped ($((sa2 - sa)))" \
 		test "$ta" -ge 1 -a "$ta" -le $((sb2 - sb)) -a "$tb" -le $((sa2 - sa)) || ok=0
-	tap_check "cycle $i: one flap per timeout, none without ($da downs, $((ta + tb)) timeouts)" \
-		test "$da" -le $((ta + tb)) || ok=0
-	[ $ok = 1 ] && [ "$da" = 1 ] || trace_dump
+	tap_check "cycle $i: one flap per timeout, none without (downs $da here, $db there; $((ta + tb)) timeouts)" \
+		test "$da" -le $((ta + tb)) -a "$db" -le $((ta + tb)) || ok=0
+	[ $ok = 1 ] && [ "$da" = 1 ] && [ "$db" = 1 ] || trace_dump
 	wait $spid
 	wait $rpid
 	tap_eq "cycle $i: the $MB MiB across the freeze arrived, md5 matches" "$sum" "$(cut -d' ' -f1 /tmp/recv.md5)"
