@@ -779,6 +779,7 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	struct ivshm_peer *p = &ndev->peer[pidx];
 	struct ivntb_peer_state s;
 	bool up = ndev->link_mask & BIT_ULL(pidx);
+	u16 gen;		/* its link generation toward us */
 	int ret;
 
 	ret = ivntb_peer_snapshot(&ndev->region, p->port, &s);
@@ -844,7 +845,8 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	 * may not have (it timed us out): go down once, then up again, so
 	 * that both ends' clients start over.
 	 */
-	if (up && s.link_gen[ndev->me.port] != p->gen)
+	gen = s.link_gen[ndev->me.port];
+	if (up && gen != p->gen)
 		return IVSHM_PEER_GONE;
 	if (!up) {
 		/*
@@ -854,14 +856,13 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		 * down, training starts over: the peer's clients are handling
 		 * a new link down.
 		 */
-		if (s.epoch == p->epoch && s.link_gen[ndev->me.port] != p->gen) {
+		if (s.epoch == p->epoch && gen != p->gen) {
 			WRITE_ONCE(ndev->stats.peer_gens,
-				   ndev->stats.peer_gens +
-				   (u16)(s.link_gen[ndev->me.port] - p->gen));
+				   ndev->stats.peer_gens + (u16)(gen - p->gen));
 			p->ready_since = 0;
 		}
 		p->epoch = s.epoch;
-		p->gen = s.link_gen[ndev->me.port];
+		p->gen = gen;
 	}
 
 	return IVSHM_PEER_UP;
