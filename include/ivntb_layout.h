@@ -64,7 +64,7 @@
 
 /* Major: incompatible layout changes. Minor: compatible additions. */
 #define IVNTB_VERSION_MAJOR	1
-#define IVNTB_VERSION_MINOR	3
+#define IVNTB_VERSION_MINOR	4
 
 #define IVNTB_CACHELINE		64
 
@@ -254,9 +254,10 @@ struct ivntb_msg_reg {
  *		disabled its link, the header changed). A port p whose link
  *		to the owner is up and sees @link_gen[p] differ from the
  *		value it saw when the link came up takes the link down once,
- *		then up again: a link flap is seen by both ends. Reset to
- *		zero by a claim. Owner. (Since 1.2; 1.0 and 1.1 owners leave
- *		it zero, and ignore it.)
+ *		then up again: a link flap is seen by both ends; from 1.4
+ *		it acknowledges the new value in its wake line's
+ *		link_ack[owner]. Reset to zero by a claim. Owner. (Since
+ *		1.2; 1.0 and 1.1 owners leave it zero, and ignore it.)
  * @db:		64 doorbell bits. Senders set bits (atomic OR),
  *		the owner clears bits (atomic AND).
  * @seq:	event counter; incremented by any party after it published
@@ -303,6 +304,15 @@ struct ivntb_port_slot {
  * @hb_ms:	the owner's heartbeat period in ms; 0: the default of 1.2
  *		(10). A peer's timeout of this owner is at least three of
  *		them. Owner.
+ * @link_ack:	link_ack[p]: the last link generation of port p toward the
+ *		owner (p's link_gen[owner]) that the owner has taken its
+ *		link down for and finished with: its link to p is down, its
+ *		clients were told, every write it began into p's slot
+ *		before that has landed, and, in a two-port region, it has
+ *		zeroed p's scratchpads (what it wrote there under the old
+ *		link). A p that announced a generation waits for this ack
+ *		before it calls the owner ready again. Owner. (Since 1.4;
+ *		zero from older owners, and never read then.)
  * @rsvd:	zero.
  *
  * Written by the port's owner only, on a line of its own: an idle owner
@@ -315,7 +325,8 @@ struct ivntb_wake_line {
 	__u32 caps;			/* +0x04 */
 	__u32 dev_id;			/* +0x08 */
 	__u32 hb_ms;			/* +0x0c */
-	__u8 rsvd[0x30];		/* +0x10 */
+	__u16 link_ack[IVNTB_MAX_PORTS];	/* +0x10 */
+	__u8 rsvd[0x20];		/* +0x20 */
 };
 
 /**

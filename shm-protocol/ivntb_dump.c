@@ -99,6 +99,15 @@ static void dump_port(FILE *f, struct ivntb_shm *shm, u32 p, u32 nspads,
 			fprintf(f, " %u", READ_ONCE(s->link_gen[i]));
 		fprintf(f, "\n");
 	}
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		if (READ_ONCE(shm->wake[p].link_ack[i]))
+			break;
+	if (i < IVNTB_MAX_PORTS) {
+		fprintf(f, "  link_ack:");
+		for (i = 0; i < IVNTB_MAX_PORTS; i++)
+			fprintf(f, " %u", READ_ONCE(shm->wake[p].link_ack[i]));
+		fprintf(f, "\n");
+	}
 	fprintf(f, "  spads:");
 	for (i = 0; i < nspads && i < IVNTB_MAX_SPADS; i++) {
 		if (i && !(i % 8))

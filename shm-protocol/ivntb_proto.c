@@ -118,6 +118,8 @@ static void ivntb_layout_check(void)
 	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, caps) != 0x04);
 	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, dev_id) != 0x08);
 	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, hb_ms) != 0x0c);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, link_ack) != 0x10);
+	BUILD_BUG_ON(offsetof(struct ivntb_wake_line, rsvd) != 0x20);
 	BUILD_BUG_ON(offsetof(struct ivntb_shm, wake) != 0x100);
 	BUILD_BUG_ON(sizeof(struct ivntb_sup_line) != IVNTB_CACHELINE);
 	BUILD_BUG_ON(offsetof(struct ivntb_sup_line, gone) != 0x08);
@@ -711,6 +713,8 @@ static int ivntb_claim_word(struct ivntb_region *r, u32 port, u64 observed,
 	WRITE_ONCE(r->shm->wake[port].caps, 0);
 	WRITE_ONCE(r->shm->wake[port].dev_id, 0);
 	WRITE_ONCE(r->shm->wake[port].hb_ms, 0);
+	for (i = 0; i < IVNTB_MAX_PORTS; i++)
+		WRITE_ONCE(r->shm->wake[port].link_ack[i], 0);
 	ivntb_port_wipe(r, port);
 	ivntb_event_bump_others(r, port);
 	return 0;
@@ -866,6 +870,62 @@ int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
 	if (err)
 		return err;
 	return ivntb_notify(r, port);
+}
+
+/* The owner line says 1.4 or later: its wake line holds link acks. */
+static bool ivntb_owner_acks(const struct ivntb_region *r, u32 port)
+{
+	const struct ivntb_port_slot *s = ivntb_slot(r, port);
+
+	return READ_ONCE(s->ver_major) == IVNTB_VERSION_MAJOR &&
+	       READ_ONCE(s->ver_minor) >= 4;
+}
+
+int ivntb_link_gen_get(const struct ivntb_region *r,
+		       const struct ivntb_port *me, u32 port, u16 *gen)
+{
+	if (!ivntb_me_ok(r, me) || !ivntb_port_ok(r, port))
+		return -EINVAL;
+	*gen = READ_ONCE(ivntb_slot(r, me->port)->link_gen[port]);
+	return 0;
+}
+
+/*
+ * The ack is the owner's last word on the old link toward @port: the
+ * scratchpad wipe (two ports only: with more, other peers write the same
+ * words) and everything it wrote before are ordered before it.
+ */
+int ivntb_link_ack_publish(struct ivntb_region *r, const struct ivntb_port *me,
+			   u32 port, u16 gen, bool wipe)
+{
+	struct ivntb_port_slot *s;
+	int err = ivntb_port_check(r, me);
+	u32 i;
+
+	if (err)
+		return err;
+	if (!ivntb_port_ok(r, port) || port == me->port)
+		return -EINVAL;
+	if (wipe && r->geom.nr_ports == 2) {
+		s = ivntb_slot(r, port);
+		for (i = 0; i < r->geom.nr_spads; i++)
+			WRITE_ONCE(s->spad[i], 0);
+	}
+	/* Barrier A1 (for pairing with A2): the wipe, our writes, then the ack. */
+	smp_store_release(&r->shm->wake[me->port].link_ack[port], gen);
+	return ivntb_notify(r, port);
+}
+
+int ivntb_link_ack_get(const struct ivntb_region *r, u32 port, u32 of,
+		       u16 *gen)
+{
+	if (!ivntb_port_ok(r, port) || !ivntb_port_ok(r, of))
+		return -EINVAL;
+	if (!ivntb_owner_acks(r, port))
+		return -ENODATA;
+	/* Barrier A2 (for pairing with A1): the ack before what it covers. */
+	*gen = smp_load_acquire(&r->shm->wake[port].link_ack[of]);
+	return 0;
 }
 
 bool ivntb_region_intact(const struct ivntb_region *r)

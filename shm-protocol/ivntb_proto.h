@@ -423,6 +423,55 @@ int ivntb_link_gen_publish(struct ivntb_region *r,
 			   const struct ivntb_port *me, u32 port);
 
 /**
+ * ivntb_link_gen_get() - our link generation toward a port
+ * @r:		validated region.
+ * @me:		our port.
+ * @port:	the peer's port.
+ * @gen:	out: our link_gen[@port].
+ *
+ * Return: 0; -EINVAL bad @me or @port.
+ */
+int ivntb_link_gen_get(const struct ivntb_region *r,
+		       const struct ivntb_port *me, u32 port, u16 *gen);
+
+/**
+ * ivntb_link_ack_publish() - acknowledge a peer's link generation (1.4)
+ * @r:		validated region.
+ * @me:		our port.
+ * @port:	the peer's port.
+ * @gen:	its link_gen[our port] that we took our link down for.
+ * @wipe:	@gen is a generation @port announced (not a first sight of
+ *		its epoch): zero its scratchpads first.
+ *
+ * Call it once our link to @port is down, our clients were told, and
+ * every write we began into @port's slot before that has landed (the
+ * driver waits for an RCU grace period over its ops). With @wipe, in a
+ * two-port region, it first zeroes @port's scratchpads: what we wrote
+ * there under the old link must not be read as the new link's (with more
+ * ports, other peers write the same words: they are left alone). Then
+ * stores the ack (release) in our wake line and bumps @port's event
+ * counter.
+ *
+ * Return: 0; -ESTALE taken over; -EINVAL bad @me or @port.
+ */
+int ivntb_link_ack_publish(struct ivntb_region *r, const struct ivntb_port *me,
+			   u32 port, u16 gen, bool wipe);
+
+/**
+ * ivntb_link_ack_get() - which of our link generations a port acknowledged
+ * @r:		validated region.
+ * @port:	the port whose wake line to read.
+ * @of:		our port.
+ * @gen:	out: @port's link_ack[@of] (acquire: what it wrote before
+ *		the ack is visible after this call).
+ *
+ * Return: 0; -ENODATA @port's owner is older than 1.4 (it never acks);
+ * -EINVAL a port out of range.
+ */
+int ivntb_link_ack_get(const struct ivntb_region *r, u32 port, u32 of,
+		       u16 *gen);
+
+/**
  * ivntb_region_intact() - is the live header still the one we validated?
  * @r:		validated region.
  *

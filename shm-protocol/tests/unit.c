@@ -656,6 +656,74 @@ static void test_link_gen(void)
 }
 
 /*
+ * Protocol 1.4 link acks: owner-written in the wake line, per peer; the ack
+ * zeroes the peer's scratchpads in a two-port region only, reset by a claim,
+ * and reads as absent from an owner older than 1.4.
+ */
+static void test_link_ack(void)
+{
+	struct ivntb_port a, b, c, b2;
+	struct ivntb_peer_state s;
+	u64 seq_a;
+	u16 gen;
+	u32 v;
+
+	fresh(2, 16, 4, 2);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
+	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), 0);
+	CHECK_EQ(gen, 0);
+	/* a announces a generation toward b; b acks it, wiping a's spads */
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
+	CHECK_EQ(gen, 1);
+	CHECK_EQ(ivntb_spad_write(&R, 0, 3, 0x1234), 0);
+	CHECK_EQ(ivntb_spad_write(&R, 1, 3, 0x5678), 0);
+	seq_a = ivntb_event_seq(&R, &a);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 1, true), 0);
+	CHECK_EQ(ivntb_event_seq(&R, &a), seq_a + 1);
+	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), 0);
+	CHECK_EQ(gen, 1);
+	CHECK_EQ(shm()->wake[1].link_ack[0], 1);
+	CHECK_EQ(ivntb_spad_read(&R, 0, 3, &v), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(ivntb_spad_read(&R, 1, 3, &v), 0);
+	CHECK_EQ(v, 0x5678);	/* its own slot is not its to wipe */
+	/* an ack without the wipe (a first sight) leaves them */
+	CHECK_EQ(ivntb_spad_write(&R, 0, 3, 0x1234), 0);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 1, false), 0);
+	CHECK_EQ(ivntb_spad_read(&R, 0, 3, &v), 0);
+	CHECK_EQ(v, 0x1234);
+	/* bad arguments */
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 1, 1, true), -EINVAL);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 2, 1, true), -EINVAL);
+	CHECK_EQ(ivntb_link_ack_get(&R, 2, 0, &gen), -EINVAL);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 2, &gen), -EINVAL);
+	/* an owner older than 1.4 never acks */
+	shm()->port[1].ver_minor = 3;
+	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), -ENODATA);
+	shm()->port[1].ver_minor = IVNTB_VERSION_MINOR;
+	/* a takeover resets the acks with the new epoch */
+	CHECK_EQ(ivntb_peer_snapshot(&R, 1, &s), 0);
+	CHECK_EQ(ivntb_port_takeover(&R, 1, s.claim, 0, &b2), 0);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 2, true), -ESTALE);
+	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), 0);
+	CHECK_EQ(gen, 0);
+
+	/* with three ports the spads are everyone's: the ack leaves them */
+	fresh(3, 16, 4, 2);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 2, 0, &c), 0);
+	CHECK_EQ(ivntb_spad_write(&R, 0, 3, 0x1234), 0);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 1, true), 0);
+	CHECK_EQ(ivntb_spad_read(&R, 0, 3, &v), 0);
+	CHECK_EQ(v, 0x1234);
+	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), 0);
+	CHECK_EQ(gen, 1);
+}
+
+/*
  * The ..._publish()/_free() halves change shared state and notify nobody;
  * ivntb_notify*() is the other half: the driver calls it after dropping a
  * lock taken with interrupts off.
@@ -973,6 +1041,7 @@ int main(void)
 	RUN(test_takeover);
 	RUN(test_heartbeat_link_snapshot);
 	RUN(test_link_gen);
+	RUN(test_link_ack);
 	RUN(test_publish_notify);
 	RUN(test_doorbells);
 	RUN(test_spads);

@@ -60,7 +60,7 @@ modprobe ntb_hw_ivshmem && modprobe ntb_dbtest &&
 tap_result $? "today's driver here, the protocol 1.2 driver there, ntb_dbtest on both"
 LOC=$(ls /sys/bus/ntb/devices | head -1)
 REM=$(R ls /sys/bus/ntb/devices | head -1)
-tap_eq "the two ends speak 1.3 and 1.2" "1.3 1.2" \
+tap_eq "the two ends speak 1.4 and 1.2" "1.4 1.2" \
 	"$(info protocol) $(R "awk '\$1 == \"protocol:\" { print \$2 }' $DBG/ntb_hw_ivshmem/$REM/info")"
 tap_check "link up, hybrid here ($(info poll_mode))" eval 'wait_for 30 up && [ "$(info poll_mode)" = hybrid ]'
 tap_check "here: the old peer does not ring, so it is polled for ($(info wake))" \
