@@ -220,6 +220,14 @@ struct ivshm_peer {
 	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
 	bool pre_1_3;		/* claimed by an owner older than 1.3 */
+	/* protocol 1.4 link acks: ours to it, and its to us */
+	u16 acked;		/* the gen we last acked (our link_ack[port]) */
+	bool ack_due;		/* gen != acked: ack once ack_gp has passed */
+	bool ack_wipe;		/* ... zeroing its spads (a gen it announced) */
+	unsigned long ack_gp;	/* RCU grace period our writes must outlast */
+	u16 told;		/* our link_gen[port] as last seen */
+	bool ack_want;		/* told is not acked yet: not ready */
+	bool msg_resnap;	/* acked: its pending messages are stale */
 };
 
 /*
@@ -275,6 +283,8 @@ struct ivshm_stats {
 	u64 away_max_ns;	/* the longest such absence credited */
 	atomic64_t link_gens;	/* link downs we announced (link_gen bumps) */
 	u64 peer_gens;		/* link downs peers announced to us, all seen */
+	u64 link_acks;		/* peers' link_gens we acked (1.4) */
+	u64 acks_seen;		/* our link_gens peers acked (1.4) */
 	u64 parked_polls;	/* idle polls by the park timer (adaptive) */
 	u64 parked_hk;		/* housekeeping it did in the poller's place */
 	u64 heartbeats;		/* under hb_lock, below */
@@ -358,6 +368,15 @@ struct ivshm_ntb {
 	 * are no sign of life of the next. Under lock.
 	 */
 	u64 db_stale;
+	/*
+	 * Message registers (bits) full when a peer acked our link
+	 * generation, and not freed since: written before the peer saw the
+	 * link down, no sign of life. Poller only.
+	 */
+	u64 msg_stale;
+	/* kicks the poller once an ack's grace period is over */
+	struct rcu_head ack_rcu;
+	atomic_t ack_rcu_busy;
 
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
@@ -742,6 +761,8 @@ enum ivshm_peer_verdict {
 	IVSHM_PEER_GONE,	/* the reason is in the peer's slot: it knows */
 	IVSHM_PEER_SILENT,	/* its heartbeat stopped: it may not know */
 	IVSHM_PEER_DEAD,	/* the supervisor saw it die */
+	IVSHM_PEER_ACKING,	/* we owe it an ack of its link generation */
+	IVSHM_PEER_UNACKED,	/* it owes us one of ours */
 };
 
 /*
@@ -755,6 +776,96 @@ static u64 ivshm_peer_timeout_ns(struct ivshm_ntb *ndev, u32 pport)
 		     3 * ivntb_peer_hb_ms(&ndev->region, pport));
 
 	return ms * NSEC_PER_MSEC;
+}
+
+/* An ack's grace period is over: the poller publishes it. */
+static void ivshm_ack_rcu(struct rcu_head *head)
+{
+	struct ivshm_ntb *ndev = container_of(head, struct ivshm_ntb, ack_rcu);
+
+	atomic_set(&ndev->ack_rcu_busy, 0);
+	ivshm_kick(ndev);
+}
+
+/**
+ * ivshm_ack_peer() - acknowledge the peer's link generation (protocol 1.4)
+ * @ndev:	our device.
+ * @p:		the peer, whose link is down; @p->gen just read.
+ *
+ * A peer that announced a link generation toward us waits for our ack
+ * before it calls us ready: until then a write we began under the old link
+ * (a client's, racing with the link-down event) may still land in its slot
+ * after its clients cleared what they own there, and read as the new
+ * link's. The ops that write into a peer's slot run under rcu_read_lock():
+ * the ack waits for a grace period started with our link down, then (for
+ * a generation the peer announced) zeroes the peer's scratchpads in a
+ * two-port region, and is published after both.
+ *
+ * Context: the poller only.
+ * Return: true if @p->gen is acked; false while the grace period runs
+ * (its end kicks the poller).
+ */
+static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
+{
+	if (!p->ack_due) {
+		if (p->gen == p->acked)
+			return true;
+		p->ack_due = true;
+		p->ack_gp = start_poll_synchronize_rcu();
+	}
+	if (!poll_state_synchronize_rcu(p->ack_gp)) {
+		if (!atomic_xchg(&ndev->ack_rcu_busy, 1))
+			call_rcu(&ndev->ack_rcu, ivshm_ack_rcu);
+		return false;
+	}
+	if (ivntb_link_ack_publish(&ndev->region, &ndev->me, p->port, p->gen,
+				   p->ack_wipe))
+		return false;	/* our port was taken over */
+	trace_ivshm_link_ack(ndev->me.port, p->port, p->gen, p->ack_wipe);
+	p->acked = p->gen;
+	p->ack_due = false;
+	p->ack_wipe = false;
+	ndev->stats.link_acks++;
+	return true;
+}
+
+/**
+ * ivshm_ack_seen() - has the peer acked our last link generation toward it?
+ * @ndev:	our device.
+ * @p:		the peer, whose link is down.
+ *
+ * Our link_gen[port] is read back from our slot: any path that bumped it
+ * (a timeout, link_disable) makes us wait for the peer's ack of the new
+ * value (protocol 1.4; an older peer never acks and is not waited for).
+ * Until then the peer is not ready. Doorbells and messages pending from
+ * before the ack are no sign of life: the peer wrote them before it saw
+ * our link down.
+ *
+ * Context: the poller only.
+ * Return: true if nothing is awaited.
+ */
+static bool ivshm_ack_seen(struct ivshm_ntb *ndev, struct ivshm_peer *p)
+{
+	u16 told, ack;
+
+	if (!ivntb_link_gen_get(&ndev->region, &ndev->me, p->port, &told) &&
+	    told != p->told) {
+		p->told = told;
+		p->ack_want = true;
+	}
+	if (!p->ack_want)
+		return true;
+	if (!ivntb_link_ack_get(&ndev->region, p->port, ndev->me.port, &ack)) {
+		if (ack != p->told)
+			return false;
+		trace_ivshm_link_ack(ndev->me.port, p->port, ack, 2);
+		ndev->stats.acks_seen++;
+		p->db_resnap = true;
+		p->msg_resnap = true;
+		p->sign_of_life = false;
+	}
+	p->ack_want = false;
+	return true;
 }
 
 /**
@@ -848,23 +959,32 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	gen = s.link_gen[ndev->me.port];
 	if (up && gen != p->gen)
 		return IVSHM_PEER_GONE;
-	if (!up) {
-		/*
-		 * Counted here, down, whether it took our link down or found
-		 * it down already (the peer timed us out again while we were
-		 * still training): each announcement is seen once. Found
-		 * down, training starts over: the peer's clients are handling
-		 * a new link down.
-		 */
-		if (s.epoch == p->epoch && gen != p->gen) {
-			WRITE_ONCE(ndev->stats.peer_gens,
-				   ndev->stats.peer_gens + (u16)(gen - p->gen));
-			p->ready_since = 0;
-		}
-		p->epoch = s.epoch;
-		p->gen = gen;
-	}
+	if (up)
+		return IVSHM_PEER_UP;
 
+	/*
+	 * Counted here, down, whether it took our link down or found it
+	 * down already (the peer timed us out again while we were still
+	 * training): each announcement is seen once. Found down, training
+	 * starts over: the peer's clients are handling a new link down.
+	 * What we wrote into its slot under the old link is void (our ack
+	 * zeroes it); a new instance's slot was wiped by its claim.
+	 */
+	if (s.epoch == p->epoch && gen != p->gen) {
+		WRITE_ONCE(ndev->stats.peer_gens,
+			   ndev->stats.peer_gens + (u16)(gen - p->gen));
+		p->ready_since = 0;
+		p->ack_wipe = true;
+	} else if (s.epoch != p->epoch) {
+		p->ack_wipe = false;
+	}
+	p->epoch = s.epoch;
+	p->gen = gen;
+
+	if (!ivshm_ack_peer(ndev, p))
+		return IVSHM_PEER_ACKING;
+	if (!ivshm_ack_seen(ndev, p))
+		return IVSHM_PEER_UNACKED;
 	return IVSHM_PEER_UP;
 }
 
@@ -1115,6 +1235,24 @@ static void ivshm_notify_ports(struct ivshm_ntb *ndev, u32 ports)
 		ivntb_notify(&ndev->region, __ffs(ports));
 }
 
+/*
+ * Inbound registers whose sender's link is down: their event waits for the
+ * link-up event, which clients handle first (ntb_perf answers a command
+ * with ntb_mw_get_align(), which needs the link up). Poller, under lock.
+ */
+static u64 ivshm_msg_held_locked(struct ivshm_ntb *ndev, u64 sts)
+{
+	u64 held = 0;
+	u32 midx;
+
+	sts &= BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1;
+	for (midx = 0; sts; midx++, sts >>= 1)
+		if ((sts & 1) && ndev->msg_copy[midx].valid &&
+		    !(ndev->link_mask & BIT_ULL(ndev->msg_copy[midx].pidx)))
+			held |= BIT_ULL(midx);
+	return held;
+}
+
 /**
  * ivshm_deliver() - deliver the doorbell and message events that are due
  * @ndev:	our device.
@@ -1172,7 +1310,8 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 		t0 = ivshm_irqoff_start();
 		ndev->msg_dirty = false;
 		sts = ivshm_msg_sts_locked(ndev, &notify);
-		msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered;
+		msg_new = sts & ~ndev->msg_mask & ~ndev->msg_delivered &
+			  ~ivshm_msg_held_locked(ndev, sts);
 		ndev->msg_delivered |= msg_new;
 		ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_DELIVER);
 		spin_unlock_irqrestore(&ndev->lock, flags);
@@ -1209,13 +1348,16 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
  * Doorbell bits still pending from before the peer's link went down
  * (db_stale) do not count: a crashed peer rang them, and taking them for
  * its restarted instance's would cut that instance's link training short.
+ * Nor do doorbells and messages pending when a peer acked our link
+ * generation (db_stale, msg_stale): it sent them before it saw our link
+ * go down, from the link that is over.
  * Poller only.
  */
 static void ivshm_note_life(struct ivshm_ntb *ndev)
 {
 	unsigned long flags;
-	u32 midx, notify = 0;
-	u64 sts, db, t0;
+	u32 midx, pidx, notify = 0;
+	u64 sts, full, db, t0;
 
 	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
 		return;
@@ -1223,11 +1365,25 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 	t0 = ivshm_irqoff_start();
 	sts = ivshm_msg_sts_locked(ndev, &notify) &
 	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
-	for (midx = 0; sts; midx++, sts >>= 1)
-		if ((sts & 1) && ndev->msg_copy[midx].valid)
-			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
+	ndev->msg_stale &= sts;		/* a freed register may fill anew */
+	for (midx = 0, full = sts; full; midx++, full >>= 1) {
+		struct ivshm_peer *p;
+
+		if (!(full & 1) || !ndev->msg_copy[midx].valid)
+			continue;
+		p = &ndev->peer[ndev->msg_copy[midx].pidx];
+		if (p->msg_resnap)
+			ndev->msg_stale |= BIT_ULL(midx);
+		else if (!(ndev->msg_stale & BIT_ULL(midx)))
+			p->sign_of_life = true;
+	}
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
+		ndev->peer[pidx].msg_resnap = false;
 	db = ivntb_db_read(&ndev->region, &ndev->me);
-	/* a new instance of the peer: nothing pending now is its doing */
+	/*
+	 * A new instance of the peer, or its ack of our link generation:
+	 * nothing pending now is the doing of the peer we will link with.
+	 */
 	if (ndev->nr_peers == 1 && ndev->peer[0].db_resnap) {
 		ndev->db_stale = db;
 		ndev->peer[0].db_resnap = false;
@@ -1944,6 +2100,8 @@ static void ivshm_stop_poller(struct ivshm_ntb *ndev)
 		WRITE_ONCE(ndev->task, NULL);
 		kthread_stop(t);
 	}
+	/* the poller queued it: an ack's grace period ends in a kick */
+	rcu_barrier();
 }
 
 /*=============================================================================
@@ -2839,6 +2997,7 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 	 * ports, nor a crashed owner's stale irq_id). ivntb_db_ring()
 	 * orders all earlier stores before the bits.
 	 */
+	rcu_read_lock();	/* writes into peers' slots: ivshm_ack_peer() */
 	up = READ_ONCE(ndev->link_mask);
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 		if (!(up & BIT_ULL(pidx)))
@@ -2852,6 +3011,7 @@ static int ntb_ivshm_peer_db_set(struct ntb_dev *ntb, u64 db_bits)
 		if (!err)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
+	rcu_read_unlock();
 	atomic64_inc(&ndev->stats.db_sent);
 	ivshm_note_send(ndev);
 	return ret;
@@ -2901,12 +3061,17 @@ static int ntb_ivshm_peer_spad_write(struct ntb_dev *ntb, int pidx, int sidx,
 {
 	struct ivshm_ntb *ndev = ntb_ndev(ntb);
 	int pport = ntb_ivshm_pidx_port(ndev, pidx);
+	int ret;
 
 	if (pport < 0 || sidx < 0)
 		return -EINVAL;
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
-	return ivntb_spad_write(&ndev->region, pport, sidx, val);
+	/* a write into a peer's slot: see ivshm_ack_peer() */
+	rcu_read_lock();
+	ret = ivntb_spad_write(&ndev->region, pport, sidx, val);
+	rcu_read_unlock();
+	return ret;
 }
 
 /* ntb_dev_ops: message registers */
@@ -3103,7 +3268,10 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 		return -EINVAL;
 	if (READ_ONCE(ndev->lost))
 		return -ENOLINK;
+	/* a write into a peer's slot: see ivshm_ack_peer() */
+	rcu_read_lock();
 	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
+	rcu_read_unlock();
 	trace_ivshm_msg_send(ndev->me.port, pport, midx, msg,
 			     ret == -EAGAIN ? -EBUSY : ret);
 	if (ret == -EBUSY || ret == -EAGAIN) {
@@ -3257,6 +3425,8 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));
 	seq_printf(s, "link_gens:\t%lld\n", atomic64_read(&st->link_gens));
 	seq_printf(s, "peer_gens:\t%llu\n", READ_ONCE(st->peer_gens));
+	seq_printf(s, "link_acks:\t%llu\n", READ_ONCE(st->link_acks));
+	seq_printf(s, "acks_seen:\t%llu\n", READ_ONCE(st->acks_seen));
 	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
 	seq_printf(s, "parked_hk:\t%llu\n", READ_ONCE(st->parked_hk));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));

@@ -125,6 +125,27 @@ TRACE_EVENT(ivshm_peer_down,
 		      (unsigned long long)__entry->watched_us)
 );
 
+/*
+ * Protocol 1.4 link acks: we acked a peer's link generation toward us
+ * (wipe: zeroing its scratchpads first), or a peer acked ours (seen).
+ */
+TRACE_EVENT(ivshm_link_ack,
+	    TP_PROTO(u32 port, u32 peer_port, u16 gen, int how),
+	    TP_ARGS(port, peer_port, gen, how),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u32, peer_port)
+			     __field(u16, gen)
+			     __field(int, how)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->peer_port = peer_port;
+			   __entry->gen = gen;
+			   __entry->how = how;),
+	    TP_printk("port=%u peer_port=%u gen=%u %s", __entry->port,
+		      __entry->peer_port, __entry->gen,
+		      __entry->how == 2 ? "seen" :
+		      __entry->how ? "acked, wiped" : "acked")
+);
+
 DECLARE_EVENT_CLASS(ivshm_msg,
 		    TP_PROTO(u32 port, u32 peer_port, int midx, u32 data,
 			     int ret),

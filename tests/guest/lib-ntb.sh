@@ -130,7 +130,7 @@ carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
 # clear the buffers; trace_dump [here]: print them (and the other end's
 # unless "here").
 TR=/sys/kernel/tracing
-TEV="ivshm_link ivshm_peer_down ivshm_hb_late ivshm_away"
+TEV="ivshm_link ivshm_peer_down ivshm_link_ack ivshm_hb_late ivshm_away"
 trace_link_on()
 {
 	local c="mountpoint -q $TR || mount -t tracefs nodev $TR; echo > $TR/trace"
@@ -147,6 +147,12 @@ trace_dump()
 	echo "# --- there: trace; hb_late $(stat_rem hb_late), hb_max_gap_us $(stat_rem hb_max_gap_us)"
 	R "grep -v '^#' $TR/trace" | sed 's/^/#   /'
 	R dmesg | grep -E 'hrtimer|ntb|qp' | tail -20 | sed 's/^/#   there: /'
+	# where a transport handshake stands: each end's queue state, and the
+	# scratchpads its peer wrote into (ntb_transport's link work reads them)
+	local c="cat $DBG/ntb_transport/*/qp*/stats 2>/dev/null | grep -E 'Link|index'"
+	c+="; grep spads $DBG/ntb_hw_ivshmem/*/info"
+	bash -c "$c" | sed 's/^/#   here: /'
+	R "$c" | sed 's/^/#   there: /'
 }
 
 # Crash tests (crash.host kills the other guest's QEMU): is it back?

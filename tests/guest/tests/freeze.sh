@@ -20,6 +20,10 @@
 # host was seen to): a may time b out twice, while b, still training after
 # the first, takes one flap for both; every timeout must still reach the
 # other end (peer_gens), and both end up.
+# An end that announced a timeout calls the link up again only after the
+# other end acked it (protocol 1.4: link down, clients told, its writes
+# from the old link landed and its scratchpad writes zeroed): without it,
+# a quick second stop was seen to leave ntb_transport's handshake stuck.
 # Then both guests are stopped together: that costs no flap at all.
 # IVNTB_FREEZE_N cycles (3) and the double one, IVNTB_FREEZE_MB MiB per
 # transfer (64).
@@ -29,7 +33,7 @@ N=${IVNTB_FREEZE_N:-3}
 MB=${IVNTB_FREEZE_MB:-64}
 TP="transport_mtu=65536"
 PORT=5001
-tap_plan_pair freeze $(( 7 * (N + 1) + 6 ))
+tap_plan_pair freeze $(( 8 * (N + 1) + 6 ))
 
 # data first: see netdev.sh
 head -c $((MB * 1048576)) /dev/urandom >/tmp/data
@@ -46,6 +50,8 @@ for i in $(seq 0 "$N"); do
 	ga=$(stat_loc link_gens) gb=$(stat_rem link_gens)
 	pa=$(stat_loc peer_gens) pb=$(stat_rem peer_gens)
 	sa=$(stat_loc hb_stalls) sb=$(stat_rem hb_stalls)
+	ka=$(stat_loc acks_seen) kb=$(stat_rem acks_seen)
+	ca=$(stat_loc link_acks) cb=$(stat_rem link_acks)
 	R "timeout 120 nc -l -p $PORT | md5sum" >/tmp/recv.md5 2>&1 &
 	rpid=$!
 	sleep 0.5
@@ -80,6 +86,8 @@ for i in $(seq 0 "$N"); do
 	ga2=$(stat_loc link_gens) gb2=$(stat_rem link_gens)
 	pa2=$(stat_loc peer_gens) pb2=$(stat_rem peer_gens)
 	sa2=$(stat_loc hb_stalls) sb2=$(stat_rem hb_stalls)
+	ka2=$(stat_loc acks_seen) kb2=$(stat_rem acks_seen)
+	ca2=$(stat_loc link_acks) cb2=$(stat_rem link_acks)
 	da=$(((la2 - la) / 2)) db=$(((lb2 - lb) / 2))
 	ta=$((ga2 - ga)) tb=$((gb2 - gb))
 	echo "# cycle $i: link_changes here $la -> $la2, there $lb -> $lb2;" \
@@ -104,6 +112,16 @@ for i in $(seq 0 "$N"); do
 		test "$ta" -ge 1 -a "$ta" -le $((sb2 - sb)) -a "$tb" -le $((sa2 - sa)) || ok=0
 	tap_check "cycle $i: one flap per timeout, none without (downs $da here, $db there; $((ta + tb)) timeouts)" \
 		test "$da" -le $((ta + tb)) -a "$db" -le $((ta + tb)) || ok=0
+	# An end that announced a timeout links again only once the other
+	# end acked it (protocol 1.4): the other end's link is down, its
+	# clients were told, and its writes from before have landed. One ack
+	# may cover two announcements that came before it could ack.
+	acks() { # announced, acks seen by the announcer, acks made by the other end
+		[ "$1" = 0 ] && [ "$2" = 0 ] && return
+		[ "$2" -ge 1 ] && [ "$2" -le "$1" ] && [ "$3" -ge "$2" ]
+	}
+	tap_check "cycle $i: every announcement acked before the link came back (here $((ka2 - ka)) of our $ta, b made $((cb2 - cb)); b $((kb2 - kb)) of its $tb, we made $((ca2 - ca)))" \
+		eval 'acks $ta $((ka2 - ka)) $((cb2 - cb)) && acks $tb $((kb2 - kb)) $((ca2 - ca))' || ok=0
 	[ $ok = 1 ] && [ "$da" = 1 ] && [ "$db" = 1 ] || trace_dump
 	wait $spid
 	wait $rpid

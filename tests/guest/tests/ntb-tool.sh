@@ -9,7 +9,7 @@
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
-tap_plan 20
+tap_plan 21
 
 ntb_setup ntb_tool
 tap_result $? "ntb_hw_ivshmem and ntb_tool load on both ends"
@@ -150,6 +150,32 @@ msg_busy()
 	R "echo 'c -1' > $RT/msg_sts"
 }
 tap_check "an unread message is not overwritten; the failure shows in outbits" msg_busy
+
+# A message to an end whose link is down is there to read, but its event
+# (unmasked for the test: ntb_tool masks them) waits for the link-up
+# event: a client answers it knowing the link is up (ntb_perf's answer
+# needs ntb_mw_get_align()).
+msg_held()
+{
+	local e0 e1 sts
+	R "echo 'c -1' > $RT/msg_sts; echo 'c 1' > $RT/msg_mask"
+	R "echo N > $RT/link"
+	wait_for 10 link_is N || { echo "link not down"; return 1; }
+	e0=$(stat_rem msg_events)
+	echo 444 >$LP/msg0 || { echo "send failed"; return 1; }
+	sleep 1
+	sts=$(R cat $RT/msg_sts)
+	[ "$(( sts & 1 ))" != 0 ] || { R "echo Y > $RT/link"; echo "not there to read: sts $sts"; return 1; }
+	e1=$(stat_rem msg_events)
+	R "echo Y > $RT/link"
+	[ "$e1" = "$e0" ] || { echo "delivered with the link down: msg_events $e0 -> $e1"; return 1; }
+	wait_for 10 link_is Y || { echo "link not up"; return 1; }
+	delivered() { [ "$(stat_rem msg_events)" -gt "$e0" ]; }
+	wait_for 10 delivered || { echo "not delivered after link up: msg_events $e0 -> $(stat_rem msg_events)"; return 1; }
+	R "echo 'c -1' > $RT/msg_sts; echo 's 1' > $RT/msg_mask"
+	echo "msg_events $e0 -> $e1 while down, $(stat_rem msg_events) after link up"
+}
+tap_check "a message to an end whose link is down: held until its link-up event" msg_held
 
 tap_check "our debugfs info and stats are readable" \
 	sh -c "grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info && grep -q '^db_sent:' $DBG/ntb_hw_ivshmem/$LOC/stats"
