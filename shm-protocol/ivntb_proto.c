@@ -913,7 +913,9 @@ int ivntb_link_ack_publish(struct ivntb_region *r, const struct ivntb_port *me,
 	}
 	/* Barrier A1 (for pairing with A2): the wipe, our writes, then the ack. */
 	smp_store_release(&r->shm->wake[me->port].link_ack[port], gen);
-	return ivntb_notify(r, port);
+	/* stored: a counter a hostile port keeps moving only delays its poll */
+	ivntb_notify(r, port);
+	return 0;
 }
 
 int ivntb_link_ack_get(const struct ivntb_region *r, u32 port, u32 of,

@@ -450,7 +450,8 @@ int ivntb_link_gen_get(const struct ivntb_region *r,
  * there under the old link must not be read as the new link's (with more
  * ports, other peers write the same words: they are left alone). Then
  * stores the ack (release) in our wake line and bumps @port's event
- * counter.
+ * counter (best effort: a counter a hostile port keeps moving is given up
+ * on, as by ivntb_notify(); the ack is stored all the same).
  *
  * Return: 0; -ESTALE taken over; -EINVAL bad @me or @port.
  */

@@ -508,6 +508,8 @@ struct peer_ctx {
 	struct ivntb_port me;
 	struct ivntb_peer_state ps[IVNTB_MAX_PORTS];
 	bool up[IVNTB_MAX_PORTS];
+	u16 acked[IVNTB_MAX_PORTS];	/* link_ack[] we published ... */
+	u32 ack_epoch[IVNTB_MAX_PORTS];	/* ... for this epoch of the port */
 	u64 hb_seen_ns[IVNTB_MAX_PORTS];
 	u64 peer_timeout_ns;
 	u64 stall_ns;		/* --stall-ms: a longer gap between beats ... */
@@ -571,6 +573,21 @@ static void peer_update_links(struct peer_ctx *c, u64 now)
 		/* We time it out: tell it (protocol 1.2, docs/protocol.md 3.3). */
 		if (!up && c->up[p] && ivntb_peer_link_ok(&s))
 			ivntb_link_gen_bump(&c->r, &c->me, p);
+		/*
+		 * Protocol 1.4: ack its link generation toward us while our
+		 * link to it is down, before it comes up. One thread writes
+		 * for us: no write of ours is in flight. A new value in the
+		 * same epoch is one it announced: its spads go first.
+		 */
+		if (!c->up[p] && s.state == IVNTB_PORT_CLAIMED &&
+		    (s.epoch != c->ack_epoch[p] ||
+		     s.link_gen[c->me.port] != c->acked[p]) &&
+		    !ivntb_link_ack_publish(&c->r, &c->me, p,
+					    s.link_gen[c->me.port],
+					    s.epoch == c->ack_epoch[p])) {
+			c->acked[p] = s.link_gen[c->me.port];
+			c->ack_epoch[p] = s.epoch;
+		}
 		if (up != c->up[p] && !c->quiet)
 			printf("link %u %s epoch %u\n", p, up ? "up" : "down",
 			       s.epoch);

@@ -6,7 +6,7 @@
 # link goes down when the host peer detaches.
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
-tap_plan 11
+tap_plan 12
 
 modprobe ntb_hw_ivshmem && modprobe ntb_tool
 tap_result $? "ntb_hw_ivshmem and ntb_tool load"
@@ -50,6 +50,17 @@ wait_for 10 dbis 0x8000000000000001
 tap_eq "the host's doorbell bits arrived" 0x8000000000000001 "$(cat $T/db)"
 echo 'c -1' >$T/db
 
+# Our link off and on: a link generation toward the host peer, which it
+# must ack (protocol 1.4) before our link comes back up (before the
+# echoes below: the peer detaches after two).
+k0=$(stat_loc acks_seen) g0=$(stat_loc link_gens)
+echo N >$T/link
+wait_for 10 lk N
+gd=$(( $(stat_loc link_gens) - g0 ))	# not a timeout: kept apart below
+echo Y >$T/link
+acked_() { lk Y && [ "$(stat_loc acks_seen)" -gt "$k0" ]; }
+tap_check "our link off and on: the host peer acks the link generation, the link comes back" \
+	wait_for 30 acked_
 echo 0x7e577e57 >$T/peer0/spad7
 # a ring while our link is down (a timeout of a starved tool, above) is
 # sent to no one: ring again only then, or the tool counts two events
@@ -63,7 +74,7 @@ tap_check "our message came back from the host's echo" wait_for 10 msg2
 # down for good: its port released (read back), not a passing flap
 gone_() { ! slot_claimed 1 && lk N; }
 tap_check "link goes down when the host peer detaches (port 1 free)" wait_for 30 gone_
-echo "# host-peer timeouts: $(stat_loc link_gens)"	# the host hook matches them with its stalls
+echo "# host-peer timeouts: $(( $(stat_loc link_gens) - gd ))"	# the host hook matches them with its stalls
 modprobe -r ntb_tool
 modprobe -r ntb_hw_ivshmem
 tap_check "no kernel warnings" dmesg_clean
