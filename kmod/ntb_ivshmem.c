@@ -227,7 +227,6 @@ struct ivshm_peer {
 	unsigned long ack_gp;	/* RCU grace period our writes must outlast */
 	u16 told;		/* our link_gen[port] as last seen */
 	bool ack_want;		/* told is not acked yet: not ready */
-	bool msg_resnap;	/* acked: its pending messages are stale */
 };
 
 /*
@@ -285,6 +284,7 @@ struct ivshm_stats {
 	u64 peer_gens;		/* link downs peers announced to us, all seen */
 	u64 link_acks;		/* peers' link_gens we acked (1.4) */
 	u64 acks_seen;		/* our link_gens peers acked (1.4) */
+	u64 msg_dropped;	/* messages sent before such an ack (under lock) */
 	u64 parked_polls;	/* idle polls by the park timer (adaptive) */
 	u64 parked_hk;		/* housekeeping it did in the poller's place */
 	u64 heartbeats;		/* under hb_lock, below */
@@ -368,15 +368,15 @@ struct ivshm_ntb {
 	 * are no sign of life of the next. Under lock.
 	 */
 	u64 db_stale;
-	/*
-	 * Message registers (bits) full when a peer acked our link
-	 * generation, and not freed since: written before the peer saw the
-	 * link down, no sign of life. Poller only.
-	 */
-	u64 msg_stale;
 	/* kicks the poller once an ack's grace period is over */
 	struct rcu_head ack_rcu;
 	atomic_t ack_rcu_busy;
+	/*
+	 * Peers (pidx bits) we are acking (protocol 1.4): from the start of
+	 * the ack's grace period to its publication, our ops write nothing
+	 * into their slots. Poller writes; ops read under rcu_read_lock().
+	 */
+	u64 acking;
 
 	/*
 	 * Inbound windows backed by a DMA pool (docs/windows.md): the pool
@@ -473,6 +473,7 @@ static bool ivshm_arm(struct ivshm_ntb *ndev);
 static void ivshm_init_mw_pool(struct ivshm_ntb *ndev);
 static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev);
 static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify);
+static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx);
 
 /*=============================================================================
  *                1. Region and ports
@@ -796,10 +797,11 @@ static void ivshm_ack_rcu(struct rcu_head *head)
  * before it calls us ready: until then a write we began under the old link
  * (a client's, racing with the link-down event) may still land in its slot
  * after its clients cleared what they own there, and read as the new
- * link's. The ops that write into a peer's slot run under rcu_read_lock():
- * the ack waits for a grace period started with our link down, then (for
- * a generation the peer announced) zeroes the peer's scratchpads in a
- * two-port region, and is published after both.
+ * link's. The ops that write into a peer's slot run under rcu_read_lock()
+ * and write nothing while the peer's bit is in acking: the ack waits for a
+ * grace period started once that bit is set (every op either saw it or
+ * has returned), then (for a generation the peer announced) zeroes the
+ * peer's scratchpads in a two-port region, and is published after both.
  *
  * Context: the poller only.
  * Return: true if @p->gen is acked; false while the grace period runs
@@ -807,10 +809,14 @@ static void ivshm_ack_rcu(struct rcu_head *head)
  */
 static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 {
+	u64 bit = BIT_ULL(p - ndev->peer);
+
 	if (!p->ack_due) {
 		if (p->gen == p->acked)
 			return true;
 		p->ack_due = true;
+		/* ops that see it write nothing to the peer; the others end */
+		WRITE_ONCE(ndev->acking, ndev->acking | bit);
 		p->ack_gp = start_poll_synchronize_rcu();
 	}
 	if (!poll_state_synchronize_rcu(p->ack_gp)) {
@@ -822,10 +828,12 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 				   p->ack_wipe))
 		return false;	/* our port was taken over */
 	trace_ivshm_link_ack(ndev->me.port, p->port, p->gen, p->ack_wipe);
+	ivshm_ring(ndev, p->port);
+	WRITE_ONCE(ndev->acking, ndev->acking & ~bit);
 	p->acked = p->gen;
 	p->ack_due = false;
 	p->ack_wipe = false;
-	ndev->stats.link_acks++;
+	WRITE_ONCE(ndev->stats.link_acks, ndev->stats.link_acks + 1);
 	return true;
 }
 
@@ -837,9 +845,10 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
  * Our link_gen[port] is read back from our slot: any path that bumped it
  * (a timeout, link_disable) makes us wait for the peer's ack of the new
  * value (protocol 1.4; an older peer never acks and is not waited for).
- * Until then the peer is not ready. Doorbells and messages pending from
- * before the ack are no sign of life: the peer wrote them before it saw
- * our link down.
+ * Until then the peer is not ready. What it sent before the ack belongs to
+ * the link that is over: its pending messages are dropped (the register
+ * freed, the sender told, as a link down loses what was in flight), and
+ * its pending doorbells are no sign of life.
  *
  * Context: the poller only.
  * Return: true if nothing is awaited.
@@ -859,10 +868,10 @@ static bool ivshm_ack_seen(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 		if (ack != p->told)
 			return false;
 		trace_ivshm_link_ack(ndev->me.port, p->port, ack, 2);
-		ndev->stats.acks_seen++;
+		WRITE_ONCE(ndev->stats.acks_seen, ndev->stats.acks_seen + 1);
 		p->db_resnap = true;
-		p->msg_resnap = true;
 		p->sign_of_life = false;
+		ivshm_msg_drop_from(ndev, p - ndev->peer);
 	}
 	p->ack_want = false;
 	return true;
@@ -1202,7 +1211,18 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
 	atomic64_add(gens, &ndev->stats.link_gens);
-	ivshm_kick(ndev);
+	/*
+	 * An enable is looked at now. A disable goes down at the poller's
+	 * next pass (a peer's ack, or housekeeping within a heartbeat), as
+	 * a hardware link takes its time: ntb_transport_free() disables the
+	 * link, then stops taking events, then frees the context that a
+	 * link-down event schedules work on (Linux 6.12 ntb_transport.c). A
+	 * poller kicked here, spinning on another CPU, delivered that event
+	 * in between (make test, 2026-12-03: a multiport unbind warned in
+	 * __flush_work() on the freed context).
+	 */
+	if (enable)
+		ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
 
@@ -1348,16 +1368,16 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
  * Doorbell bits still pending from before the peer's link went down
  * (db_stale) do not count: a crashed peer rang them, and taking them for
  * its restarted instance's would cut that instance's link training short.
- * Nor do doorbells and messages pending when a peer acked our link
- * generation (db_stale, msg_stale): it sent them before it saw our link
- * go down, from the link that is over.
+ * Nor do doorbells pending when a peer acked our link generation
+ * (db_stale): it rang them before it saw our link go down (its messages
+ * from then are dropped: ivshm_ack_seen()).
  * Poller only.
  */
 static void ivshm_note_life(struct ivshm_ntb *ndev)
 {
 	unsigned long flags;
-	u32 midx, pidx, notify = 0;
-	u64 sts, full, db, t0;
+	u32 midx, notify = 0;
+	u64 sts, db, t0;
 
 	if (READ_ONCE(ndev->lost) || ndev->link_mask == BIT_ULL(ndev->nr_peers) - 1)
 		return;
@@ -1365,20 +1385,9 @@ static void ivshm_note_life(struct ivshm_ntb *ndev)
 	t0 = ivshm_irqoff_start();
 	sts = ivshm_msg_sts_locked(ndev, &notify) &
 	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
-	ndev->msg_stale &= sts;		/* a freed register may fill anew */
-	for (midx = 0, full = sts; full; midx++, full >>= 1) {
-		struct ivshm_peer *p;
-
-		if (!(full & 1) || !ndev->msg_copy[midx].valid)
-			continue;
-		p = &ndev->peer[ndev->msg_copy[midx].pidx];
-		if (p->msg_resnap)
-			ndev->msg_stale |= BIT_ULL(midx);
-		else if (!(ndev->msg_stale & BIT_ULL(midx)))
-			p->sign_of_life = true;
-	}
-	for (pidx = 0; pidx < ndev->nr_peers; pidx++)
-		ndev->peer[pidx].msg_resnap = false;
+	for (midx = 0; sts; midx++, sts >>= 1)
+		if ((sts & 1) && ndev->msg_copy[midx].valid)
+			ndev->peer[ndev->msg_copy[midx].pidx].sign_of_life = true;
 	db = ivntb_db_read(&ndev->region, &ndev->me);
 	/*
 	 * A new instance of the peer, or its ack of our link generation:
@@ -3069,7 +3078,10 @@ static int ntb_ivshm_peer_spad_write(struct ntb_dev *ntb, int pidx, int sidx,
 		return -ENOLINK;
 	/* a write into a peer's slot: see ivshm_ack_peer() */
 	rcu_read_lock();
-	ret = ivntb_spad_write(&ndev->region, pport, sidx, val);
+	if (READ_ONCE(ndev->acking) & BIT_ULL(pidx))
+		ret = -ENOLINK;
+	else
+		ret = ivntb_spad_write(&ndev->region, pport, sidx, val);
 	rcu_read_unlock();
 	return ret;
 }
@@ -3159,6 +3171,40 @@ static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 	spin_unlock_irqrestore(&ndev->lock, flags);
 	ivshm_notify_ports(ndev, notify);
 	return sts;
+}
+
+/*
+ * Drop the messages from peer @pidx that are waiting for us: freed, their
+ * sender told, gone from msg_read_sts(). The poller, when the peer acks
+ * our link generation: they were sent under the link that is over.
+ */
+static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx)
+{
+	u32 midx, src, notify = 0;
+	unsigned long flags;
+	u64 sts, t0;
+
+	spin_lock_irqsave(&ndev->lock, flags);
+	t0 = ivshm_irqoff_start();
+	sts = ivshm_msg_sts_locked(ndev, &notify) &
+	      (BIT_ULL(IVSHM_MSG_OUT_SHIFT) - 1);
+	for (midx = 0; sts; midx++, sts >>= 1) {
+		struct ivshm_msg_copy *c = &ndev->msg_copy[midx];
+
+		if (!(sts & 1) || !c->valid || c->pidx != pidx)
+			continue;
+		/* one compare-and-exchange: no loop a peer can keep failing */
+		if (!ivntb_msg_free(&ndev->region, &ndev->me, midx, &src) &&
+		    src < IVNTB_MAX_PORTS)
+			notify |= BIT(src);
+		c->valid = false;
+		ndev->msg_delivered &= ~BIT_ULL(midx);
+		ndev->stats.msg_dropped++;
+	}
+	WRITE_ONCE(ndev->msg_dirty, true);
+	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_MSG_READ_STS);
+	spin_unlock_irqrestore(&ndev->lock, flags);
+	ivshm_notify_ports(ndev, notify);
 }
 
 static int ntb_ivshm_msg_clear_sts(struct ntb_dev *ntb, u64 sts_bits)
@@ -3270,7 +3316,11 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 		return -ENOLINK;
 	/* a write into a peer's slot: see ivshm_ack_peer() */
 	rcu_read_lock();
-	ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg);
+	if (READ_ONCE(ndev->acking) & BIT_ULL(pidx))
+		ret = -ENOLINK;
+	else
+		ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx,
+				     msg);
 	rcu_read_unlock();
 	trace_ivshm_msg_send(ndev->me.port, pport, midx, msg,
 			     ret == -EAGAIN ? -EBUSY : ret);
@@ -3427,6 +3477,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "peer_gens:\t%llu\n", READ_ONCE(st->peer_gens));
 	seq_printf(s, "link_acks:\t%llu\n", READ_ONCE(st->link_acks));
 	seq_printf(s, "acks_seen:\t%llu\n", READ_ONCE(st->acks_seen));
+	seq_printf(s, "msg_dropped:\t%llu\n", READ_ONCE(st->msg_dropped));
 	seq_printf(s, "parked_polls:\t%llu\n", READ_ONCE(st->parked_polls));
 	seq_printf(s, "parked_hk:\t%llu\n", READ_ONCE(st->parked_hk));
 	seq_printf(s, "heartbeats:\t%llu\n", READ_ONCE(st->heartbeats));
