@@ -827,7 +827,8 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 	if (ivntb_link_ack_publish(&ndev->region, &ndev->me, p->port, p->gen,
 				   p->ack_wipe))
 		return false;	/* our port was taken over */
-	trace_ivshm_link_ack(ndev->me.port, p->port, p->gen, p->ack_wipe);
+	trace_ivshm_link_ack(ndev->me.port, p->port, p->gen,
+			     p->ack_wipe ? IVSHM_ACK_WIPED : IVSHM_ACK_SENT);
 	ivshm_ring(ndev, p->port);
 	WRITE_ONCE(ndev->acking, ndev->acking & ~bit);
 	p->acked = p->gen;
@@ -867,7 +868,8 @@ static bool ivshm_ack_seen(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 	if (!ivntb_link_ack_get(&ndev->region, p->port, ndev->me.port, &ack)) {
 		if (ack != p->told)
 			return false;
-		trace_ivshm_link_ack(ndev->me.port, p->port, ack, 2);
+		trace_ivshm_link_ack(ndev->me.port, p->port, ack,
+				     IVSHM_ACK_SEEN);
 		WRITE_ONCE(ndev->stats.acks_seen, ndev->stats.acks_seen + 1);
 		p->db_resnap = true;
 		p->sign_of_life = false;

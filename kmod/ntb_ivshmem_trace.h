@@ -127,8 +127,14 @@ TRACE_EVENT(ivshm_peer_down,
 
 /*
  * Protocol 1.4 link acks: we acked a peer's link generation toward us
- * (wipe: zeroing its scratchpads first), or a peer acked ours (seen).
+ * (IVSHM_ACK_WIPED: zeroing its scratchpads first), or a peer acked ours
+ * (IVSHM_ACK_SEEN).
  */
+#ifndef IVSHM_ACK_SENT
+#define IVSHM_ACK_SENT	0
+#define IVSHM_ACK_WIPED	1
+#define IVSHM_ACK_SEEN	2
+#endif
 TRACE_EVENT(ivshm_link_ack,
 	    TP_PROTO(u32 port, u32 peer_port, u16 gen, int how),
 	    TP_ARGS(port, peer_port, gen, how),
@@ -142,8 +148,9 @@ TRACE_EVENT(ivshm_link_ack,
 			   __entry->how = how;),
 	    TP_printk("port=%u peer_port=%u gen=%u %s", __entry->port,
 		      __entry->peer_port, __entry->gen,
-		      __entry->how == 2 ? "seen" :
-		      __entry->how ? "acked, wiped" : "acked")
+		      __entry->how == IVSHM_ACK_SEEN ? "seen" :
+		      __entry->how == IVSHM_ACK_WIPED ? "acked, wiped" :
+		      "acked")
 );
 
 DECLARE_EVENT_CLASS(ivshm_msg,
