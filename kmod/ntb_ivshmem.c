@@ -1213,18 +1213,7 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
 	atomic64_add(gens, &ndev->stats.link_gens);
-	/*
-	 * An enable is looked at now. A disable goes down at the poller's
-	 * next pass (a peer's ack, or housekeeping within a heartbeat), as
-	 * a hardware link takes its time: ntb_transport_free() disables the
-	 * link, then stops taking events, then frees the context that a
-	 * link-down event schedules work on (Linux 6.12 ntb_transport.c). A
-	 * poller kicked here, spinning on another CPU, delivered that event
-	 * in between (make test, 2026-12-03: a multiport unbind warned in
-	 * __flush_work() on the freed context).
-	 */
-	if (enable)
-		ivshm_kick(ndev);
+	ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
 
