@@ -217,6 +217,7 @@ struct ivshm_peer {
 	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
 	bool sign_of_life;	/* it sent us a message or doorbell */
 	bool db_resnap;		/* a new epoch: pending bits are stale */
+	bool msgs_void;		/* a new instance: drop what the last sent */
 	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
 	bool pre_1_3;		/* claimed by an owner older than 1.3 */
@@ -336,6 +337,9 @@ struct ivshm_ntb {
 	spinlock_t link_lock;	/* serialises link_enable/link_disable */
 	spinlock_t gen_lock;	/* serialises our link_gen[] bumps */
 	bool link_enabled;	/* our side, as set by link_enable/disable */
+	u32 disables;		/* link_disable calls; under link_lock */
+	u32 disables_seen;	/* poller only */
+	u64 report_at;		/* poller: a local disable's event is due */
 	u64 link_mask;		/* peers (pidx bits) whose link is up */
 	bool lost;		/* our port was taken over: act no more */
 	bool lost_logged;	/* poller only */
@@ -800,8 +804,10 @@ static void ivshm_ack_rcu(struct rcu_head *head)
  * link's. The ops that write into a peer's slot run under rcu_read_lock()
  * and write nothing while the peer's bit is in acking: the ack waits for a
  * grace period started once that bit is set (every op either saw it or
- * has returned), then (for a generation the peer announced) zeroes the
- * peer's scratchpads in a two-port region, and is published after both.
+ * has returned), then drops the messages the peer sent us (what it sent
+ * before its announcement is void), (for a generation the peer announced)
+ * zeroes the peer's scratchpads in a two-port region, and is published
+ * after all three.
  *
  * Context: the poller only.
  * Return: true if @p->gen is acked; false while the grace period runs
@@ -824,6 +830,14 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 			call_rcu(&ndev->ack_rcu, ivshm_ack_rcu);
 		return false;
 	}
+	/*
+	 * What the peer sent before its announcement belongs to the link
+	 * that is over, and is no sign of life of the next: dropped before
+	 * the ack, after which (and only after which) it may send anew.
+	 */
+	ivshm_msg_drop_from(ndev, p - ndev->peer);
+	p->db_resnap = true;
+	p->sign_of_life = false;
 	if (ivntb_link_ack_publish(&ndev->region, &ndev->me, p->port, p->gen,
 				   p->ack_wipe))
 		return false;	/* our port was taken over */
@@ -921,7 +935,13 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		/*
 		 * First sight of this epoch: alive only once its heartbeat
 		 * moves, so a peer that died claimed is never taken as up.
+		 * What the instance before it sent us is void: read as this
+		 * one's, or left FULL for it. (A peer that only left, its port
+		 * released, leaves its messages readable, as a register keeps
+		 * what was written to it.)
 		 */
+		if (p->seen_epoch)
+			p->msgs_void = true;
 		p->warned = false;
 		p->hb_moved = false;
 		p->db_resnap = true;
@@ -999,6 +1019,60 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 	return IVSHM_PEER_UP;
 }
 
+/*
+ * The link-down event of our own link_disable is held back for
+ * link_train_ms (the link's state changes at once): ntb_transport_free()
+ * disables the link, then clears its context and frees it, and an event
+ * delivered in between schedules its cleanup work on the freed context
+ * (upstream, 6.1 and 6.12; hit on a device unbind). Hardware reports a
+ * link change some time after the fact too.
+ */
+static u64 ivshm_report_delay_ns(void)
+{
+	return (u64)link_train_ms * NSEC_PER_MSEC;
+}
+
+/*
+ * ivshm_link_update()'s change of the link mask: trace, announce to the
+ * peers we take down for a reason they cannot see, and take a stale
+ * doorbell snapshot. The caller delivers the event.
+ */
+static void ivshm_link_change(struct ivshm_ntb *ndev, u64 now, u64 mask,
+			      u64 tell)
+{
+	unsigned long flags;
+	u32 pidx;
+
+	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
+		if (!((ndev->link_mask & ~mask) & BIT_ULL(pidx)))
+			continue;
+		WRITE_ONCE(ndev->stats.down_after_hb_ns,
+			   now - ndev->peer[pidx].hb_seen);
+		trace_ivshm_peer_down(ndev->me.port, ndev->peer[pidx].port,
+				      !!(tell & BIT_ULL(pidx)),
+				      (now - ndev->peer[pidx].hb_seen) /
+				      NSEC_PER_USEC,
+				      (now - ndev->peer[pidx].hb_stamp) /
+				      NSEC_PER_USEC);
+		if ((tell & BIT_ULL(pidx)) && !READ_ONCE(ndev->lost) &&
+		    !ivshm_link_gen_publish(ndev, ndev->peer[pidx].port)) {
+			ivntb_notify(&ndev->region, ndev->peer[pidx].port);
+			ivshm_ring(ndev, ndev->peer[pidx].port);
+			atomic64_inc(&ndev->stats.link_gens);
+		}
+		if (ndev->nr_peers == 1) {
+			spin_lock_irqsave(&ndev->lock, flags);
+			ndev->db_stale = ivntb_db_read(&ndev->region, &ndev->me);
+			spin_unlock_irqrestore(&ndev->lock, flags);
+		}
+	}
+
+	trace_ivshm_link(ndev->me.port, ndev->link_mask, mask);
+	WRITE_ONCE(ndev->link_mask, mask);
+	ndev->stats.link_changes++;
+	dev_dbg(&ndev->pdev->dev, "link mask %#llx\n", mask);
+}
+
 /**
  * ivshm_link_update() - re-evaluate every peer's link
  * @ndev:	our device.
@@ -1010,19 +1084,37 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
  * heartbeat stopped, the header changed) is also announced to the peer
  * with a new link generation (protocol 1.2), so that a flap is always
  * seen by both ends: ntb_transport recovers from a link down only if its
- * peer goes through one as well.
+ * peer goes through one as well. Our own link_disable takes the link down
+ * at the next pass, even if enabled again since, and its event comes
+ * ivshm_report_delay_ns() later; no link comes up before it. The messages
+ * of a peer's previous instance are dropped when a new one appears.
  *
  * Context: the poller only; no driver lock held (calls into clients).
  */
 static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
+	u32 disables = READ_ONCE(ndev->disables);
 	u64 mask = 0, tell = 0;
 	enum ivshm_peer_verdict v;
-	unsigned long flags;
+	bool changed = false, quiet = false;
 	u32 pidx;
 
-	if (READ_ONCE(ndev->link_enabled) && !READ_ONCE(ndev->lost) &&
-	    !ndev->region_bad) {
+	/*
+	 * A disable is a pass with the link down even if the client enabled
+	 * it again since (both between two passes): the peers go down on
+	 * the new link generation it published, and so must we.
+	 */
+	if (disables != ndev->disables_seen) {
+		ndev->disables_seen = disables;
+		if (ndev->link_mask)
+			ndev->report_at = now + ivshm_report_delay_ns();
+		quiet = true;
+	}
+	if (ndev->report_at)
+		quiet = true;	/* nothing comes up before that event */
+
+	if (!quiet && READ_ONCE(ndev->link_enabled) &&
+	    !READ_ONCE(ndev->lost) && !ndev->region_bad) {
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			struct ivshm_peer *p = &ndev->peer[pidx];
 
@@ -1074,37 +1166,24 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 		}
 	}
 
-	if (mask == ndev->link_mask)
-		return;
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
-		if (!((ndev->link_mask & ~mask) & BIT_ULL(pidx)))
-			continue;
-		WRITE_ONCE(ndev->stats.down_after_hb_ns,
-			   now - ndev->peer[pidx].hb_seen);
-		trace_ivshm_peer_down(ndev->me.port, ndev->peer[pidx].port,
-				      !!(tell & BIT_ULL(pidx)),
-				      (now - ndev->peer[pidx].hb_seen) /
-				      NSEC_PER_USEC,
-				      (now - ndev->peer[pidx].hb_stamp) /
-				      NSEC_PER_USEC);
-		if ((tell & BIT_ULL(pidx)) && !READ_ONCE(ndev->lost) &&
-		    !ivshm_link_gen_publish(ndev, ndev->peer[pidx].port)) {
-			ivntb_notify(&ndev->region, ndev->peer[pidx].port);
-			ivshm_ring(ndev, ndev->peer[pidx].port);
-			atomic64_inc(&ndev->stats.link_gens);
-		}
-		if (ndev->nr_peers == 1) {
-			spin_lock_irqsave(&ndev->lock, flags);
-			ndev->db_stale = ivntb_db_read(&ndev->region, &ndev->me);
-			spin_unlock_irqrestore(&ndev->lock, flags);
+		if (ndev->peer[pidx].msgs_void) {
+			ndev->peer[pidx].msgs_void = false;
+			ivshm_msg_drop_from(ndev, pidx);
 		}
 	}
-
-	trace_ivshm_link(ndev->me.port, ndev->link_mask, mask);
-	WRITE_ONCE(ndev->link_mask, mask);
-	ndev->stats.link_changes++;
-	dev_dbg(&ndev->pdev->dev, "link mask %#llx\n", mask);
-	ntb_link_event(&ndev->ntb);
+	if (mask != ndev->link_mask) {
+		ivshm_link_change(ndev, now, mask, tell);
+		changed = true;
+	}
+	if (ndev->report_at) {
+		if (now < ndev->report_at)
+			return;
+		ndev->report_at = 0;
+		changed = true;
+	}
+	if (changed)
+		ntb_link_event(&ndev->ntb);
 }
 
 /**
@@ -1192,6 +1271,8 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	t0 = ivshm_irqoff_start();
 	was = ndev->link_enabled;
 	WRITE_ONCE(ndev->link_enabled, enable);
+	if (was && !enable)
+		WRITE_ONCE(ndev->disables, ndev->disables + 1);
 	ret = ivntb_link_publish(&ndev->region, &ndev->me, enable);
 	/*
 	 * A disable followed by an enable may both fall between two polls

@@ -33,7 +33,7 @@ N=${IVNTB_FREEZE_N:-3}
 MB=${IVNTB_FREEZE_MB:-64}
 TP="transport_mtu=65536"
 PORT=5001
-tap_plan_pair freeze $(( 8 * (N + 1) + 6 ))
+tap_plan_pair freeze $(( 8 * (N + 1) + 7 ))
 
 # data first: see netdev.sh
 head -c $((MB * 1048576)) /dev/urandom >/tmp/data
@@ -139,6 +139,20 @@ la2=$(stat_loc link_changes) lb2=$(stat_rem link_changes)
 [ "$la2" = "$la" ] && [ "$lb2" = "$lb" ] || trace_dump
 tap_eq "both stopped at once: no flap on either end (link_changes here $la -> $la2, there $lb -> $lb2)" \
 	"0 0" "$((la2 - la)) $((lb2 - lb))"
+# The order, from each end's trace: after a timeout it announced
+# (ivshm_peer_down reason=silent) its link came up again only once it had
+# seen the other end's ack (ivshm_link_ack ... seen). The counts above
+# cannot tell an ack that came late from one that came first.
+ack_order='grep -v "^#" /sys/kernel/tracing/trace | awk "
+	/ivshm_peer_down:.*reason=silent/ { n++; want = 1 }
+	/ivshm_link_ack:.* seen/ { want = 0 }
+	/ivshm_link: .*peers_up=0x[0-9a-f]*[1-9a-f]/ { if (want) bad++ }
+	END { print n + 0, bad + 0 }"'
+read -r na ba < <(bash -c "$ack_order")
+read -r nb bb < <(R "$ack_order")
+[ "$ba $bb" = "0 0" ] || trace_dump
+tap_check "traces: every timeout announced was acked before that end's link came up (here $ba of $na up before the ack, there $bb of $nb)" \
+	test "$((na + nb))" -ge "$N" -a "$ba" = 0 -a "$bb" = 0
 ip link set $IF down
 ntb_teardown ntb_netdev ntb_transport
 tap_dmesg_both

@@ -9,7 +9,7 @@
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
-tap_plan 21
+tap_plan 23
 
 ntb_setup ntb_tool
 tap_result $? "ntb_hw_ivshmem and ntb_tool load on both ends"
@@ -29,6 +29,44 @@ link_is() { [ "$(cat $LP/link)" = "$1" ] && [ "$(R cat $RP/link)" = "$1" ]; }
 echo Y >$T/link
 R "echo Y > $RT/link"
 tap_check "link comes up when both ends enable it" wait_for 10 link_is Y
+
+# A peer that leaves (its port released) leaves its message readable, as
+# a register keeps what was written to it; a new instance of that peer
+# voids it: the message is dropped, not read as the new instance's, and
+# the register is free for it (ntb_tool masks message events, so the
+# message waits here unread). Run before anything bumps the remote's link
+# generation toward us: its new instance starts from 0 again, so no ack
+# (which drops too) covers the drop.
+msg_void()
+{
+	local d0 d1 d2 sts got
+	echo 'c -1' >$T/msg_sts
+	d0=$(stat_loc msg_dropped)
+	R "echo 666 > $RP/msg0" || { echo "send failed"; return 1; }
+	sts=$(cat $T/msg_sts)
+	[ "$(( sts & 1 ))" != 0 ] || { echo "not there to read: sts $sts"; return 1; }
+	R modprobe -r ntb_hw_ivshmem || { echo "remote unload failed"; return 1; }
+	gone() { [ "$(cat $LP/link)" = N ]; }
+	wait_for 10 gone
+	sleep 0.5
+	d1=$(stat_loc msg_dropped) sts=$(cat $T/msg_sts) got=$(cat $T/msg0)
+	R modprobe ntb_hw_ivshmem || { echo "remote reload failed"; return 1; }
+	R "echo Y > $RT/link"
+	[ "$d1" = "$d0" ] && [ "$(( sts & 1 ))" != 0 ] && [ "$got" = "0x0000029a<-0" ] ||
+		{ echo "the departed peer's message: msg_dropped $d0 -> $d1, sts $sts, msg0 $got"; return 1; }
+	dropped() { [ "$(stat_loc msg_dropped)" -gt "$d0" ]; }
+	wait_for 10 dropped
+	d2=$(stat_loc msg_dropped) sts=$(cat $T/msg_sts)
+	[ "$d2" = "$((d0 + 1))" ] || { echo "not dropped once for the new instance: msg_dropped $d0 -> $d2, sts $sts"; return 1; }
+	[ "$(( sts & 1 ))" = 0 ] || { echo "still there: sts $sts"; return 1; }
+	wait_for 10 link_is Y || { echo "link not up with the reloaded remote"; return 1; }
+	echo "msg_dropped $d0 -> $d1 with the remote gone (read $got), -> $d2 once it came back"
+}
+if [ -n "$RH" ]; then
+	tap_check "a departed peer's message stays readable; its next instance voids it" msg_void
+else
+	tap_skip "a departed peer's message stays readable; its next instance voids it" "loopback: both ends are one driver; pair covers it"
+fi
 echo N >$T/link
 tap_check "local disable: both ends see the link down" wait_for 10 link_is N
 echo Y >$T/link
@@ -37,6 +75,26 @@ R "echo N > $RT/link"
 tap_check "remote disable: both ends see the link down" wait_for 10 link_is N
 R "echo Y > $RT/link"
 tap_check "remote enable: link up again" wait_for 10 link_is Y
+
+# A disable and an enable back to back (likely between two polls): the
+# peer goes down on the link generation the disable announced, so this
+# end must go down too, or the two ends' clients fall out of step. Each
+# end: one change down, one up.
+flap_both()
+{
+	local l0 r0 l1 r1
+	l0=$(stat_loc link_changes) r0=$(stat_rem link_changes)
+	echo N >$T/link; echo Y >$T/link
+	both_twice() { [ "$(stat_loc link_changes)" -ge $((l0 + 2)) ] &&
+		       [ "$(stat_rem link_changes)" -ge $((r0 + 2)) ]; }
+	wait_for 10 both_twice || { echo "link_changes here $l0 -> $(stat_loc link_changes), there $r0 -> $(stat_rem link_changes)"; return 1; }
+	wait_for 10 link_is Y || { echo "link not up"; return 1; }
+	sleep 0.5
+	l1=$(stat_loc link_changes) r1=$(stat_rem link_changes)
+	[ "$l1 $r1" = "$((l0 + 2)) $((r0 + 2))" ] || { echo "link_changes here $l0 -> $l1, there $r0 -> $r1: not one flap each"; return 1; }
+	echo "link_changes here $l0 -> $l1, there $r0 -> $r1"
+}
+tap_check "disable then enable at once: both ends see one down and one up" flap_both
 
 # db_test FROM_RUN FROM_DIR TO_RUN TO_DIR: ring every bit from one end,
 # read the accumulated bits on the other, then clear them there.
@@ -151,34 +209,43 @@ msg_busy()
 }
 tap_check "an unread message is not overwritten; the failure shows in outbits" msg_busy
 
-# A message to an end whose link is down is there to read, but its event
-# (unmasked for the test: ntb_tool masks them) waits for the link-up
-# event: a client answers it knowing the link is up (ntb_perf's answer
-# needs ntb_mw_get_align()). The sender's link is the one off here: a
-# receiver that took its own link down drops, once the sender acks that
-# (protocol 1.4), what the sender wrote before, as a link down loses what
-# is in flight.
+# A message sent with the sender's link down is there to read, but its
+# event (unmasked for the test: ntb_tool masks them) waits for that
+# sender's link-up event: a client answers a message knowing the link is
+# up (ntb_perf's answer needs ntb_mw_get_align()). The disable announced a
+# new link generation, and the receiver drops, before it acks that
+# generation (protocol 1.4), what the sender wrote before: the link it was
+# sent under is over. A message sent once the link is up again is
+# delivered. On every path the remote's link and mask are restored.
 msg_held()
 {
-	local e0 e1 sts
+	local e0 e1 e2 d0 d2 sts got
 	R "echo 'c -1' > $RT/msg_sts; echo 'c 1' > $RT/msg_mask"
+	restore() { echo Y >$T/link; R "echo 'c -1' > $RT/msg_sts; echo 's 1' > $RT/msg_mask"; }
 	echo N >$T/link
-	wait_for 10 link_is N || { echo "link not down"; return 1; }
-	e0=$(stat_rem msg_events)
-	echo 444 >$LP/msg0 || { echo Y >$T/link; echo "send failed"; return 1; }
+	wait_for 10 link_is N || { restore; echo "link not down"; return 1; }
+	e0=$(stat_rem msg_events) d0=$(stat_rem msg_dropped)
+	echo 444 >$LP/msg0 || { restore; echo "send failed"; return 1; }
 	sleep 1
 	sts=$(R cat $RT/msg_sts)
 	e1=$(stat_rem msg_events)
 	echo Y >$T/link
-	[ "$(( sts & 1 ))" != 0 ] || { echo "not there to read: sts $sts"; return 1; }
-	[ "$e1" = "$e0" ] || { echo "delivered with the link down: msg_events $e0 -> $e1"; return 1; }
-	wait_for 10 link_is Y || { echo "link not up"; return 1; }
+	[ "$(( sts & 1 ))" != 0 ] || { restore; echo "not there to read: sts $sts"; return 1; }
+	[ "$e1" = "$e0" ] || { restore; echo "delivered with the link down: msg_events $e0 -> $e1"; return 1; }
+	wait_for 10 link_is Y || { restore; echo "link not up"; return 1; }
+	d2=$(stat_rem msg_dropped) e2=$(stat_rem msg_events) sts=$(R cat $RT/msg_sts)
+	[ "$d2" = "$((d0 + 1))" ] || { restore; echo "not dropped at the ack: msg_dropped $d0 -> $d2"; return 1; }
+	[ "$e2" = "$e0" ] || { restore; echo "delivered after its link ended: msg_events $e0 -> $e2"; return 1; }
+	[ "$(( sts & 1 ))" = 0 ] || { restore; echo "still there after the drop: sts $sts"; return 1; }
+	echo 555 >$LP/msg0 || { restore; echo "send after link up failed"; return 1; }
 	delivered() { [ "$(stat_rem msg_events)" -gt "$e0" ]; }
-	wait_for 10 delivered || { echo "not delivered after link up: msg_events $e0 -> $(stat_rem msg_events)"; return 1; }
-	R "echo 'c -1' > $RT/msg_sts; echo 's 1' > $RT/msg_mask"
-	echo "msg_events $e0 -> $e1 while down, $(stat_rem msg_events) after link up"
+	wait_for 10 delivered || { restore; echo "not delivered with the link up: msg_events $e0 -> $(stat_rem msg_events)"; return 1; }
+	got=$(R cat $RT/msg0)
+	[ "$got" = "0x0000022b<-0" ] || { restore; echo "register holds $got"; return 1; }
+	restore
+	echo "msg_events $e0 -> $e1 while down; msg_dropped $d0 -> $d2 at the ack; $(stat_rem msg_events) after a send with the link up"
 }
-tap_check "a message to an end whose link is down: held until its link-up event" msg_held
+tap_check "a message sent with the link down: held, dropped when it comes back; one sent after is delivered" msg_held
 
 tap_check "our debugfs info and stats are readable" \
 	sh -c "grep -q '^link_mask:.*0x1' $DBG/ntb_hw_ivshmem/$LOC/info && grep -q '^db_sent:' $DBG/ntb_hw_ivshmem/$LOC/stats"
