@@ -5,7 +5,11 @@
 #   make test       test-user (userspace, no guests) + check (checkpatch,
 #                   sparse, W=1) + test-guest (riscv64 QEMU guests) +
 #                   test-guest-x86_64 (x86_64 q35 guests, Linux 6.12) +
-#                   test-guest-6.1 (riscv64 guests on Linux 6.1)
+#                   test-guest-6.1 (riscv64 guests on Linux 6.1) +
+#                   the arm64 guests and the debug-kernel subset, each
+#                   when its kernel is cached or the time budget holds
+#                   its build (else a NOT COVERED line)
+#   make test-all   make test, with the arm64 guests built in any case
 #   make demo       two riscv64 guests linked by the NTB: doorbell RTT,
 #                   ntb_perf, ntb_netdev ping + checksummed TCP; a table
 #   make bench      benchmarks, tables under build/bench/: the protocol in
@@ -43,7 +47,7 @@ endif
 
 
 .PHONY: all deps kernel userland initramfs module tools test test-user test-guest \
-	test-guest-x86_64 test-guest-6.1 dkms-check intree test-debug test-debug-subset \
+	test-guest-x86_64 test-guest-6.1 test-guest-arm64 test-arm64-in-budget test-all dkms-check intree test-debug test-debug-subset \
 	bench soak demo check clean distclean
 
 all: module
@@ -72,7 +76,7 @@ initramfs: module userland
 	@$(STAGE) initramfs $(S)/initramfs.sh >/dev/null
 
 test: test-user check test-guest test-guest-x86_64 test-guest-6.1 dkms-check \
-	test-debug-subset
+	test-arm64-in-budget test-debug-subset
 
 test-user: deps
 	@$(STAGE) test-user $(TOP)/tests/run-user-tests.sh
@@ -88,6 +92,19 @@ test-guest: initramfs tools
 test-guest-x86_64:
 	@IVNTB_ARCH=x86_64 $(MAKE) -s initramfs tools
 	@IVNTB_ARCH=x86_64 $(STAGE) test-guest-x86_64 $(TOP)/tests/run-guest-tests.sh
+
+# the arm64 virt guests (GICv3 + ITS, Linux 6.12): their own kernel,
+# userland and module; windows through the device-tree pools
+test-guest-arm64:
+	@IVNTB_ARCH=arm64 $(MAKE) -s initramfs tools
+	@IVNTB_ARCH=arm64 $(STAGE) test-guest-arm64 $(TOP)/tests/run-guest-tests.sh
+
+# make test's arm64 stage: the guests above if their kernel is cached or
+# the time budget holds its build (scripts/arm64-guests.sh)
+test-arm64-in-budget:
+	@$(STAGE) test-arm64-in-budget $(S)/arm64-guests.sh
+
+test-all: test test-guest-arm64
 
 # riscv64 guests on Linux 6.1 (bookworm's kernel; no AIA: polling only)
 test-guest-6.1:

@@ -15,16 +15,7 @@ set -euo pipefail
 # before lib.sh, which derives the kernel's cache key from them
 export IVNTB_VARIANT=debug IVNTB_ARCH=riscv64 IVNTB_KVER=6.12
 . "$(dirname "$0")/lib.sh"
-obj=$(kobj_dir)
-now=$(date +%s)
-why=
-if [ ! -f "$obj/.ivntb-done" ]; then
-	if [ -n "${IVNTB_DEADLINE:-}" ] && [ $(( IVNTB_DEADLINE - now )) -lt 1800 ]; then
-		why="the time budget leaves $(( (IVNTB_DEADLINE - now) / 60 )) min (30 needed)"
-	elif [ -n "${IVNTB_TARGET:-}" ] && [ $(( IVNTB_TARGET - now )) -lt 900 ]; then
-		why="a cold run's 60 min target leaves $(( (IVNTB_TARGET - now) / 60 )) min (15 needed)"
-	fi
-fi
+why=$(uncached_why "$(kobj_dir)" 30 15)
 if [ -n "$why" ]; then
 	echo "debug-subset: NOT COVERED: the KASAN + lockdep subset (hostile, msg-attack, reload, crash on the riscv64 debug kernel) did not run: its kernel is not cached and $why; run it with: make test-debug"
 	exit 0

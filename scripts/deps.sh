@@ -49,8 +49,13 @@ else
 	QEMU_PKG=qemu-system-riscv
 fi
 REL_PKGS=(linux-source-6.12 "$QEMU_PKG" qemu-system-common)
-# x86_64 guests (IVNTB_ARCH=x86_64) need the x86 system emulator too.
+# x86_64 guests (IVNTB_ARCH=x86_64) need the x86 system emulator too;
+# arm64 guests the arm one and the aarch64 cross compiler.
 [ "${IVNTB_ARCH:-riscv64}" != x86_64 ] || REL_PKGS+=(qemu-system-x86)
+if [ "${IVNTB_ARCH:-riscv64}" = arm64 ]; then
+	REL_PKGS+=(qemu-system-arm)
+	BASE_PKGS+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
 # dkms-check compiles the module against a distribution kernel's headers:
 # Debian's own (amd64 machines).
 [ "$(dpkg --print-architecture)" != amd64 ] || BASE_PKGS+=(linux-headers-amd64)

@@ -17,7 +17,8 @@
 #     --guests N                    guests topology: N guests, 3 to 8 (3)
 #     -T, --test NAME               guest test tests/guest/tests/NAME.sh (smoke)
 #     --qemu BIN                    QEMU binary (qemu-system-<arch>)
-#     --machine M                   -M value (riscv64: virt; x86_64: q35)
+#     --machine M                   -M value (riscv64: virt; x86_64: q35;
+#                                   arm64: virt,gic-version=3)
 #     --smp N                       vCPUs per guest (2)
 #     --maxcpus N                   maxcpus, forced >= 2: TCG uses real host
 #                                   atomics only when maxcpus > 1 (default
@@ -31,7 +32,7 @@
 #                                   host tool before boot (2; guests: N);
 #                                   0: leave it blank
 #     --init-args ARGS              more `ivntb-shm init` arguments
-#     --mw-pools on|off             riscv64: boot with a device tree that
+#     --mw-pools on|off             riscv64, arm64: boot with a device tree that
 #                                   declares each port's inbound memory
 #                                   windows in each ivshmem BAR2 as a
 #                                   shared-dma-pool (docs/windows.md);
@@ -159,6 +160,7 @@ IMAGE=$KDIR/$KIMAGE_REL
 INITRD=$(guest_dir)/initrd.gz
 [ -f "$INITRD" ] || die "launch: no initramfs at $INITRD (run: make initramfs)"
 
+DTB_ARGS_EXTRA=()
 case "$IVNTB_ARCH" in
 riscv64)
 	# MSI-X needs an MSI controller: the AIA's IMSIC
@@ -171,6 +173,15 @@ x86_64)
 	MACHINE=${MACHINE:-q35}
 	ARCH_ARGS=(-accel tcg -cpu max)
 	CONSOLE=ttyS0
+	;;
+arm64)
+	# GICv3: its ITS takes ivshmem-doorbell's MSI-X. The cheap pointer
+	# authentication: QARMA under TCG costs every function call.
+	MACHINE=${MACHINE:-virt,gic-version=3}
+	ARCH_ARGS=(-accel tcg -cpu max,pauth-impdef=on)
+	# the CPU shapes the memory map (a 32-bit one has no high PCI window)
+	DTB_ARGS_EXTRA=(-cpu max,pauth-impdef=on)
+	CONSOLE=ttyAMA0
 	;;
 esac
 
@@ -285,14 +296,15 @@ shm_dev() {	# shm_dev INDEX [BYTES]
 		-device "ivshmem-plain,memdev=shm$1"
 }
 
-# Device tree with DMA pools over the inbound memory windows (riscv64):
+# Device tree with DMA pools over the inbound memory windows (riscv64,
+# arm64):
 # QEMU's own for this machine with the pools added, by the command a user
 # runs for their own QEMU line (ivntb-shm dtb, docs/windows.md).
 DTB_ARGS=()
 POOLS=off	# windows backed: riscv64 DT pools, x86_64 DMA ops (ivntb.mw_pools)
 gen_pool_dtb() {
 	"$SHMTOOL" dtb "$SHM" --out "$RUNDIR/ivntb.dtb" --ndev "$1" -- \
-		"$QEMU" -M "$MACHINE" -smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM" >/dev/null ||
+		"$QEMU" -M "$MACHINE" "${DTB_ARGS_EXTRA[@]}" -smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM" >/dev/null ||
 		die "launch: ivntb-shm dtb could not make the guests' device tree"
 	DTB_ARGS=(-dtb "$RUNDIR/ivntb.dtb")
 	POOLS=on
@@ -302,7 +314,7 @@ gen_pool_dtb() {
 if [ "$IVNTB_ARCH" = x86_64 ]; then
 	if [ "$MW_POOLS" = on ]; then POOLS=on; else APPEND+=" ntb_hw_ivshmem.mw_dma_ops=0"; fi
 fi
-if [ "$IVNTB_ARCH" = riscv64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
+if [ "$IVNTB_ARCH" != x86_64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
 	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac
 fi
 

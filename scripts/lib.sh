@@ -2,7 +2,7 @@
 # Common settings for the harness scripts; sourced, not run.
 #
 # Parameters (environment, all optional):
-#   IVNTB_ARCH   guest architecture: riscv64 (default) or x86_64
+#   IVNTB_ARCH   guest architecture: riscv64 (default), x86_64 or arm64
 #   IVNTB_KVER   guest kernel series from Debian's linux-source-X.Y: 6.12 (default)
 #   IVNTB_CACHE  cache outside the clone (kernels, cross-built userland)
 #   IVNTB_BUILD  per-clone build folder (initramfs, logs); default <clone>/build
@@ -35,8 +35,14 @@ x86_64)
 	KIMAGE_REL=arch/x86/boot/bzImage
 	QEMU_DEFAULT=qemu-system-x86_64
 	;;
+arm64)
+	KARCH=arm64
+	CROSS=aarch64-linux-gnu-
+	KIMAGE_REL=arch/arm64/boot/Image
+	QEMU_DEFAULT=qemu-system-aarch64
+	;;
 *)
-	echo "unsupported IVNTB_ARCH=$IVNTB_ARCH (riscv64, x86_64)" >&2
+	echo "unsupported IVNTB_ARCH=$IVNTB_ARCH (riscv64, x86_64, arm64)" >&2
 	exit 2
 	;;
 esac
@@ -105,4 +111,20 @@ kobj_dir() { echo "$IVNTB_CACHE/kernel/$(kernel_key)"; }
 
 kmake() {
 	make -s -C "$(kobj_dir)" ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"
+}
+
+# uncached_why KDIR BUDGET_MIN TARGET_MIN: for a stage of make test whose
+# kernel (KDIR) may be uncached: empty if it is cached, or if the time
+# budget (IVNTB_DEADLINE, .ci/run) leaves BUDGET_MIN minutes and the cold
+# run's target (IVNTB_TARGET, .ci/run: 60 min from its start) TARGET_MIN;
+# else why not, for a NOT COVERED line (a skip, not a pass)
+uncached_why() {
+	local now
+	now=$(date +%s)
+	[ ! -f "$1/.ivntb-done" ] || return 0
+	if [ -n "${IVNTB_DEADLINE:-}" ] && [ $(( IVNTB_DEADLINE - now )) -lt $(( $2 * 60 )) ]; then
+		echo "the time budget leaves $(( (IVNTB_DEADLINE - now) / 60 )) min ($2 needed)"
+	elif [ -n "${IVNTB_TARGET:-}" ] && [ $(( IVNTB_TARGET - now )) -lt $(( $3 * 60 )) ]; then
+		echo "a cold run's 60 min target leaves $(( (IVNTB_TARGET - now) / 60 )) min ($3 needed)"
+	fi
 }

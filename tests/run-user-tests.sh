@@ -35,6 +35,7 @@ suite() {
 suite ivrsh "$TOP/tests/user/ivrsh-test.sh"
 suite failure-patterns "$TOP/tests/user/patterns-test.sh"
 suite crash-judge "$TOP/tests/user/crash-judge-test.sh"
+suite ivntb-shm-dtb "$TOP/tests/user/dtb-test.sh"
 if [ -f "$TOP/shm-protocol/Makefile" ]; then
 	suite shm-protocol make -s -C "$TOP/shm-protocol" test
 fi

@@ -21,7 +21,9 @@
  *                  a machine's own device tree
  *   ivntb-shm dtb FILE --out DTB [--ndev N] [--bar-base ADDR] -- QEMU ARGS...
  *                  QEMU's own device tree for that machine (dumpdtb) with
- *                  the pools added, written to DTB; prints "-dtb DTB"
+ *                  the pools added, written to DTB; prints "-dtb DTB". The
+ *                  BAR base is the machine's 64-bit PCI window, read from
+ *                  that tree (pools: riscv64 virt's, unless given)
  *
  * Exit codes: 0 ok, 1 usage or I/O error, 2 region invalid, 3 could not
  * claim a port, 4 an action failed, 5 timeout, 6 lost the port.
@@ -78,7 +80,8 @@ static void usage(void)
 "       ivntb-shm watch FILE [--timeout-ms MS]\n"
 "       ivntb-shm pools FILE [--ndev N] [--bar-base ADDR]\n"
 "       ivntb-shm dtb FILE --out DTB [--ndev N] [--bar-base ADDR] -- QEMU [ARGS...]\n"
-"                 (riscv64 virt: the DMA pools over the windows, docs/windows.md)\n"
+"                 (riscv64 and arm64 virt: the DMA pools over the windows,\n"
+"                 docs/windows.md; dtb reads the BAR base from QEMU's tree)\n"
 "exit: 0 ok, 1 usage/io, 2 region invalid, 3 claim failed, 4 action failed,\n"
 "      5 timeout, 6 port lost\n");
 	exit(EX_USAGE);
@@ -278,6 +281,7 @@ struct pools_args {
 	const char *file;
 	u32 ndev;
 	u64 bar_base;
+	bool bar_base_given;
 };
 
 static int print_pools(FILE *f, const struct pools_args *a)
@@ -349,10 +353,14 @@ static void parse_pools(int argc, char **argv, struct pools_args *a,
 
 	a->ndev = 1;
 	a->bar_base = VIRT_PCI_MMIO64;
+	a->bar_base_given = false;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': a->ndev = parse_num(optarg); break;
-		case 'b': a->bar_base = parse_num(optarg); break;
+		case 'b':
+			a->bar_base = parse_num(optarg);
+			a->bar_base_given = true;
+			break;
 		case 'o':
 			if (!out)
 				usage();
@@ -374,6 +382,54 @@ static int cmd_pools(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	return print_pools(stdout, &a);
+}
+
+/*
+ * The start of the machine's 64-bit PCI memory window, from the "ranges" of
+ * the PCI host node in QEMU's dumped tree (dtc's source form): the entry
+ * whose PCI address space is 64-bit memory (phys.hi bits 24-25 = 3), in
+ * the (3 PCI, 2 parent, 2 size) cells of QEMU's virt machines. With no
+ * firmware to do it, Linux assigns the ivshmem BAR2s from there: riscv64
+ * virt 0x4_0000_0000, arm64 virt 0x80_0000_0000 (both seen in guests).
+ * Returns 0 and sets *base, or -1 if there is no such window.
+ */
+static int dts_pci_mmio64(const char *dts, u64 *base)
+{
+	char node[128] = "", *line = NULL, *p, *end;
+	unsigned long long cell[7];
+	size_t cap = 0;
+	int n, ret = -1;
+	FILE *f;
+
+	f = fopen(dts, "r");
+	if (!f)
+		return -1;
+	while (ret && getline(&line, &cap, f) > 0) {
+		p = line + strspn(line, " \t");
+		end = strstr(p, " {");
+		if (end) {		/* a node opens: its properties come first */
+			snprintf(node, sizeof(node), "%.*s", (int)(end - p), p);
+			continue;
+		}
+		if (strncmp(p, "ranges = <", 10) ||
+		    (strncmp(node, "pcie@", 5) && strncmp(node, "pci@", 4)))
+			continue;
+		p += 10;
+		for (n = 0; ; n = (n + 1) % 7) {
+			cell[n] = strtoull(p, &end, 16);
+			if (end == p)
+				break;
+			p = end;
+			if (n == 6 && ((cell[0] >> 24) & 3) == 3) {
+				*base = cell[3] << 32 | cell[4];
+				ret = 0;
+				break;
+			}
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
 }
 
 /* run ARGV with stdout and stderr to LOG (NULL: inherited); 0 if it exits 0 */
@@ -461,6 +517,23 @@ static int cmd_dtb(int argc, char **argv)
 		char *dtc[] = { "dtc", "-q", "-I", "dtb", "-O", "dts", "-o", dts, dump, NULL };
 
 		if (run(dtc, NULL))
+			goto out;
+	}
+	/* where this machine puts the BAR2s, unless told */
+	if (!a.bar_base_given) {
+		if (dts_pci_mmio64(dts, &a.bar_base)) {
+			fprintf(stderr, "ivntb-shm dtb: no 64-bit PCI memory window in %s's device tree: give --bar-base\n",
+				qemu[0]);
+			goto out;
+		}
+		free(pools);
+		pools = NULL;
+		f = open_memstream(&pools, &pools_len);
+		if (!f)
+			goto out;
+		n = print_pools(f, &a);
+		fclose(f);
+		if (n)
 			goto out;
 	}
 	f = fopen(dts, "a");

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# ivntb-run: riscv64 riscv64-6.1 debug | pair crash | -t pair
+# ivntb-run: riscv64 riscv64-6.1 arm64 debug | pair crash | -t pair
 # ivntb-run: debug-subset | pair crash (1 cycle) | -t pair --append ivntb.crash_n=1
 #
 # Peer crash (fast subset; crash.host does the killing): both

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-# ivntb-run: riscv64 riscv64-6.1 x86_64 | pair netdev | -t pair --region 32M --mem 512
+# ivntb-run: riscv64 riscv64-6.1 x86_64 arm64 | pair netdev | -t pair --region 32M --mem 512
 #
 # ntb_transport + ntb_netdev between two guests: addresses up, ping both
 # ways, a checksummed TCP transfer, and, measured in the same boot, the

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # ivntb-run: riscv64 riscv64-6.1 x86_64 | loopback ntb-kselftest | -t loopback
-# ivntb-run: riscv64 riscv64-6.1 x86_64 debug-riscv64 | pair ntb-kselftest | -t pair
+# ivntb-run: riscv64 riscv64-6.1 x86_64 arm64 debug-riscv64 | pair ntb-kselftest | -t pair
 #
 # The kernel's own selftest, tools/testing/selftests/ntb/ntb_test.sh from the
 # guest kernel's tree, unmodified: loopback (two local devices) or pair

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # ivntb-run: riscv64 | loopback smoke | -t loopback
-# ivntb-run: riscv64 x86_64 riscv64-6.1 | pair smoke | -t pair
+# ivntb-run: riscv64 x86_64 riscv64-6.1 arm64 | pair smoke | -t pair
 # ivntb-run: selftest | harness fails an injected failing test | -t loopback | fail:not ok 1 - injected failure (IVNTB_INJECT=fail) | IVNTB_INJECT=fail
 # ivntb-run: selftest | harness fails an injected WARNING: line | -t loopback | fail:WARNING: injected by IVNTB_INJECT=warn (harness self-test) | IVNTB_INJECT=warn
 # ivntb-run: selftest | harness fails a script that exits non-zero after its results | -t loopback | fail:exited with status 3, every TAP result ok | IVNTB_INJECT=exit
