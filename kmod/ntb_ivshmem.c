@@ -217,7 +217,7 @@ struct ivshm_peer {
 	bool hb_moved;		/* heartbeat seen moving in seen_epoch */
 	bool sign_of_life;	/* it sent us a message or doorbell */
 	bool db_resnap;		/* a new epoch: pending bits are stale */
-	bool msgs_void;		/* a new instance: drop what the last sent */
+	u32 void_epoch;		/* its new epoch: drop the last one's messages */
 	u64 ready_since;	/* ktime (ns) it started looking ready, or 0 */
 	bool warned;		/* incompatibility already logged */
 	bool pre_1_3;		/* claimed by an owner older than 1.3 */
@@ -477,7 +477,7 @@ static bool ivshm_arm(struct ivshm_ntb *ndev);
 static void ivshm_init_mw_pool(struct ivshm_ntb *ndev);
 static void ivshm_deinit_mw_pool(struct ivshm_ntb *ndev);
 static u64 ivshm_msg_sts_locked(struct ivshm_ntb *ndev, u32 *notify);
-static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx);
+static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx, u32 keep);
 
 /*=============================================================================
  *                1. Region and ports
@@ -835,7 +835,7 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 	 * that is over, and is no sign of life of the next: dropped before
 	 * the ack, after which (and only after which) it may send anew.
 	 */
-	ivshm_msg_drop_from(ndev, p - ndev->peer);
+	ivshm_msg_drop_from(ndev, p - ndev->peer, 0);
 	p->db_resnap = true;
 	p->sign_of_life = false;
 	if (ivntb_link_ack_publish(&ndev->region, &ndev->me, p->port, p->gen,
@@ -887,7 +887,7 @@ static bool ivshm_ack_seen(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 		WRITE_ONCE(ndev->stats.acks_seen, ndev->stats.acks_seen + 1);
 		p->db_resnap = true;
 		p->sign_of_life = false;
-		ivshm_msg_drop_from(ndev, p - ndev->peer);
+		ivshm_msg_drop_from(ndev, p - ndev->peer, 0);
 	}
 	p->ack_want = false;
 	return true;
@@ -941,7 +941,7 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 		 * what was written to it.)
 		 */
 		if (p->seen_epoch)
-			p->msgs_void = true;
+			p->void_epoch = s.epoch;
 		p->warned = false;
 		p->hb_moved = false;
 		p->db_resnap = true;
@@ -1021,7 +1021,8 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 
 /*
  * The link-down event of our own link_disable is held back for
- * link_train_ms (the link's state changes at once): ntb_transport_free()
+ * link_train_ms, at least a heartbeat (the link's state changes at once):
+ * ntb_transport_free()
  * disables the link, then clears its context and frees it, and an event
  * delivered in between schedules its cleanup work on the freed context
  * (upstream, 6.1 and 6.12; hit on a device unbind). Hardware reports a
@@ -1029,7 +1030,7 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
  */
 static u64 ivshm_report_delay_ns(void)
 {
-	return (u64)link_train_ms * NSEC_PER_MSEC;
+	return (u64)max(link_train_ms, heartbeat_ms) * NSEC_PER_MSEC;
 }
 
 /*
@@ -1094,6 +1095,7 @@ static void ivshm_link_change(struct ivshm_ntb *ndev, u64 now, u64 mask,
 static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
 	u32 disables = READ_ONCE(ndev->disables);
+	bool enabled = READ_ONCE(ndev->link_enabled);
 	u64 mask = 0, tell = 0;
 	enum ivshm_peer_verdict v;
 	bool changed = false, quiet = false;
@@ -1102,19 +1104,20 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	/*
 	 * A disable is a pass with the link down even if the client enabled
 	 * it again since (both between two passes): the peers go down on
-	 * the new link generation it published, and so must we.
+	 * the new link generation it published, and so must we. Its event
+	 * is held, whether this pass saw the disable by the counter or (the
+	 * counter read before the disable bumped it) by link_enabled alone.
 	 */
 	if (disables != ndev->disables_seen) {
 		ndev->disables_seen = disables;
-		if (ndev->link_mask)
-			ndev->report_at = now + ivshm_report_delay_ns();
 		quiet = true;
 	}
+	if ((quiet || !enabled) && ndev->link_mask && !ndev->report_at)
+		ndev->report_at = now + ivshm_report_delay_ns();
 	if (ndev->report_at)
 		quiet = true;	/* nothing comes up before that event */
 
-	if (!quiet && READ_ONCE(ndev->link_enabled) &&
-	    !READ_ONCE(ndev->lost) && !ndev->region_bad) {
+	if (!quiet && enabled && !READ_ONCE(ndev->lost) && !ndev->region_bad) {
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
 			struct ivshm_peer *p = &ndev->peer[pidx];
 
@@ -1167,9 +1170,11 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	}
 
 	for (pidx = 0; pidx < ndev->nr_peers; pidx++) {
-		if (ndev->peer[pidx].msgs_void) {
-			ndev->peer[pidx].msgs_void = false;
-			ivshm_msg_drop_from(ndev, pidx);
+		u32 keep = ndev->peer[pidx].void_epoch;
+
+		if (keep) {
+			ndev->peer[pidx].void_epoch = 0;
+			ivshm_msg_drop_from(ndev, pidx, keep);
 		}
 	}
 	if (mask != ndev->link_mask) {
@@ -3247,10 +3252,13 @@ static u64 ntb_ivshm_msg_read_sts(struct ntb_dev *ntb)
 
 /*
  * Drop the messages from peer @pidx that are waiting for us: freed, their
- * sender told, gone from msg_read_sts(). The poller, when the peer acks
- * our link generation: they were sent under the link that is over.
+ * sender told, gone from msg_read_sts(). The poller: around a link ack
+ * (they were sent under the link that is over; @keep 0: all of them), and
+ * at a new instance of the peer (@keep its epoch: those the registers
+ * record from another epoch, so that a message the new instance already
+ * sent is kept).
  */
-static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx)
+static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx, u32 keep)
 {
 	u32 midx, src, notify = 0;
 	unsigned long flags;
@@ -3266,9 +3274,16 @@ static void ivshm_msg_drop_from(struct ivshm_ntb *ndev, u32 pidx)
 		if (!(sts & 1) || !c->valid || c->pidx != pidx)
 			continue;
 		/* one compare-and-exchange: no loop a peer can keep failing */
-		if (!ivntb_msg_free(&ndev->region, &ndev->me, midx, &src) &&
-		    src < IVNTB_MAX_PORTS)
+		if (keep) {
+			src = ndev->peer[pidx].port;
+			if (ivntb_msg_void(&ndev->region, &ndev->me, midx, src,
+					   keep))
+				continue;	/* the new instance's */
 			notify |= BIT(src);
+		} else if (!ivntb_msg_free(&ndev->region, &ndev->me, midx,
+					   &src) && src < IVNTB_MAX_PORTS) {
+			notify |= BIT(src);
+		}
 		c->valid = false;
 		ndev->msg_delivered &= ~BIT_ULL(midx);
 		ndev->stats.msg_dropped++;

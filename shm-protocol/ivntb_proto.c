@@ -1341,6 +1341,25 @@ int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
 	return 0;
 }
 
+int ivntb_msg_void(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 from, u32 keep_epoch)
+{
+	struct ivntb_msg_reg *m;
+	u64 st;
+
+	if (!ivntb_me_ok(r, me) || midx >= r->geom.nr_msgs)
+		return -EINVAL;
+	m = &ivntb_slot(r, me->port)->msg[midx];
+	st = READ_ONCE(m->state);
+	if (IVNTB_MSG_STATE(st) != IVNTB_MSG_FULL ||
+	    IVNTB_MSG_SRC(st) != from || IVNTB_MSG_EPOCH(st) == keep_epoch)
+		return -ENOMSG;
+	/* Barrier M4 (for pairing with M1), as in ivntb_msg_free() */
+	if (cmpxchg64(&m->state, st, IVNTB_MSG_FREE) != st)
+		return -EAGAIN;
+	return 0;
+}
+
 int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
 		  u32 midx)
 {

@@ -855,6 +855,25 @@ int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
 		   u32 midx, u32 *src);
 
 /**
+ * ivntb_msg_void() - free a message a previous instance of a port sent
+ * @r:		validated region.
+ * @me:		our port.
+ * @midx:	register index.
+ * @from:	the sender's port.
+ * @keep_epoch:	its current claim epoch: a message it sent is kept.
+ *
+ * FULL from @from with an epoch other than @keep_epoch -> FREE, without
+ * the notification (as ivntb_msg_free()): what an instance that ended
+ * sent is void once the port has a new one, which must neither read it as
+ * its own nor find the register full.
+ *
+ * Return: 0 freed; -EINVAL bad index; -ENOMSG not FULL, not from @from,
+ * or from @keep_epoch; -EAGAIN it changed underneath.
+ */
+int ivntb_msg_void(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 from, u32 keep_epoch);
+
+/**
  * ivntb_msg_reap() - free registers stuck in WRITING by a dead sender
  * @r:		validated region.
  * @me:		our port.

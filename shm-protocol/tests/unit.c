@@ -770,6 +770,18 @@ static void test_publish_notify(void)
 	CHECK_EQ(ivntb_msg_free(&R, &a, 4, &src), -EINVAL);
 	CHECK_EQ(ivntb_msg_send(&R, &b, 0, 1, 0x5678), 0);	/* free again */
 
+	/* void: only a message from that port and another epoch is freed */
+	CHECK_EQ(ivntb_msg_void(&R, &a, 1, 1, b.epoch), -ENOMSG);
+	CHECK_EQ(ivntb_msg_void(&R, &a, 1, 2, b.epoch + 1), -ENOMSG);
+	CHECK_EQ(ivntb_msg_status(&R, &a), 1ULL << 1);
+	seq_b = ivntb_event_seq(&R, &b);
+	CHECK_EQ(ivntb_msg_void(&R, &a, 1, 1, b.epoch + 1), 0);
+	CHECK_EQ(ivntb_msg_status(&R, &a), 0);
+	CHECK_EQ(ivntb_event_seq(&R, &b), seq_b);	/* nobody told */
+	CHECK_EQ(ivntb_msg_void(&R, &a, 1, 1, b.epoch + 1), -ENOMSG);
+	CHECK_EQ(ivntb_msg_void(&R, &a, 4, 1, 0), -EINVAL);
+	CHECK_EQ(ivntb_msg_send(&R, &b, 0, 1, 0x5678), 0);	/* free again */
+
 	/* a stale owner publishes nothing */
 	CHECK_EQ(ivntb_peer_snapshot(&R, 2, &s), 0);
 	CHECK_EQ(ivntb_port_takeover(&R, 2, s.claim, 0, &b), 0);

@@ -396,9 +396,9 @@ static int cmd_pools(int argc, char **argv)
 static int dts_pci_mmio64(const char *dts, u64 *base)
 {
 	char node[128] = "", *line = NULL, *p, *end;
-	unsigned long long cell[7];
+	unsigned long long cell[64];
 	size_t cap = 0;
-	int n, ret = -1;
+	int i, n, ret = -1;
 	FILE *f;
 
 	f = fopen(dts, "r");
@@ -415,13 +415,17 @@ static int dts_pci_mmio64(const char *dts, u64 *base)
 		    (strncmp(node, "pcie@", 5) && strncmp(node, "pci@", 4)))
 			continue;
 		p += 10;
-		for (n = 0; ; n = (n + 1) % 7) {
+		for (n = 0; n < 64; n++, p = end) {
 			cell[n] = strtoull(p, &end, 16);
 			if (end == p)
 				break;
-			p = end;
-			if (n == 6 && ((cell[0] >> 24) & 3) == 3) {
-				*base = cell[3] << 32 | cell[4];
+		}
+		/* another cell layout is not one we know: no guess */
+		if (n % 7 || p[strspn(p, " ")] != '>')
+			continue;
+		for (i = 0; i < n; i += 7) {
+			if (((cell[i] >> 24) & 3) == 3) {
+				*base = cell[i + 3] << 32 | cell[i + 4];
 				ret = 0;
 				break;
 			}
