@@ -1319,8 +1319,15 @@ int ivntb_msg_read(const struct ivntb_region *r, const struct ivntb_port *me,
 	return 0;
 }
 
-int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
-		   u32 midx, u32 *src)
+#define IVNTB_MSG_ANY_SRC	0xffffffffU
+
+/*
+ * FULL -> FREE for register @midx of ours: any message (@from is
+ * IVNTB_MSG_ANY_SRC), or one from port @from with an epoch other than
+ * @keep_epoch.
+ */
+static int ivntb_msg_take(struct ivntb_region *r, const struct ivntb_port *me,
+			  u32 midx, u32 from, u32 keep_epoch, u32 *src)
 {
 	struct ivntb_msg_reg *m;
 	u64 st;
@@ -1329,7 +1336,9 @@ int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
 		return -EINVAL;
 	m = &ivntb_slot(r, me->port)->msg[midx];
 	st = READ_ONCE(m->state);
-	if (IVNTB_MSG_STATE(st) != IVNTB_MSG_FULL)
+	if (IVNTB_MSG_STATE(st) != IVNTB_MSG_FULL ||
+	    (from != IVNTB_MSG_ANY_SRC && (IVNTB_MSG_SRC(st) != from ||
+					    IVNTB_MSG_EPOCH(st) == keep_epoch)))
 		return -ENOMSG;
 	/*
 	 * Barrier M4 (for pairing with M1): the owner's data load is done
@@ -1341,23 +1350,18 @@ int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
 	return 0;
 }
 
+int ivntb_msg_free(struct ivntb_region *r, const struct ivntb_port *me,
+		   u32 midx, u32 *src)
+{
+	return ivntb_msg_take(r, me, midx, IVNTB_MSG_ANY_SRC, 0, src);
+}
+
 int ivntb_msg_void(struct ivntb_region *r, const struct ivntb_port *me,
 		   u32 midx, u32 from, u32 keep_epoch)
 {
-	struct ivntb_msg_reg *m;
-	u64 st;
+	u32 src;
 
-	if (!ivntb_me_ok(r, me) || midx >= r->geom.nr_msgs)
-		return -EINVAL;
-	m = &ivntb_slot(r, me->port)->msg[midx];
-	st = READ_ONCE(m->state);
-	if (IVNTB_MSG_STATE(st) != IVNTB_MSG_FULL ||
-	    IVNTB_MSG_SRC(st) != from || IVNTB_MSG_EPOCH(st) == keep_epoch)
-		return -ENOMSG;
-	/* Barrier M4 (for pairing with M1), as in ivntb_msg_free() */
-	if (cmpxchg64(&m->state, st, IVNTB_MSG_FREE) != st)
-		return -EAGAIN;
-	return 0;
+	return ivntb_msg_take(r, me, midx, from, keep_epoch, &src);
 }
 
 int ivntb_msg_ack(struct ivntb_region *r, const struct ivntb_port *me,
