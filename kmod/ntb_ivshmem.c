@@ -792,6 +792,18 @@ static void ivshm_ack_rcu(struct rcu_head *head)
 	ivshm_kick(ndev);
 }
 
+/*
+ * What @p sent us under a link that is over (one end announced a link
+ * generation): its pending messages are dropped, and its pending doorbells
+ * are no sign of life of the next link. The poller, at either end's ack.
+ */
+static void ivshm_peer_forget(struct ivshm_ntb *ndev, struct ivshm_peer *p)
+{
+	ivshm_msg_drop_from(ndev, p - ndev->peer, 0);
+	p->db_resnap = true;
+	p->sign_of_life = false;
+}
+
 /**
  * ivshm_ack_peer() - acknowledge the peer's link generation (protocol 1.4)
  * @ndev:	our device.
@@ -830,14 +842,8 @@ static bool ivshm_ack_peer(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 			call_rcu(&ndev->ack_rcu, ivshm_ack_rcu);
 		return false;
 	}
-	/*
-	 * What the peer sent before its announcement belongs to the link
-	 * that is over, and is no sign of life of the next: dropped before
-	 * the ack, after which (and only after which) it may send anew.
-	 */
-	ivshm_msg_drop_from(ndev, p - ndev->peer, 0);
-	p->db_resnap = true;
-	p->sign_of_life = false;
+	/* before the ack, after which (and only after which) it sends anew */
+	ivshm_peer_forget(ndev, p);
 	if (ivntb_link_ack_publish(&ndev->region, &ndev->me, p->port, p->gen,
 				   p->ack_wipe))
 		return false;	/* our port was taken over */
@@ -885,9 +891,7 @@ static bool ivshm_ack_seen(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 		trace_ivshm_link_ack(ndev->me.port, p->port, ack,
 				     IVSHM_ACK_SEEN);
 		WRITE_ONCE(ndev->stats.acks_seen, ndev->stats.acks_seen + 1);
-		p->db_resnap = true;
-		p->sign_of_life = false;
-		ivshm_msg_drop_from(ndev, p - ndev->peer, 0);
+		ivshm_peer_forget(ndev, p);
 	}
 	p->ack_want = false;
 	return true;
@@ -1022,8 +1026,8 @@ static enum ivshm_peer_verdict ivshm_peer_eval(struct ivshm_ntb *ndev,
 /*
  * The link-down event of our own link_disable is held back for
  * link_train_ms, at least a heartbeat (the link's state changes at once):
- * ntb_transport_free()
- * disables the link, then clears its context and frees it, and an event
+ * ntb_transport_free() disables the link, then clears its context and
+ * frees it, and an event
  * delivered in between schedules its cleanup work on the freed context
  * (upstream, 6.1 and 6.12; hit on a device unbind). Hardware reports a
  * link change some time after the fact too.
