@@ -1100,7 +1100,7 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 {
 	u32 disables = READ_ONCE(ndev->disables);
 	bool enabled = READ_ONCE(ndev->link_enabled);
-	u64 mask = 0, tell = 0;
+	u64 mask = 0, tell = 0, held = 0;
 	enum ivshm_peer_verdict v;
 	bool changed = false, quiet = false;
 	u32 pidx;
@@ -1188,11 +1188,15 @@ static void ivshm_link_update(struct ivshm_ntb *ndev, u64 now)
 	if (ndev->report_at) {
 		if (now < ndev->report_at)
 			return;
+		held = now + ivshm_report_delay_ns() - ndev->report_at;
 		ndev->report_at = 0;
 		changed = true;
 	}
-	if (changed)
+	if (changed) {
+		trace_ivshm_link_event(ndev->me.port, ndev->link_mask,
+				       held / NSEC_PER_USEC);
 		ntb_link_event(&ndev->ntb);
+	}
 }
 
 /**

@@ -66,6 +66,25 @@ TRACE_EVENT(ivshm_link,
 		      __entry->new_mask & ~__entry->old_mask ? "up" : "down")
 );
 
+/*
+ * ntb_link_event() delivered, with peers_up as it now stands. held_us: how
+ * long the event of our own link disable was held past the change
+ * (ivshm_report_delay_ns()); 0 for an event delivered as the link changed.
+ */
+TRACE_EVENT(ivshm_link_event,
+	    TP_PROTO(u32 port, u64 mask, u64 held_us),
+	    TP_ARGS(port, mask, held_us),
+	    TP_STRUCT__entry(__field(u32, port)
+			     __field(u64, mask)
+			     __field(u64, held_us)),
+	    TP_fast_assign(__entry->port = port;
+			   __entry->mask = mask;
+			   __entry->held_us = held_us;),
+	    TP_printk("port=%u peers_up=%#llx held_us=%llu", __entry->port,
+		      (unsigned long long)__entry->mask,
+		      (unsigned long long)__entry->held_us)
+);
+
 /* a gap in our own timing: we did not run for gap_us */
 DECLARE_EVENT_CLASS(ivshm_gap,
 		    TP_PROTO(u32 port, u64 gap_us),

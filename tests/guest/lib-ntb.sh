@@ -130,7 +130,7 @@ carrier() { [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ]; }
 # clear the buffers; trace_dump [here]: print them (and the other end's
 # unless "here").
 TR=/sys/kernel/tracing
-TEV="ivshm_link ivshm_peer_down ivshm_link_ack ivshm_hb_late ivshm_away"
+TEV="ivshm_link ivshm_link_event ivshm_peer_down ivshm_link_ack ivshm_hb_late ivshm_away"
 trace_link_on()
 {
 	local c="mountpoint -q $TR || mount -t tracefs nodev $TR; echo > $TR/trace"

@@ -9,7 +9,7 @@
 . /ivntb/lib.sh
 . /ivntb/lib-ntb.sh
 
-tap_plan 23
+tap_plan 24
 
 ntb_setup ntb_tool
 tap_result $? "ntb_hw_ivshmem and ntb_tool load on both ends"
@@ -70,8 +70,35 @@ if [ -n "$RH" ]; then
 else
 	tap_skip "a departed peer's message stays readable; its next instance voids it" "loopback: both ends are one driver; pair covers it"
 fi
+# Our own disable takes the link down at once (ntb_link_is_up()), and
+# its event comes ivshm_report_delay_ns() later: ntb_transport_free()
+# disables the link, then clears and frees its context, and an event in
+# between would schedule its work on freed memory. From our trace: the
+# change, then the event, that much later by both the trace clock and the
+# driver's own count (held_us).
+trace_link_on here
 echo N >$T/link
 tap_check "local disable: both ends see the link down" wait_for 10 link_is N
+held_event()
+{
+	local P=$(awk '$1 == "port:" { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info)
+	local M=/sys/module/ntb_hw_ivshmem/parameters d r
+	d=$(cat $M/link_train_ms) r=$(cat $M/heartbeat_ms)
+	[ "$r" -le "$d" ] || d=$r
+	ev() { grep -q "ivshm_link_event: port=$P " $TR/trace; }
+	wait_for 5 ev || { echo "no link event of port $P"; trace_dump here; return 1; }
+	r=$(awk -v p="port=$P" '
+		{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) t = $i + 0 }
+		$0 ~ "ivshm_link: " p " .* down$" && !down { down = t }
+		$0 ~ "ivshm_link_event: " p " " && down && !ev {
+			ev = t; sub(/.*held_us=/, ""); held = $0 }
+		END { if (down && ev) printf "%d %d\n", (ev - down) * 1000000, held }' $TR/trace)
+	set -- $r
+	echo "event of our disable $1 us after the change (held_us $2), due $((d * 1000)) us after"
+	[ -n "$2" ] && [ "$1" -ge $((d * 1000)) ] && [ "$2" -ge $((d * 1000)) ] ||
+		{ trace_dump here; return 1; }
+}
+tap_check "local disable: its link event held past the change (the unbind race)" held_event
 echo Y >$T/link
 tap_check "local enable: link up again" wait_for 10 link_is Y
 R "echo N > $RT/link"
