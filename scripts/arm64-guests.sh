@@ -16,7 +16,7 @@ why=
 # make test-all: whatever the budget says
 [ "${IVNTB_ARM64:-}" = force ] || why=$(uncached_why "$(kobj_dir)" 25 15)
 if [ -n "$why" ]; then
-	echo "arm64: NOT COVERED: the arm64 guests (smoke, ntb_test.sh pair, netdev, irq, crash) did not run: their kernel is not cached and $why; run them with: make test-guest-arm64"
+	echo "arm64: NOT COVERED: the arm64 guests (smoke, ntb_test.sh pair, netdev, irq, crash) did not run: $why; run them with: make test-guest-arm64"
 	exit 0
 fi
 make -s -C "$IVNTB_TOP" initramfs tools

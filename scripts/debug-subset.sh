@@ -17,7 +17,7 @@ export IVNTB_VARIANT=debug IVNTB_ARCH=riscv64 IVNTB_KVER=6.12
 . "$(dirname "$0")/lib.sh"
 why=$(uncached_why "$(kobj_dir)" 30 15)
 if [ -n "$why" ]; then
-	echo "debug-subset: NOT COVERED: the KASAN + lockdep subset (hostile, msg-attack, reload, crash on the riscv64 debug kernel) did not run: its kernel is not cached and $why; run it with: make test-debug"
+	echo "debug-subset: NOT COVERED: the KASAN + lockdep subset (hostile, msg-attack, reload, crash on the riscv64 debug kernel) did not run: $why; run it with: make test-debug"
 	exit 0
 fi
 make -s -C "$IVNTB_TOP" initramfs tools

@@ -113,18 +113,36 @@ kmake() {
 	make -s -C "$(kobj_dir)" ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"
 }
 
+# userland_cached: is a userland of this arch, built by this
+# scripts/userland.sh, in the cache? (The Debian versions in its key are
+# not checked: that takes apt; a stale match only costs an unbudgeted
+# build, as a miss did before.)
+userland_cached() {
+	local h d
+	h=$(sha256sum "$IVNTB_TOP/scripts/userland.sh" | cut -c1-8)
+	for d in "$IVNTB_CACHE/userland/$IVNTB_ARCH"-busybox-*-"$h"; do
+		[ -x "$d/bin/busybox" ] && [ -x "$d/bin/bash" ] && return 0
+	done
+	return 1
+}
+
 # uncached_why KDIR BUDGET_MIN TARGET_MIN: for a stage of make test whose
-# kernel (KDIR) may be uncached: empty if it is cached, or if the time
-# budget (IVNTB_DEADLINE, .ci/run) leaves BUDGET_MIN minutes and the cold
-# run's target (IVNTB_TARGET, .ci/run: 60 min from its start) TARGET_MIN;
-# else why not, for a NOT COVERED line (a skip, not a pass)
+# kernel (KDIR) and userland may be uncached: empty if both are cached, or
+# if the time budget (IVNTB_DEADLINE, .ci/run) leaves BUDGET_MIN minutes
+# and the cold run's target (IVNTB_TARGET, .ci/run: 60 min from its
+# start) TARGET_MIN; else why not, for a NOT COVERED line (a skip, not a
+# pass)
 uncached_why() {
-	local now
+	local now what=
 	now=$(date +%s)
-	[ ! -f "$1/.ivntb-done" ] || return 0
+	[ -f "$1/.ivntb-done" ] || what="kernel is"
+	if ! userland_cached; then
+		if [ -n "$what" ]; then what="kernel and userland are"; else what="userland is"; fi
+	fi
+	[ -n "$what" ] || return 0
 	if [ -n "${IVNTB_DEADLINE:-}" ] && [ $(( IVNTB_DEADLINE - now )) -lt $(( $2 * 60 )) ]; then
-		echo "the time budget leaves $(( (IVNTB_DEADLINE - now) / 60 )) min ($2 needed)"
+		echo "its $what not cached and the time budget leaves $(( (IVNTB_DEADLINE - now) / 60 )) min ($2 needed)"
 	elif [ -n "${IVNTB_TARGET:-}" ] && [ $(( IVNTB_TARGET - now )) -lt $(( $3 * 60 )) ]; then
-		echo "a cold run's 60 min target leaves $(( (IVNTB_TARGET - now) / 60 )) min ($3 needed)"
+		echo "its $what not cached and a cold run's 60 min target leaves $(( (IVNTB_TARGET - now) / 60 )) min ($3 needed)"
 	fi
 }
