@@ -461,6 +461,27 @@ static int run(char *const *args, const char *log)
 	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
 }
 
+/* print_pools() into *BUF (replacing what it held), for cmd_dtb() */
+static int pools_text(const struct pools_args *a, char **buf, size_t *len)
+{
+	FILE *f;
+	int ret;
+
+	free(*buf);
+	*buf = NULL;
+	f = open_memstream(buf, len);
+	if (!f) {
+		perror("open_memstream");
+		return EX_ACTION;
+	}
+	ret = print_pools(f, a);
+	if (fclose(f) && !ret) {
+		perror("open_memstream");
+		ret = EX_ACTION;
+	}
+	return ret;
+}
+
 static int cmd_dtb(int argc, char **argv)
 {
 	char tmp[] = "/tmp/ivntb-dtb.XXXXXX", dump[64], dts[64], log[64];
@@ -477,13 +498,7 @@ static int cmd_dtb(int argc, char **argv)
 	if (!out || optind >= argc)
 		usage();
 	/* the region first: a bad one costs no QEMU run and no temp files */
-	f = open_memstream(&pools, &pools_len);
-	if (!f) {
-		perror("open_memstream");
-		return EX_USAGE;
-	}
-	ret = print_pools(f, &a);
-	fclose(f);
+	ret = pools_text(&a, &pools, &pools_len);
 	if (ret)
 		goto out_pools;
 	ret = EX_ACTION;
@@ -530,14 +545,7 @@ static int cmd_dtb(int argc, char **argv)
 				qemu[0]);
 			goto out;
 		}
-		free(pools);
-		pools = NULL;
-		f = open_memstream(&pools, &pools_len);
-		if (!f)
-			goto out;
-		n = print_pools(f, &a);
-		fclose(f);
-		if (n)
+		if (pools_text(&a, &pools, &pools_len))
 			goto out;
 	}
 	f = fopen(dts, "a");
