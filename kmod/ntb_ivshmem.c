@@ -804,6 +804,17 @@ static void ivshm_peer_forget(struct ivshm_ntb *ndev, struct ivshm_peer *p)
 	p->sign_of_life = false;
 }
 
+/*
+ * May an op write into peer @pidx's slot now? Not once our region is lost,
+ * nor while we ack the peer. Call under rcu_read_lock(), held over the
+ * write: the ack waits for a grace period once the peer's bit is set.
+ */
+static bool ivshm_peer_write_ok(struct ivshm_ntb *ndev, u32 pidx)
+{
+	return !READ_ONCE(ndev->lost) &&
+	       !(READ_ONCE(ndev->acking) & BIT_ULL(pidx));
+}
+
 /**
  * ivshm_ack_peer() - acknowledge the peer's link generation (protocol 1.4)
  * @ndev:	our device.
@@ -3159,14 +3170,9 @@ static int ntb_ivshm_peer_spad_write(struct ntb_dev *ntb, int pidx, int sidx,
 
 	if (pport < 0 || sidx < 0)
 		return -EINVAL;
-	if (READ_ONCE(ndev->lost))
-		return -ENOLINK;
-	/* a write into a peer's slot: see ivshm_ack_peer() */
 	rcu_read_lock();
-	if (READ_ONCE(ndev->acking) & BIT_ULL(pidx))
-		ret = -ENOLINK;
-	else
-		ret = ivntb_spad_write(&ndev->region, pport, sidx, val);
+	ret = ivshm_peer_write_ok(ndev, pidx) ?
+	      ivntb_spad_write(&ndev->region, pport, sidx, val) : -ENOLINK;
 	rcu_read_unlock();
 	return ret;
 }
@@ -3407,15 +3413,10 @@ static int ntb_ivshm_peer_msg_write(struct ntb_dev *ntb, int pidx, int midx,
 
 	if (pport < 0 || midx < 0 || midx >= ndev->region.geom.nr_msgs)
 		return -EINVAL;
-	if (READ_ONCE(ndev->lost))
-		return -ENOLINK;
-	/* a write into a peer's slot: see ivshm_ack_peer() */
 	rcu_read_lock();
-	if (READ_ONCE(ndev->acking) & BIT_ULL(pidx))
-		ret = -ENOLINK;
-	else
-		ret = ivntb_msg_send(&ndev->region, &ndev->me, pport, midx,
-				     msg);
+	ret = ivshm_peer_write_ok(ndev, pidx) ?
+	      ivntb_msg_send(&ndev->region, &ndev->me, pport, midx, msg) :
+	      -ENOLINK;
 	rcu_read_unlock();
 	trace_ivshm_msg_send(ndev->me.port, pport, midx, msg,
 			     ret == -EAGAIN ? -EBUSY : ret);
