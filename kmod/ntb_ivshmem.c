@@ -2481,13 +2481,15 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
 
 #if defined(CONFIG_ARCH_HAS_DMA_OPS) || defined(CONFIG_DMA_OPS)	/* 6.12 | 6.1 */
 /*
- * DMA ops of our own PCI device (docs/windows.md, "x86_64"): coherent
- * buffers come from this port's inbound windows in BAR2, in naturally
- * aligned power-of-two runs of pages found in a bitmap, as a device-tree
- * DMA pool's are (dma_alloc_from_dev_coherent()), so the steering of
- * ivshm_mw_steer() places them alike; streaming mappings are the
- * identity of a guest without an IOMMU (the ops are not installed where
- * one translates: ivshm_init_mw_dma_ops()), and x86 is cache-coherent.
+ * DMA ops of our own PCI device (docs/windows.md, "x86_64"; arm64 has
+ * per-device ops with XEN): coherent buffers come from this port's
+ * inbound windows in BAR2, in naturally aligned power-of-two runs of pages
+ * found in a bitmap, as a device-tree DMA pool's are
+ * (dma_alloc_from_dev_coherent()), so the steering of ivshm_mw_steer()
+ * places them alike; streaming mappings are the identity of a guest
+ * without an IOMMU (the ops are not installed where one translates:
+ * ivshm_init_mw_dma_ops()). No cache maintenance: the windows are host
+ * memory that every guest maps write-back, and no device masters DMA.
  */
 static struct ivshm_ntb *ivshm_dma_ndev(struct device *dev)
 {

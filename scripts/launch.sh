@@ -32,12 +32,14 @@
 #                                   host tool before boot (2; guests: N);
 #                                   0: leave it blank
 #     --init-args ARGS              more `ivntb-shm init` arguments
-#     --mw-pools on|off             riscv64, arm64: boot with a device tree that
+#     --mw-pools on|off|ops         riscv64, arm64: boot with a device tree that
 #                                   declares each port's inbound memory
 #                                   windows in each ivshmem BAR2 as a
 #                                   shared-dma-pool (docs/windows.md);
-#                                   x86_64: off boots with
-#                                   ntb_hw_ivshmem.mw_dma_ops=0 (on)
+#                                   x86_64, arm64: off boots with
+#                                   ntb_hw_ivshmem.mw_dma_ops=0; ops: no
+#                                   pool, the driver's own DMA ops back
+#                                   the windows (x86_64 as on; arm64) (on)
 #     --doorbell                    ivshmem-doorbell devices instead of
 #                                   ivshmem-plain, on our doorbell server
 #                                   (tools/ivshmem-server), MSI-X vector 0;
@@ -301,7 +303,8 @@ shm_dev() {	# shm_dev INDEX [BYTES]
 # QEMU's own for this machine with the pools added, by the command a user
 # runs for their own QEMU line (ivntb-shm dtb, docs/windows.md).
 DTB_ARGS=()
-POOLS=off	# windows backed: riscv64 DT pools, x86_64 DMA ops (ivntb.mw_pools)
+case "$MW_POOLS" in on|off|ops) ;; *) die "launch: --mw-pools on, off or ops, not '$MW_POOLS'" ;; esac
+POOLS=off	# windows backed: DT pools, or the driver's DMA ops (ivntb.mw_pools)
 gen_pool_dtb() {
 	"$SHMTOOL" dtb "$SHM" --out "$RUNDIR/ivntb.dtb" --ndev "$1" -- \
 		"$QEMU" -M "$MACHINE" "${DTB_ARGS_EXTRA[@]}" -smp "$SMP,maxcpus=$MAXCPUS" -m "$MEM" >/dev/null ||
@@ -310,10 +313,12 @@ gen_pool_dtb() {
 	POOLS=on
 }
 # x86_64: no device tree; the driver backs the windows by its own DMA ops
-# (docs/windows.md), unless told not to
-if [ "$IVNTB_ARCH" = x86_64 ]; then
-	if [ "$MW_POOLS" = on ]; then POOLS=on; else APPEND+=" ntb_hw_ivshmem.mw_dma_ops=0"; fi
-fi
+# (docs/windows.md), unless told not to. arm64 has them too (XEN in its
+# config): without the pools, they back the windows (ops) or are refused.
+case "$IVNTB_ARCH:$MW_POOLS" in
+x86_64:on|x86_64:ops|arm64:ops) POOLS=on ;;
+x86_64:off|arm64:off) APPEND+=" ntb_hw_ivshmem.mw_dma_ops=0" ;;
+esac
 if [ "$IVNTB_ARCH" != x86_64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
 	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac
 fi

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # ivntb-run: riscv64 riscv64-6.1 x86_64 | loopback ntb-kselftest | -t loopback
 # ivntb-run: riscv64 riscv64-6.1 x86_64 arm64 debug-riscv64 | pair ntb-kselftest | -t pair
+# ivntb-run: arm64 | pair ntb-kselftest (the driver's DMA ops, no device-tree pool) | -t pair --mw-pools ops
 #
 # The kernel's own selftest, tools/testing/selftests/ntb/ntb_test.sh from the
 # guest kernel's tree, unmodified: loopback (two local devices) or pair

@@ -5,10 +5,13 @@
 # ivntb-run: x86_64 | loopback windows (the driver's DMA ops) | -t loopback
 # ivntb-run: x86_64 | pair windows (mw_dma_ops=0: refused) | -t pair --mw-pools off
 # ivntb-run: riscv64-6.1 | pair windows | -t pair
+# ivntb-run: arm64 | pair windows (the driver's DMA ops, no device-tree pool) | -t pair --mw-pools ops
+# ivntb-run: arm64 | pair windows (mw_dma_ops=0: refused) | -t pair --mw-pools off
 #
 # Inbound memory windows through ntb_tool (docs/windows.md). With the
-# device-tree DMA pool (riscv64) or the driver's own DMA ops (x86_64;
-# launch.sh --mw-pools on, the default) the buffer
+# device-tree DMA pool (riscv64, arm64) or the driver's own DMA ops
+# (x86_64, arm64 with --mw-pools ops; launch.sh --mw-pools on, the
+# default) the buffer
 # ntb_tool allocates for window W must BE window W in BAR2, even when
 # allocated in reverse order; without the pool, mw_set_trans must refuse
 # the buffer with exactly one clear dmesg line per attempt. Which of the
