@@ -842,23 +842,34 @@ int ivntb_heartbeat(struct ivntb_region *r, struct ivntb_port *me)
 	return 0;
 }
 
+static bool ivntb_owner_acks(const struct ivntb_region *r, u32 port);
+
 /*
  * Only the owner writes its link_gen[]: a plain increment of a 16-bit word
  * is enough. The event bump after it (E1: ivntb_link_gen_bump(), or the
  * caller's ivntb_notify()) wakes the peer's poller.
+ * A link_ack carries no epoch: the one @port still holds for our previous
+ * instance (a claim restarts link_gen[] at 0) would read as its ack of the
+ * same number from us. So the generation skips the value @port acks now
+ * (3.3 rule 4: any other value is an announcement all the same).
  */
 int ivntb_link_gen_publish(struct ivntb_region *r,
 			   const struct ivntb_port *me, u32 port)
 {
 	struct ivntb_port_slot *s;
 	int err = ivntb_port_check(r, me);
+	u16 gen;
 
 	if (err)
 		return err;
 	if (!ivntb_port_ok(r, port) || port == me->port)
 		return -EINVAL;
 	s = ivntb_slot(r, me->port);
-	WRITE_ONCE(s->link_gen[port], (u16)(READ_ONCE(s->link_gen[port]) + 1));
+	gen = READ_ONCE(s->link_gen[port]) + 1;
+	if (ivntb_owner_acks(r, port) &&
+	    gen == READ_ONCE(r->shm->wake[port].link_ack[me->port]))
+		gen++;
+	WRITE_ONCE(s->link_gen[port], gen);
 	return 0;
 }
 

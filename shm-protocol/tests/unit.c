@@ -638,8 +638,13 @@ static void test_link_gen(void)
 	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 3), -EINVAL);
 	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 0xffffffffU), -EINVAL);
 
-	/* wraps modulo 2^16 */
+	/* wraps modulo 2^16, past the value c acks (0 from its claim) */
 	shm()->port[0].link_gen[2] = 0xffff;
+	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 2), 0);
+	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
+	CHECK_EQ(s.link_gen[2], 1);
+	shm()->port[0].link_gen[2] = 0xffff;
+	shm()->wake[2].link_ack[0] = 1;
 	CHECK_EQ(ivntb_link_gen_bump(&R, &a, 2), 0);
 	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
 	CHECK_EQ(s.link_gen[2], 0);
@@ -709,6 +714,34 @@ static void test_link_ack(void)
 	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 2, true), -ESTALE);
 	CHECK_EQ(ivntb_link_ack_get(&R, 1, 0, &gen), 0);
 	CHECK_EQ(gen, 0);
+
+	/*
+	 * A restarted announcer skips the generation the acker still acks
+	 * for its previous instance (acks carry no epoch), and only that one.
+	 */
+	fresh(2, 16, 4, 2);
+	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
+	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
+	shm()->wake[1].link_ack[0] = 1;		/* a's last instance's */
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
+	CHECK_EQ(gen, 2);
+	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 2, false), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
+	CHECK_EQ(gen, 3);
+	/* across the wrap, and not for an acker older than 1.4 */
+	shm()->port[0].link_gen[1] = 0xffff;
+	shm()->wake[1].link_ack[0] = 0;
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
+	CHECK_EQ(gen, 1);
+	shm()->wake[1].link_ack[0] = 2;
+	shm()->port[1].ver_minor = 3;
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
+	CHECK_EQ(gen, 2);
+	shm()->port[1].ver_minor = IVNTB_VERSION_MINOR;
 
 	/* with three ports the spads are everyone's: the ack leaves them */
 	fresh(3, 16, 4, 2);
