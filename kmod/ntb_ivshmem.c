@@ -747,19 +747,27 @@ static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port)
  * notifies @pport once its own locks are dropped. The poller (a timeout)
  * and link_disable may both bump it: the read-modify-write of the 16-bit
  * word is one party's, serialised by gen_lock, or one increment is lost
- * and the peer misses a flap.
+ * and the peer misses a flap. Counted in link_gens by the step taken: the
+ * protocol skips the value @pport still acks for our last instance, and
+ * the peer counts the difference (peer_gens).
  */
 static int ivshm_link_gen_publish(struct ivshm_ntb *ndev, u32 pport)
 {
 	unsigned long flags;
+	u16 was = 0, gen = 0;
 	u64 t0;
 	int ret;
 
 	spin_lock_irqsave(&ndev->gen_lock, flags);
 	t0 = ivshm_irqoff_start();
+	ivntb_link_gen_get(&ndev->region, &ndev->me, pport, &was);
 	ret = ivntb_link_gen_publish(&ndev->region, &ndev->me, pport);
+	if (!ret)
+		ivntb_link_gen_get(&ndev->region, &ndev->me, pport, &gen);
 	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_GEN);
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
+	if (!ret)
+		atomic64_add((u16)(gen - was), &ndev->stats.link_gens);
 	return ret;
 }
 
@@ -1077,7 +1085,6 @@ static void ivshm_link_change(struct ivshm_ntb *ndev, u64 now, u64 mask,
 		    !ivshm_link_gen_publish(ndev, ndev->peer[pidx].port)) {
 			ivntb_notify(&ndev->region, ndev->peer[pidx].port);
 			ivshm_ring(ndev, ndev->peer[pidx].port);
-			atomic64_inc(&ndev->stats.link_gens);
 		}
 		if (ndev->nr_peers == 1) {
 			spin_lock_irqsave(&ndev->lock, flags);
@@ -1287,7 +1294,7 @@ static u64 ntb_ivshm_link_is_up(struct ntb_dev *ntb, enum ntb_speed *speed,
 static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 {
 	unsigned long flags;
-	u32 pidx, gens = 0;
+	u32 pidx;
 	bool was;
 	u64 t0;
 	int ret;
@@ -1306,8 +1313,7 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 	 * of a peer: a new link generation makes it see the link down anyway.
 	 */
 	for (pidx = 0; !ret && was && !enable && pidx < ndev->nr_peers; pidx++)
-		if (!ivshm_link_gen_publish(ndev, ndev->peer[pidx].port))
-			gens++;
+		ivshm_link_gen_publish(ndev, ndev->peer[pidx].port);
 	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_SET);
 	spin_unlock_irqrestore(&ndev->link_lock, flags);
 	/*
@@ -1320,7 +1326,6 @@ static int ntb_ivshm_link_set(struct ivshm_ntb *ndev, bool enable)
 		for (pidx = 0; pidx < ndev->nr_peers; pidx++)
 			ivshm_ring(ndev, ndev->peer[pidx].port);
 	}
-	atomic64_add(gens, &ndev->stats.link_gens);
 	ivshm_kick(ndev);
 	return ret == -ESTALE ? -ENOLINK : ret;
 }
@@ -1877,7 +1882,8 @@ static bool ivshm_adaptive_window(struct ivshm_ntb *ndev)
  * ring us for it. A sleeping (adaptive) poller is woken for that, without
  * forcing a full pass. An armed (hybrid) one costs a wake as the reply's
  * interrupt would: it is woken while spins catch events, else at most
- * once per IVSHM_SEND_WAKE_NS. Measured at 1000 echoed doorbells/s, a
+ * once per IVSHM_SEND_WAKE_NS (always if a peer does not ring: then it
+ * polls on a timer, and the reply would wait for it). Measured at 1000 echoed doorbells/s, a
  * wake per send whose spin caught nothing doubled the sender's wakes (the
  * echo still came by interrupt); the first send after a pause is still
  * followed by a spin.
@@ -1905,7 +1911,7 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 		return;
 	}
 	if (!READ_ONCE(ndev->armed) ||
-	    (!READ_ONCE(ndev->spins_pay) &&
+	    (READ_ONCE(ndev->peers_ring) && !READ_ONCE(ndev->spins_pay) &&
 	     now - READ_ONCE(ndev->send_wake_at) < IVSHM_SEND_WAKE_NS))
 		return;
 	WRITE_ONCE(ndev->send_wake_at, now);
@@ -2489,8 +2495,17 @@ static void ivshm_mw_unhold(struct ivshm_ntb *ndev)
  * places them alike; streaming mappings are the identity of a guest
  * without an IOMMU (the ops are not installed where one translates:
  * ivshm_init_mw_dma_ops()). No cache maintenance: the windows are host
- * memory that every guest maps write-back, and no device masters DMA.
+ * memory and no device masters DMA. Peers write them through a
+ * write-combining mapping (ioremap_wc()); we read them write-back on x86,
+ * where the two are coherent, and write-combining elsewhere, as a
+ * device-tree pool maps them (arm64: Normal-NC, so a KVM host without
+ * FWB does not see mismatched attributes).
  */
+#ifdef CONFIG_X86
+#define IVSHM_MW_MEMREMAP	MEMREMAP_WB
+#else
+#define IVSHM_MW_MEMREMAP	MEMREMAP_WC
+#endif
 static struct ivshm_ntb *ivshm_dma_ndev(struct device *dev)
 {
 	return pci_get_drvdata(to_pci_dev(dev));
@@ -2626,7 +2641,7 @@ static int ivshm_init_mw_dma_ops(struct ivshm_ntb *ndev, u64 lo, u64 hi)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ndev->mw_va = memremap(ndev->shm_phys + lo, hi - lo, MEMREMAP_WB);
+	ndev->mw_va = memremap(ndev->shm_phys + lo, hi - lo, IVSHM_MW_MEMREMAP);
 	if (!ndev->mw_va) {
 		ret = -ENOMEM;
 		goto free_map;

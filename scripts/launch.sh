@@ -318,6 +318,7 @@ gen_pool_dtb() {
 case "$IVNTB_ARCH:$MW_POOLS" in
 x86_64:on|x86_64:ops|arm64:ops) POOLS=on ;;
 x86_64:off|arm64:off) APPEND+=" ntb_hw_ivshmem.mw_dma_ops=0" ;;
+*:ops) die "launch: --mw-pools ops: $IVNTB_ARCH has no per-device DMA ops (docs/windows.md)" ;;
 esac
 if [ "$IVNTB_ARCH" != x86_64 ] && [ "$MW_POOLS" = on ] && [ "$PORTS" != 0 ]; then
 	case "$TOPO" in loopback) gen_pool_dtb "$NDEV" ;; *) gen_pool_dtb 1 ;; esac
