@@ -37,9 +37,11 @@ export LOAD=${LOAD:-$IDLE}
 NETDEV_MB=${NETDEV_MB:-64}
 CRASH_N=${CRASH_N:-5}
 IDLE_N=${IDLE_N:-30}
-FIG=$OUT/doorbell-rtt.figures
-NFIG=$OUT/doorbell-netdev.figures
-CFIG=$OUT/doorbell-crash.figures
+# per arch, so that REPORT_ONLY=1 reads this arch's own figures
+FIG=$OUT/doorbell$SUF-rtt.figures
+NFIG=$OUT/doorbell$SUF-netdev.figures
+CFIG=$OUT/doorbell$SUF-crash.figures
+PNAME=poll-idle$SUF
 # REPORT_ONLY=1: the tables and the plot again from this run's figure
 # files under build/bench/, without measuring (same parameters)
 if [ "${REPORT_ONLY:-0}" != 1 ]; then
@@ -53,23 +55,23 @@ IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --ti
 	tee "$OUT/doorbell-rtt.launch.log"
 
 step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
-MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
+NAME=$PNAME MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
 
 step "doorbell bench 3/4: ntb_netdev TCP per mode, $NETDEV_MB MiB with md5 (one boot per mode)"
 : >"$NFIG"
 # windows: riscv64 through the device-tree pool, x86_64 through the
 # driver's DMA ops (docs/windows.md)
 for m in ${MODES_NET-$MODES}; do
-	: >"$OUT/netdev-$m.figures"
+	: >"$OUT/netdev$SUF-$m.figures"
 	rc=0
-	IVNTB_FIGURES=$OUT/netdev-$m.figures "$TOP/scripts/launch.sh" -t pair --doorbell \
+	IVNTB_FIGURES=$OUT/netdev$SUF-$m.figures "$TOP/scripts/launch.sh" -t pair --doorbell \
 		--region 32M --mem 512 -T netdev --timeout 600 \
 		--append "ivntb.mode=$m ivntb.netdev_mb=$NETDEV_MB" \
-		>"$OUT/netdev-$m.launch.log" 2>&1 || rc=$?
-	grep -E 'PASS|FAIL' "$OUT/netdev-$m.launch.log" | tail -1
+		>"$OUT/netdev$SUF-$m.launch.log" 2>&1 || rc=$?
+	grep -E 'PASS|FAIL' "$OUT/netdev$SUF-$m.launch.log" | tail -1
 	# md5 must have matched (the test asserts it) for a figure to count
 	[ $rc = 0 ] || { echo "netdev in mode $m failed: its figures are left out" >&2; continue; }
-	sed "s/^/$m /" "$OUT/netdev-$m.figures" >>"$NFIG"
+	sed "s/^/$m /" "$OUT/netdev$SUF-$m.figures" >>"$NFIG"
 done
 
 step "doorbell bench 4/4: crash detection, $CRASH_N kills of guest b, heartbeats alone and supervised"
@@ -85,7 +87,7 @@ fi	# REPORT_ONLY
 cfig() { awk -v k="$1" '$3 == k { print $4; exit }' "$CFIG"; }
 
 fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; exit }' "$FIG"; }
-idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/poll-idle.csv"; }
+idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/$PNAME.csv"; }
 nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$NFIG"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
 
@@ -95,12 +97,12 @@ irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
 irq_net=$(nfig irq netdev_tcp_mbs)
 {
-	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor"
+	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor"
 	# the floors: no driver (CPU), a scratchpad ping-pong (round trip)
-	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,"
-	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00"
+	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,"
+	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00"
 	for m in ${MODES/hybrid /hybrid hybrid-sup }; do
-		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(nfig "$m" netdev_tcp_mbs),$(nfig "$m" rx_cpu_ms_per_mib),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(nfig "$m" netdev_tcp_mbs)" "$irq_net"),$(ratio "$(fig "$m" p50_us)" "$floor_p50")"
+		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(nfig "$m" netdev_tcp_mbs),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(nfig "$m" netdev_tcp_mbs)" "$irq_net"),$(ratio "$(fig "$m" p50_us)" "$floor_p50")"
 	done
 } >"$OUT/doorbell$SUF.csv"
 
@@ -117,13 +119,14 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo "the link up, ${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a, each"
 	echo "echoed by guest b; the no-driver baseline is $(idle none 4) % idle, $(idle none 9) % in the load window."
 	echo "Throughput: ntb_transport + ntb_netdev TCP, $NETDEV_MB MiB, md5 checked on the"
-	echo "receiver; rx CPU = the receiver's busy time (all vCPUs) per MiB."
+	echo "receiver; rx CPU = the receiver's busy time (all vCPUs) per MiB; ntb_perf:"
+	echo "memcpy into the peer's window (no DMA engine), 4 MiB, in the same boot."
 	echo "Ratios are against interrupt mode, from this run."
 	echo
-	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s | rx CPU ms/MiB | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx r1 r2 r3 r4 r5; do
-		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net | $rx | $r1 | $r2 | $r3 | $r4 | $r5 |"
+	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5; do
+		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5 |"
 	done
 	echo
 	echo "Reading it: the host has $(nproc) cores for two guests of 2 vCPUs each, so a"
@@ -149,7 +152,7 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo "up taking interrupts, as irq does), and polls back to back when busy."
 	echo "hrtimer at 1 ms polls at the ring rate, the cheapest under this load but"
 	echo "with 1 ms latency. Echoed counts (rings that found the bit still pending"
-	echo "coalesce) are in poll-idle.csv. Throughput is bound by the receiver's CPU"
+	echo "coalesce) are in $PNAME.csv. Throughput is bound by the receiver's CPU"
 	echo "(TCP under TCG): modes that leave it more vCPU time move more data; the"
 	echo "kthread poller takes one of its two vCPUs. floor: the round trip with no"
 	echo "doorbell path at all, what the busy modes are measured against."
