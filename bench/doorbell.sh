@@ -111,7 +111,8 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo
 	echo "$(date -u +%Y-%m-%d); host $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
 	echo "$("${QEMU_DEFAULT}" --version | head -1 | sed 's/ (.*//'), TCG; two $IVNTB_ARCH guests (Linux $IVNTB_KVER, 2 vCPUs),"
-	echo "ivshmem-doorbell devices on tools/ivshmem-server, QEMU machine $([ "$IVNTB_ARCH" = riscv64 ] && echo 'virt,aia=aplic-imsic' || echo q35)."
+	case "$IVNTB_ARCH" in riscv64) mach=virt,aia=aplic-imsic ;; arm64) mach="virt,gic-version=3 (ITS)" ;; *) mach=q35 ;; esac
+	echo "ivshmem-doorbell devices on tools/ivshmem-server, QEMU machine $mach."
 	echo "Round trips: ntb_dbtest, ktime in the initiator, both ends in the same mode;"
 	echo "floor: a value bounced through a scratchpad, both ends busy-polling it (no"
 	echo "doorbell, no poller: ntb_dbtest spadpp), same boot. none: no driver loaded."
