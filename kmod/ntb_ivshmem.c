@@ -1883,10 +1883,10 @@ static bool ivshm_adaptive_window(struct ivshm_ntb *ndev)
  * forcing a full pass. An armed (hybrid) one costs a wake as the reply's
  * interrupt would: it is woken while spins catch events, else at most
  * once per IVSHM_SEND_WAKE_NS (always if a peer does not ring: then it
- * polls on a timer, and the reply would wait for it). Measured at 1000 echoed doorbells/s, a
- * wake per send whose spin caught nothing doubled the sender's wakes (the
- * echo still came by interrupt); the first send after a pause is still
- * followed by a spin.
+ * polls on a timer, and the reply would wait for it). Measured at 1000
+ * echoed doorbells/s, a wake per send whose spin caught nothing doubled
+ * the sender's wakes (the echo still came by interrupt); the first send
+ * after a pause is still followed by a spin.
  *
  * Context: any; does not sleep.
  */
