@@ -19,6 +19,7 @@ mkdir -p "$OUT"
 MODES=${MODES:-"hybrid adaptive kthread"}
 RTT_N=${RTT_N:-50000}
 TOPN=${TOPN:-12}
+SAMPLE_NS=${SAMPLE_NS:-100000}	# ivshm_sampler's period per vCPU
 SUF=
 [ "$IVNTB_ARCH" = riscv64 ] || SUF=-$IVNTB_ARCH
 LOG=$OUT/rtt-profile$SUF.launch.log
@@ -29,7 +30,7 @@ if [ "${REPORT_ONLY:-0}" != 1 ]; then
 	step "rtt profile: $RTT_N round trips per mode ($MODES, floor), sampled on both guests"
 	: >"$FIG"
 	IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-profile --timeout 900 \
-		--append "ivntb.rtt_n=$RTT_N ivntb.profile_modes=${MODES// /,}" | tee "$LOG"
+		--append "ivntb.rtt_n=$RTT_N ivntb.profile_modes=${MODES// /,} ivntb.sample_ns=$SAMPLE_NS" | tee "$LOG"
 fi
 
 fig() { grep "^# figure rtt $1 $2 " "$FIG" | awk '{ print $6; exit }'; }
@@ -44,7 +45,7 @@ floor=$(fig floor p50_us)
 	echo "ends in the same mode; floor: a value bounced through a scratchpad by two"
 	echo "busy loops (ntb_dbtest spadpp), no doorbell and no poller. While each runs,"
 	echo "kmod/ivshm_sampler samples the interrupted program counter of every vCPU"
-	echo "of both guests every 100 us (a sample lands where interrupts were next"
+	echo "of both guests every $((SAMPLE_NS / 1000)) us (a sample lands where interrupts were next"
 	echo "enabled); shares are of the busy samples, those not in the idle task."
 	echo "Top $TOPN functions per guest."
 	echo
@@ -54,6 +55,17 @@ floor=$(fig floor p50_us)
 		p50=$(fig "$m" p50_us)
 		echo "| $m | $p50 | $(fig "$m" p99_us) | $(awk -v a="$p50" -v b="$floor" 'BEGIN { if (b > 0 && a != "") printf "%.1f", a / b; else print "-" }') |"
 	done
+	if grep -q "^# figure cost " "$FIG"; then
+		echo
+		echo "What the primitives of the path cost on guest a's vCPU in the same boot"
+		echo "(ntb_dbtest's cost file: each timed over cost_iters iterations with"
+		echo "preemption off, the loop's own cost subtracted; an op is a call through"
+		echo "the ntb_dev_ops table, as a client makes it):"
+		echo
+		echo "| primitive | ns |"
+		echo "|---|---|"
+		grep "^# figure cost " "$FIG" | awk '{ printf "| %s | %s |\n", $4, $5 }'
+	fi
 	for m in $MODES floor; do
 		for g in a b; do
 			echo
@@ -66,7 +78,7 @@ floor=$(fig floor p50_us)
 		done
 	done
 	echo
-	echo "Command: bench/rtt-profile.sh (RTT_N=$RTT_N MODES=\"$MODES\")."
+	echo "Command: bench/rtt-profile.sh (RTT_N=$RTT_N MODES=\"$MODES\" SAMPLE_NS=$SAMPLE_NS)."
 } >"$MD"
 cat "$MD"
 if [ "${DOCS:-0}" = 1 ]; then

@@ -25,12 +25,19 @@
  *             "wait MS"         block until the run ends, at most MS ms
  *                               (-ETIMEDOUT), without the sort of the
  *                               samples that reading result does
+ *             "link 0|1"        disable or enable our side of the link, the
+ *                               echo going on (a link change in a stream)
  *             "rate N HZ"       N rings of bit 0 at a fixed rate of HZ per
  *                               second from an hrtimer, whatever came back
  *                               (the peer echoes bit 0): the load under
  *                               which bench/poll-idle.sh measures CPU cost
  *   result  the last stress or rtt result, one "key: value" per line;
  *           reading blocks until the run ends (or timeout_ms passes)
+ *   cost    reading it times the primitives a doorbell round trip is made
+ *           of on this CPU (clock read, barrier, compare-and-exchange,
+ *           interrupt and bottom-half toggles, a call of an ntb op...),
+ *           cost_iters times each with preemption off: one "name: ns"
+ *           line each, the loop's own cost subtracted (bench/rtt-profile.sh)
  *
  * Both ends can run stress at the same time on disjoint masks, each also
  * echoing the other's mask, so both doorbell words see concurrent sets
@@ -55,6 +62,10 @@ MODULE_PARM_DESC(timeout_ms, "A run that has not finished by then is reported (d
 static int hello_db = -1;
 module_param(hello_db, int, 0444);
 MODULE_PARM_DESC(hello_db, "Ring this doorbell bit to the peer each time the link comes up (default -1: never); tests/guest/tests/flap.sh");
+
+static unsigned int cost_iters = 20000;
+module_param(cost_iters, uint, 0644);
+MODULE_PARM_DESC(cost_iters, "Iterations of each primitive timed by reading cost (default 20000)");
 
 #define DBT_MAX_SAMPLES	1000000
 
@@ -158,20 +169,26 @@ static void dbt_db_event(void *data, int vector)
 		if (ctx->nr_samples < ctx->target)
 			ctx->samples[ctx->nr_samples++] = now - ctx->t_sent;
 		more = ctx->nr_samples < ctx->target;
-		if (more)
-			ctx->t_sent = ktime_get_ns();
 		spin_unlock_irqrestore(&ctx->run_lock, flags);
 		atomic64_inc(&ctx->returned);
-		if (!more)
+		if (!more) {
 			dbt_finish(ctx);
-		else if (ctx->gap_ns)
+		} else if (ctx->gap_ns) {
 			/* the timer rings after the gap (t_sent set there) */
 			hrtimer_start(&ctx->rate_timer,
 				      ns_to_ktime(get_random_u32() %
 						  (ctx->gap_ns + 1)),
 				      HRTIMER_MODE_REL_SOFT);
-		else
+		} else {
+			/*
+			 * The window is the ring to the echo, as the floor's
+			 * is the write to the reply: our bookkeeping above is
+			 * outside it. Only this handler (the poller) reads
+			 * t_sent while no gap timer runs.
+			 */
+			WRITE_ONCE(ctx->t_sent, ktime_get_ns());
 			dbt_ring(ctx, mine);
+		}
 		break;
 	}
 	default:
@@ -387,6 +404,10 @@ static ssize_t dbt_cmd_write(struct file *file, const char __user *ubuf,
 		ret = dbt_spad_pingpong(ctx, a, true);
 	} else if (!strcmp(word, "spadecho") && n == 2) {
 		ret = dbt_spad_pingpong(ctx, a, false);
+	} else if (!strcmp(word, "link") && n == 2) {
+		ret = a ? ntb_link_enable(ctx->ntb, NTB_SPEED_AUTO,
+					  NTB_WIDTH_AUTO) :
+			  ntb_link_disable(ctx->ntb);
 	} else if (!strcmp(word, "rate") && n == 3 && b > 0 && b <= 100000) {
 		ret = dbt_start(ctx, DBT_RATE, a, BIT_ULL(0), b, 0);
 	} else {
@@ -486,6 +507,85 @@ static const struct file_operations dbt_result_fops = {
 	.read	= dbt_result_read,
 };
 
+/*
+ * The primitives' costs. Under TCG they are nothing like a CPU's: a clock
+ * read is an emulated CSR read, a write that enables interrupts ends a
+ * translation block, each function return is an indirect jump looked up
+ * in a hash table. The round trip's profile is read against these.
+ */
+static u64 dbt_cost_word;
+static atomic64_t dbt_cost_atomic;
+static DEFINE_SPINLOCK(dbt_cost_lock);	/* timed, never contended */
+
+#define DBT_COST(name, body)						\
+	do {								\
+		u64 t0_ = ktime_get_ns(), dt_;				\
+		for (i = 0; i < iters; i++) {				\
+			body;						\
+			barrier();					\
+		}							\
+		dt_ = ktime_get_ns() - t0_;				\
+		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "%s: %lld\n",	\
+				 name, ((s64)dt_ - (s64)empty) * 1000 /	\
+				 (s64)iters);				\
+	} while (0)
+
+static ssize_t dbt_cost_read(struct file *file, char __user *ubuf,
+			     size_t size, loff_t *off)
+{
+	struct dbt_ctx *ctx = file->private_data;
+	struct ntb_dev *ntb = ctx->ntb;
+	u32 iters = clamp(READ_ONCE(cost_iters), 100U, 1000000U), i;
+	u64 empty, v = 0, w;
+	unsigned long flags;
+	ssize_t pos = 0, ret;
+	char *buf;
+
+	if (*off)
+		return 0;
+	buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	preempt_disable();
+	/* the loop alone, subtracted from each below */
+	empty = ktime_get_ns();
+	for (i = 0; i < iters; i++)
+		barrier();
+	empty = ktime_get_ns() - empty;
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "loop_ps: %llu\n",
+			 empty * 1000 / iters);
+	DBT_COST("ktime_get_ns_ps", v += ktime_get_ns());
+	DBT_COST("cpu_relax_ps", cpu_relax());
+	/* timed, not ordering anything: no pair */
+	DBT_COST("load_acquire_ps", v += smp_load_acquire(&dbt_cost_word));
+	/* timed, not ordering anything: no pair */
+	DBT_COST("smp_mb_ps", smp_mb());
+	DBT_COST("cmpxchg64_ps", w = READ_ONCE(dbt_cost_word);
+		 v += cmpxchg64(&dbt_cost_word, w, w + 1));
+	DBT_COST("atomic64_fetch_or_ps", v += atomic64_fetch_or(1, &dbt_cost_atomic));
+	DBT_COST("irq_save_restore_ps",
+		 local_irq_save(flags); local_irq_restore(flags));
+	DBT_COST("spin_lock_irqsave_ps",
+		 spin_lock_irqsave(&dbt_cost_lock, flags);
+		 spin_unlock_irqrestore(&dbt_cost_lock, flags));
+	DBT_COST("bh_disable_enable_ps", local_bh_disable(); local_bh_enable());
+	DBT_COST("op_db_read_mask_ps", v += ntb_db_read_mask(ntb));
+	DBT_COST("op_db_read_ps", v += ntb_db_read(ntb));
+	DBT_COST("op_spad_read_ps", v += ntb_spad_read(ntb, 0));
+	preempt_enable();
+	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "iters: %u\nsink: %llu\n",
+			 iters, v & 1);
+	ret = simple_read_from_buffer(ubuf, size, off, buf, pos);
+	kfree(buf);
+	return ret;
+}
+
+static const struct file_operations dbt_cost_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= dbt_cost_read,
+};
+
 static struct dentry *dbt_root;
 
 static int dbt_probe(struct ntb_client *client, struct ntb_dev *ntb)
@@ -511,6 +611,7 @@ static int dbt_probe(struct ntb_client *client, struct ntb_dev *ntb)
 	ctx->dir = debugfs_create_dir(dev_name(&ntb->dev), dbt_root);
 	debugfs_create_file("cmd", 0200, ctx->dir, ctx, &dbt_cmd_fops);
 	debugfs_create_file("result", 0400, ctx->dir, ctx, &dbt_result_fops);
+	debugfs_create_file("cost", 0400, ctx->dir, ctx, &dbt_cost_fops);
 	ntb_link_enable(ntb, NTB_SPEED_AUTO, NTB_WIDTH_AUTO);
 	return 0;
 }

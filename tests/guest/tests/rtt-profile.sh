@@ -12,8 +12,10 @@
 . /ivntb/lib-ntb.sh
 RTT_N=${IVNTB_RTT_N:-50000}
 R_MODES=${IVNTB_PROFILE_MODES:-hybrid,adaptive,kthread}
+# the sampling period (ns): 10000000 all but removes the sampler's own cost
+SAMPLE_NS=${IVNTB_SAMPLE_NS:-100000}
 MODES=(${R_MODES//,/ })
-tap_plan $(( ${#MODES[@]} + 2 ))
+tap_plan $(( ${#MODES[@]} + 3 ))
 SAMP=$DBG/ivshm_sampler
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
@@ -24,7 +26,8 @@ profile_dump()
 	cat $SAMP/profile | sed "s/^/# figure profile $1 a /"
 	R cat $SAMP/profile | sed "s/^/# figure profile $1 b /"
 }
-modprobe ivshm_sampler && R modprobe ivshm_sampler
+modprobe ivshm_sampler period_ns=$SAMPLE_NS &&
+	R modprobe ivshm_sampler period_ns=$SAMPLE_NS
 for name in "${MODES[@]}"; do
 	dbt_echo_setup "$name" 180000
 	echo "rtt 200 0" >$DBG/ntb_dbtest/$LOC/cmd	# warm up
@@ -44,6 +47,10 @@ done
 modprobe ntb_hw_ivshmem && R modprobe ntb_hw_ivshmem
 ntb_setup "ntb_dbtest timeout_ms=180000"
 wait_for 10 up
+# what the primitives of the path cost on guest a's CPU, the link idle
+cat $DBG/ntb_dbtest/$LOC/cost >/tmp/cost
+awk -F': ' '/_ps:/ { sub(/_ps$/, "", $1); printf "# figure cost %s %.3f\n", $1, $2 / 1000 }' /tmp/cost
+tap_eq "primitive costs read" 13 "$(grep -c _ps: /tmp/cost)"
 echo start >$SAMP/control && R "echo start > $SAMP/control"
 R "echo 'spadecho $RTT_N' > $DBG/ntb_dbtest/$REM/cmd" &
 rpid=$!
