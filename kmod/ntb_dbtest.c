@@ -49,6 +49,7 @@
 #include <linux/module.h>
 #include <linux/ntb.h>
 #include <linux/random.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
@@ -183,8 +184,10 @@ static void dbt_db_event(void *data, int vector)
 			/*
 			 * The window is the ring to the echo, as the floor's
 			 * is the write to the reply: our bookkeeping above is
-			 * outside it. Only this handler (the poller) reads
-			 * t_sent while no gap timer runs.
+			 * outside it. Outside run_lock too: a run that
+			 * replaces this one (dbt_start()) between the unlock
+			 * and here may have its first sample skewed, and this
+			 * ring is a stray one for it, as it was before.
 			 */
 			WRITE_ONCE(ctx->t_sent, ktime_get_ns());
 			dbt_ring(ctx, mine);
@@ -303,7 +306,7 @@ static int dbt_start(struct dbt_ctx *ctx, enum dbt_run run, u64 n, u64 mask,
 		hrtimer_start(&ctx->rate_timer, 0, HRTIMER_MODE_REL_SOFT);
 		return 0;
 	}
-	ctx->t_sent = ktime_get_ns();
+	WRITE_ONCE(ctx->t_sent, ktime_get_ns());
 	dbt_ring(ctx, mask);
 	return 0;
 }
@@ -515,45 +518,45 @@ static const struct file_operations dbt_result_fops = {
  */
 static u64 dbt_cost_word;
 static atomic64_t dbt_cost_atomic;
-static DEFINE_SPINLOCK(dbt_cost_lock);	/* timed, never contended */
+/* timed; shared by the devices, whose cost files the bench reads in turn */
+static DEFINE_SPINLOCK(dbt_cost_lock);
 
+/*
+ * Each primitive runs cost_iters times with preemption off, the CPU given
+ * back between two primitives.
+ */
 #define DBT_COST(name, body)						\
 	do {								\
-		u64 t0_ = ktime_get_ns(), dt_;				\
+		u64 t0_, dt_;						\
+		cond_resched();						\
+		preempt_disable();					\
+		t0_ = ktime_get_ns();					\
 		for (i = 0; i < iters; i++) {				\
 			body;						\
 			barrier();					\
 		}							\
 		dt_ = ktime_get_ns() - t0_;				\
-		pos += scnprintf(buf + pos, PAGE_SIZE - pos, "%s: %lld\n",	\
-				 name, ((s64)dt_ - (s64)empty) * 1000 /	\
-				 (s64)iters);				\
+		preempt_enable();					\
+		seq_printf(m, "%s: %lld\n", name,			\
+			   ((s64)dt_ - (s64)empty) * 1000 / (s64)iters);	\
 	} while (0)
 
-static ssize_t dbt_cost_read(struct file *file, char __user *ubuf,
-			     size_t size, loff_t *off)
+static int dbt_cost_show(struct seq_file *m, void *unused)
 {
-	struct dbt_ctx *ctx = file->private_data;
+	struct dbt_ctx *ctx = m->private;
 	struct ntb_dev *ntb = ctx->ntb;
 	u32 iters = clamp(READ_ONCE(cost_iters), 100U, 1000000U), i;
 	u64 empty, v = 0, w;
 	unsigned long flags;
-	ssize_t pos = 0, ret;
-	char *buf;
 
-	if (*off)
-		return 0;
-	buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-	preempt_disable();
 	/* the loop alone, subtracted from each below */
+	preempt_disable();
 	empty = ktime_get_ns();
 	for (i = 0; i < iters; i++)
 		barrier();
 	empty = ktime_get_ns() - empty;
-	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "loop_ps: %llu\n",
-			 empty * 1000 / iters);
+	preempt_enable();
+	seq_printf(m, "loop_ps: %llu\n", empty * 1000 / iters);
 	DBT_COST("ktime_get_ns_ps", v += ktime_get_ns());
 	DBT_COST("cpu_relax_ps", cpu_relax());
 	/* timed, not ordering anything: no pair */
@@ -572,19 +575,10 @@ static ssize_t dbt_cost_read(struct file *file, char __user *ubuf,
 	DBT_COST("op_db_read_mask_ps", v += ntb_db_read_mask(ntb));
 	DBT_COST("op_db_read_ps", v += ntb_db_read(ntb));
 	DBT_COST("op_spad_read_ps", v += ntb_spad_read(ntb, 0));
-	preempt_enable();
-	pos += scnprintf(buf + pos, PAGE_SIZE - pos, "iters: %u\nsink: %llu\n",
-			 iters, v & 1);
-	ret = simple_read_from_buffer(ubuf, size, off, buf, pos);
-	kfree(buf);
-	return ret;
+	seq_printf(m, "iters: %u\nsink: %llu\n", iters, v & 1);
+	return 0;
 }
-
-static const struct file_operations dbt_cost_fops = {
-	.owner	= THIS_MODULE,
-	.open	= simple_open,
-	.read	= dbt_cost_read,
-};
+DEFINE_SHOW_ATTRIBUTE(dbt_cost);
 
 static struct dentry *dbt_root;
 

@@ -1684,8 +1684,9 @@ static enum hrtimer_restart ivshm_hb_timer(struct hrtimer *t)
 	 * make sure it still looked at its peers (the backstop, should the
 	 * supervisor itself be gone).
 	 */
-	if (ndev->supervised && now - READ_ONCE(ndev->last_housekeeping) >
-	    3ULL * READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC)
+	if (ndev->supervised &&
+	    (s64)(now - READ_ONCE(ndev->last_housekeeping)) >
+	    (s64)(3ULL * READ_ONCE(ndev->hb_ms) * NSEC_PER_MSEC))
 		ivshm_kick(ndev);
 	return HRTIMER_NORESTART;
 }
@@ -1822,12 +1823,13 @@ static void ivshm_housekeeping(struct ivshm_ntb *ndev, u64 now)
  * While events flow and every link is up, a pass for an event leaves the
  * links be if they were evaluated less than IVSHM_LINK_EVAL_NS ago: the
  * evaluation copies every peer's owner line, and doorbells are most of
- * what moves the counter. What a peer changed of its link (a new
- * generation, a disable, a restart, the doorbell server's mark of its
- * death) is then seen at most that much later, a delay a poller that is
- * descheduled also makes. The skipped evaluation is owed (link_owed): the
- * next pass that finds nothing, or the poller before it sleeps, makes it.
- * A kick (an op, an interrupt) always evaluates.
+ * what moves the counter. The skipped evaluation is owed (link_owed): the
+ * first pass, empty or not, once IVSHM_LINK_EVAL_NS have passed, or the
+ * poller before it sleeps, makes it. So what a peer changed of its link (a
+ * new generation, a disable, a restart) is seen at most that much plus one
+ * pass later, a delay a poller that is descheduled also makes. A kick (an
+ * op, an interrupt, the doorbell server's mark of a death) always
+ * evaluates.
  */
 #define IVSHM_LINK_EVAL_NS	(100 * NSEC_PER_USEC)
 
@@ -1840,7 +1842,8 @@ static bool ivshm_link_fresh(struct ivshm_ntb *ndev, u64 now)
 /**
  * ivshm_poll() - one poll of our port
  * @ndev:	our device.
- * @now:	ktime_get_ns() of the caller, just read.
+ * @now:	ktime_get_ns() of the caller: just read, or (a pass after a
+ *		spin batch) read just before the batch.
  *
  * The heartbeat and housekeeping (header check, link) when due; then one
  * load of our event counter, and the full work only if it moved or we were
@@ -1941,9 +1944,10 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 			wake_up_process(t);
 		return;
 	}
+	/* signed: another CPU's clock read may be the later one */
 	if (!READ_ONCE(ndev->armed) ||
 	    (READ_ONCE(ndev->peers_ring) && !READ_ONCE(ndev->spins_pay) &&
-	     now - READ_ONCE(ndev->send_wake_at) < IVSHM_SEND_WAKE_NS))
+	     (s64)(now - READ_ONCE(ndev->send_wake_at)) < IVSHM_SEND_WAKE_NS))
 		return;
 	WRITE_ONCE(ndev->send_wake_at, now);
 	atomic64_inc(&ndev->stats.send_wakes);
@@ -2134,7 +2138,6 @@ static void ivshm_spin_batch(struct ivshm_ntb *ndev)
 {
 	int i;
 
-	cond_resched();
 	for (i = 0; i < IVSHM_SPIN_BATCH; i++) {
 		if (ivntb_event_seq(&ndev->region, &ndev->me) != ndev->last_seq ||
 		    atomic_read(&ndev->kick))
@@ -2177,9 +2180,11 @@ static int ivshm_poll_thread(void *data)
 			 * due, not after the batch, between an event and its
 			 * delivery: a clock read is an emulated CSR read under
 			 * TCG, the dearest step of that path (ntb_dbtest's
-			 * cost file). It is at most a batch old at that pass,
-			 * and never older than this pass's.
+			 * cost file). Read after we yield the CPU, if we do:
+			 * at the next pass it is a batch old (16 looks, or
+			 * fewer), and never older than this pass's.
 			 */
+			cond_resched();
 			now = ktime_get_ns();
 			spun = true;
 			ivshm_spin_batch(ndev);
