@@ -125,6 +125,10 @@ t1=${EPOCHREALTIME/./}
 wait $rpid
 echo "# figure socket_nic_tcp_mbs $(( MB * 1048576 / (t1 - t0) )) (same data over QEMU's socket netdev, for scale)"
 
+# the NTB link under the transport: changes, generations, late beats
+for k in link_changes link_gens peer_gens hb_stalls sup_downs; do
+	echo "# stats $k: here $(stat_loc $k), there $(stat_rem $k)"
+done
 ip link set $IF down
 R ip link set $RIF down
 ntb_teardown ntb_netdev ntb_transport
