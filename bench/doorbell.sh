@@ -172,7 +172,7 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo
 	echo "Supervised idle pollers woke $(cfig sup_idle_wakes_per_s) times per second per guest (supervise.sh, 5 s idle)."
 	echo
-	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB CRASH_N=$CRASH_N IDLE_N=$IDLE_N)${SUF:-, also \`make bench\`}."
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB CRASH_N=$CRASH_N IDLE_N=$IDLE_N)$([ -n "$SUF" ] || echo ", also \`make bench\`")."
 } >"$OUT/doorbell$SUF.md"
 cat "$OUT/doorbell$SUF.md"
 
