@@ -1842,8 +1842,7 @@ static bool ivshm_link_fresh(struct ivshm_ntb *ndev, u64 now)
 /**
  * ivshm_poll() - one poll of our port
  * @ndev:	our device.
- * @now:	ktime_get_ns() of the caller: just read, or (a pass after a
- *		spin batch) read just before the batch.
+ * @now:	ktime_get_ns() of the caller, just read.
  *
  * The heartbeat and housekeeping (header check, link) when due; then one
  * load of our event counter, and the full work only if it moved or we were
@@ -2128,9 +2127,8 @@ static bool ivshm_may_park(struct ivshm_ntb *ndev, u64 sleep_ns,
  * quarter of an empty pass (bench/rtt-profile.sh). So between full passes
  * a spin looks only at what a full pass would act on first, the event
  * counter and the kick, up to IVSHM_SPIN_BATCH times; the full pass after
- * it beats when due and reconsiders the spin, by the clock read just
- * before the batch (a batch is a few microseconds: the spin window's
- * 10 us floor stays meaningful).
+ * it reads the clock, beats when due and reconsiders the spin (a batch is
+ * a few microseconds: the spin window's 10 us floor stays meaningful).
  */
 #define IVSHM_SPIN_BATCH	16
 
@@ -2152,13 +2150,11 @@ static int ivshm_poll_thread(void *data)
 	u64 last_active = 0, backoff_ns = 0, sleep_ns, now;
 	u64 spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 	struct ivshm_spin sp = {};
-	bool event, spin, park, spun = false;
+	bool event, spin, park;
 
 	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
-		if (!spun)
-			now = ktime_get_ns();
-		spun = false;
+		now = ktime_get_ns();
 		event = ivshm_poll(ndev, now);
 		if (event) {
 			last_active = now;
@@ -2175,18 +2171,7 @@ static int ivshm_poll_thread(void *data)
 			       (ndev->mode == IVSHM_POLL_ADAPTIVE &&
 				now - last_active < spin_ns);
 		if (spin) {
-			/*
-			 * The next pass's clock, read now, while nothing is
-			 * due, not after the batch, between an event and its
-			 * delivery: a clock read is an emulated CSR read under
-			 * TCG, the dearest step of that path (ntb_dbtest's
-			 * cost file). Read after we yield the CPU, if we do:
-			 * at the next pass it is a batch old (16 looks, or
-			 * fewer), and never older than this pass's.
-			 */
 			cond_resched();
-			now = ktime_get_ns();
-			spun = true;
 			ivshm_spin_batch(ndev);
 			continue;
 		}
