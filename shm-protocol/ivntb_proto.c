@@ -133,23 +133,6 @@ static void ivntb_layout_check(void)
 	BUILD_BUG_ON(IVNTB_MAX_MSGS > 64 || IVNTB_MAX_PORTS > 255);
 }
 
-static struct ivntb_port_slot *ivntb_slot(const struct ivntb_region *r,
-					  u32 port)
-{
-	return &r->shm->port[port];
-}
-
-static bool ivntb_port_ok(const struct ivntb_region *r, u32 port)
-{
-	return port < r->geom.nr_ports;
-}
-
-static bool ivntb_me_ok(const struct ivntb_region *r,
-			const struct ivntb_port *me)
-{
-	return me && ivntb_port_ok(r, me->port);
-}
-
 static bool ivntb_is_pow2(u64 x)
 {
 	return x && !(x & (x - 1));
@@ -1198,14 +1181,6 @@ int ivntb_db_ring(struct ivntb_region *r, u32 dst, u64 bits)
 	return ivntb_event_bump(r, dst);
 }
 
-u64 ivntb_db_read(const struct ivntb_region *r, const struct ivntb_port *me)
-{
-	if (!ivntb_me_ok(r, me))
-		return 0;
-	/* Barrier D2 (for pairing with D1): bits before the data. */
-	return smp_load_acquire(&ivntb_slot(r, me->port)->db);
-}
-
 int ivntb_db_clear(struct ivntb_region *r, const struct ivntb_port *me,
 		   u64 bits)
 {
@@ -1235,14 +1210,6 @@ void ivntb_db_mask_store(struct ivntb_region *r, const struct ivntb_port *me,
 {
 	if (ivntb_me_ok(r, me))
 		WRITE_ONCE(ivntb_slot(r, me->port)->db_mask, mask);
-}
-
-u64 ivntb_event_seq(const struct ivntb_region *r, const struct ivntb_port *me)
-{
-	if (!ivntb_me_ok(r, me))
-		return 0;
-	/* Barrier E2 (for pairing with E1): counter before the events. */
-	return smp_load_acquire(&ivntb_slot(r, me->port)->seq);
 }
 
 /* ---------------------------------------------------------------------

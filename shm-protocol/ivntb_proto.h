@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-3-Clause) */
 /*
- * Operations on an ivntb shared region (implemented in ivntb_proto.c)
+ * Operations on an ivntb shared region (implemented in ivntb_proto.c, but
+ * for the one-load readers a poller calls at every look, inline here)
  *
  * Includes ivntb_compat.h and ivntb_layout.h (the layout). Every operation is
  * lock-free, never sleeps, never allocates and may be called from hard-IRQ
@@ -106,6 +107,29 @@ struct ivntb_port {
 	u64 claim;
 	u64 hb;
 };
+
+/*
+ * Bounds and slot of a port, for the operations below and in ivntb_proto.c.
+ * Inline here for the two one-load readers a poller calls at every look
+ * (ivntb_event_seq(), ivntb_db_read()): a call per look is most of what a
+ * look costs under TCG.
+ */
+static inline struct ivntb_port_slot *ivntb_slot(const struct ivntb_region *r,
+						 u32 port)
+{
+	return &r->shm->port[port];
+}
+
+static inline bool ivntb_port_ok(const struct ivntb_region *r, u32 port)
+{
+	return port < r->geom.nr_ports;
+}
+
+static inline bool ivntb_me_ok(const struct ivntb_region *r,
+			       const struct ivntb_port *me)
+{
+	return me && ivntb_port_ok(r, me->port);
+}
 
 /* ivntb_peer_state.state: IVNTB_PORT_FREE, IVNTB_PORT_CLAIMED or this. */
 #define IVNTB_PORT_INVALID	0xff
@@ -702,7 +726,14 @@ int ivntb_db_ring(struct ivntb_region *r, u32 dst, u64 bits);
  *
  * Return: the bits, 0 for a bad @me.
  */
-u64 ivntb_db_read(const struct ivntb_region *r, const struct ivntb_port *me);
+static inline u64 ivntb_db_read(const struct ivntb_region *r,
+				const struct ivntb_port *me)
+{
+	if (!ivntb_me_ok(r, me))
+		return 0;
+	/* Barrier D2 (for pairing with D1): bits before the data. */
+	return smp_load_acquire(&ivntb_slot(r, me->port)->db);
+}
 
 /**
  * ivntb_db_clear() - clear our doorbell bits (db_clear)
@@ -748,7 +779,14 @@ void ivntb_db_mask_store(struct ivntb_region *r, const struct ivntb_port *me,
  *
  * Return: the counter, 0 for a bad @me.
  */
-u64 ivntb_event_seq(const struct ivntb_region *r, const struct ivntb_port *me);
+static inline u64 ivntb_event_seq(const struct ivntb_region *r,
+				  const struct ivntb_port *me)
+{
+	if (!ivntb_me_ok(r, me))
+		return 0;
+	/* Barrier E2 (for pairing with E1): counter before the events. */
+	return smp_load_acquire(&ivntb_slot(r, me->port)->seq);
+}
 
 /**
  * ivntb_spad_read() - read a scratchpad (spad_read / peer_spad_read)
