@@ -275,6 +275,7 @@ struct ivshm_stats {
 	atomic64_t send_wakes;	/* hybrid: a send woke the armed poller */
 	u64 empty_polls;
 	u64 link_skips;		/* event passes that left the links be */
+	u64 spin_delivers;	/* spins that delivered before their pass */
 	u64 db_events;
 	u64 msg_events;
 	u64 link_changes;
@@ -362,6 +363,7 @@ struct ivshm_ntb {
 	unsigned int hb_ms;	/* our heartbeat period (heartbeat timer) */
 	bool peers_ring;	/* every linked peer rings us (1.3 caps) */
 	u64 last_send;		/* ktime of our last doorbell or message */
+	u64 poll_now;		/* kthread poller: its last clock reading */
 	u64 spin_win;		/* hybrid: the spin window now, in ns */
 	bool spins_pay;		/* hybrid: the last spin caught an event */
 	u64 send_wake_at;	/* a send woke the armed poller then */
@@ -1429,9 +1431,24 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 	}
 
 	/*
-	 * Messages need the lock only if a register is full (it stays full
-	 * until acknowledged) or an op changed their state (msg_dirty, set
-	 * under the lock before the op's kick).
+	 * Bottom halves off around the callbacks, as an interrupt handler
+	 * would run them: the tasklets and softirqs a client raises
+	 * (ntb_transport's rx tasklet, the network stack) run at
+	 * local_bh_enable() on this CPU, not later through ksoftirqd.
+	 */
+	if (db_new) {
+		local_bh_disable();
+		trace_ivshm_db_recv(ndev->me.port, db_new);
+		ndev->stats.db_events++;
+		ntb_db_event(&ndev->ntb, 0);
+		local_bh_enable();
+	}
+
+	/*
+	 * Messages after the doorbells' callback, which a reply may be
+	 * waiting for. They need the lock only if a register is full (it
+	 * stays full until acknowledged) or an op changed their state
+	 * (msg_dirty, set under the lock before the op's kick).
 	 */
 	if (READ_ONCE(ndev->msg_dirty) ||
 	    ivntb_msg_status(&ndev->region, &ndev->me)) {
@@ -1446,26 +1463,12 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 		spin_unlock_irqrestore(&ndev->lock, flags);
 		ivshm_notify_ports(ndev, notify);
 	}
-
-	if (!db_new && !msg_new)
-		return;
-	/*
-	 * Bottom halves off around the callbacks, as an interrupt handler
-	 * would run them: the tasklets and softirqs a client raises
-	 * (ntb_transport's rx tasklet, the network stack) run at
-	 * local_bh_enable() on this CPU, not later through ksoftirqd.
-	 */
-	local_bh_disable();
-	if (db_new) {
-		trace_ivshm_db_recv(ndev->me.port, db_new);
-		ndev->stats.db_events++;
-		ntb_db_event(&ndev->ntb, 0);
-	}
 	if (msg_new) {
+		local_bh_disable();
 		ndev->stats.msg_events++;
 		ntb_msg_event(&ndev->ntb);
+		local_bh_enable();
 	}
-	local_bh_enable();
 }
 
 /*
@@ -1933,9 +1936,20 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 
 	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
 		return;
+	t = READ_ONCE(ndev->task);
+	if (current == t) {
+		/*
+		 * A client's callback (the usual sender in a busy exchange):
+		 * the poller is awake, and its last reading, at most a pass
+		 * or a spin batch old, dates the send well enough to spin
+		 * from. A clock read is dear under TCG, and this one would
+		 * stand between the ring and the poller's next look.
+		 */
+		WRITE_ONCE(ndev->last_send, ndev->poll_now);
+		return;
+	}
 	now = ktime_get_ns();
 	WRITE_ONCE(ndev->last_send, now);
-	t = READ_ONCE(ndev->task);
 	if (!t || !READ_ONCE(ndev->spin_win))
 		return;
 	if (win) {
@@ -2132,16 +2146,19 @@ static bool ivshm_may_park(struct ivshm_ntb *ndev, u64 sleep_ns,
  */
 #define IVSHM_SPIN_BATCH	16
 
-static void ivshm_spin_batch(struct ivshm_ntb *ndev)
+/* Return: true if the counter moved (not for a kick alone). */
+static bool ivshm_spin_batch(struct ivshm_ntb *ndev)
 {
 	int i;
 
 	for (i = 0; i < IVSHM_SPIN_BATCH; i++) {
-		if (ivntb_event_seq(&ndev->region, &ndev->me) != ndev->last_seq ||
-		    atomic_read(&ndev->kick))
-			return;
+		if (ivntb_event_seq(&ndev->region, &ndev->me) != ndev->last_seq)
+			return true;
+		if (atomic_read(&ndev->kick))
+			return false;
 		cpu_relax();
 	}
+	return false;
 }
 
 static int ivshm_poll_thread(void *data)
@@ -2155,6 +2172,7 @@ static int ivshm_poll_thread(void *data)
 	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
 		now = ktime_get_ns();
+		ndev->poll_now = now;
 		event = ivshm_poll(ndev, now);
 		if (event) {
 			last_active = now;
@@ -2172,7 +2190,21 @@ static int ivshm_poll_thread(void *data)
 				now - last_active < spin_ns);
 		if (spin) {
 			cond_resched();
-			ivshm_spin_batch(ndev);
+			/*
+			 * A spin caught an event while the links were fresh:
+			 * its doorbells first, then the clock and the pass,
+			 * which finds them delivered (a clock read is the
+			 * dearest step of a pass under TCG, and a reply's
+			 * wait). The pass stamps what it changes with its own
+			 * reading, so nothing gets the batch's stale time; a
+			 * link change the spin also caught is seen after the
+			 * doorbells, as one made during the batch would be.
+			 */
+			if (ivshm_spin_batch(ndev) &&
+			    ivshm_link_fresh(ndev, now)) {
+				ndev->stats.spin_delivers++;
+				ivshm_deliver(ndev);
+			}
 			continue;
 		}
 		/* an evaluation skipped while events flowed, before we sleep */
@@ -3648,6 +3680,7 @@ static int ivshm_stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "send_wakes:\t%lld\n", atomic64_read(&st->send_wakes));
 	seq_printf(s, "empty_polls:\t%llu\n", READ_ONCE(st->empty_polls));
 	seq_printf(s, "link_skips:\t%llu\n", READ_ONCE(st->link_skips));
+	seq_printf(s, "spin_delivers:\t%llu\n", READ_ONCE(st->spin_delivers));
 	seq_printf(s, "link_changes:\t%llu\n", READ_ONCE(st->link_changes));
 	seq_printf(s, "train_skipped:\t%llu\n", READ_ONCE(st->train_skipped));
 	seq_printf(s, "sup_downs:\t%llu\n", READ_ONCE(st->sup_downs));

@@ -24,7 +24,7 @@
 . /ivntb/lib-ntb.sh
 N=${IVNTB_DBN:-20000}
 GAPN=${IVNTB_GAPN:-3000}
-tap_plan 25
+tap_plan 26
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 info() { awk -v k="$1:" '$1 == k { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info; }
@@ -48,7 +48,7 @@ rtt_run()
 snap()
 {
 	local k
-	for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes link_skips; do
+	for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes link_skips spin_delivers; do
 		eval "${1}_l_$k=$(stat_loc $k) ${1}_r_$k=$(stat_rem $k)"
 	done
 }
@@ -129,6 +129,10 @@ tap_check "hybrid busy: events found their peer awake, no ring needed (rings_sav
 # evaluated less than 100 us before (the driver's IVSHM_LINK_EVAL_NS).
 tap_check "hybrid busy: passes for doorbells left the links be (link_skips $(delta h0 h1 link_skips l) here, $(delta h0 h1 link_skips r) there)" \
 	test "$(delta h0 h1 link_skips l)" -ge 1 -a "$(delta h0 h1 link_skips r)" -ge 1
+# and a spin that catches a doorbell delivers it before its pass reads
+# the clock (the echo is rung from that delivery's callback)
+tap_check "hybrid busy: spins delivered before their pass (spin_delivers $(delta h0 h1 spin_delivers l) here, $(delta h0 h1 spin_delivers r) there)" \
+	test "$(delta h0 h1 spin_delivers l)" -ge 1 -a "$(delta h0 h1 spin_delivers r)" -ge 1
 
 # no timer while armed: a lost wake-up leaves a round trip unfinished
 echo N >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
