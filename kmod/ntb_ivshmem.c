@@ -1937,13 +1937,15 @@ static void ivshm_note_send(struct ivshm_ntb *ndev)
 	if (ndev->mode != IVSHM_POLL_HYBRID && !win)
 		return;
 	t = READ_ONCE(ndev->task);
-	if (current == t) {
+	if (current == t && in_task() && !READ_ONCE(ndev->asleep)) {
 		/*
 		 * A client's callback (the usual sender in a busy exchange):
 		 * the poller is awake, and its last reading, at most a pass
 		 * or a spin batch old, dates the send well enough to spin
 		 * from. A clock read is dear under TCG, and this one would
-		 * stand between the ring and the poller's next look.
+		 * stand between the ring and the poller's next look. Not an
+		 * interrupt or softirq that found the poller current, nor a
+		 * send as it goes to sleep: those take the path below.
 		 */
 		WRITE_ONCE(ndev->last_send, ndev->poll_now);
 		return;
@@ -2167,7 +2169,7 @@ static int ivshm_poll_thread(void *data)
 	u64 last_active = 0, backoff_ns = 0, sleep_ns, now;
 	u64 spin_ns = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 	struct ivshm_spin sp = {};
-	bool event, spin, park;
+	bool event, spin, park, resched;
 
 	WRITE_ONCE(ndev->spin_win, spin_ns);
 	while (!kthread_should_stop()) {
@@ -2189,7 +2191,8 @@ static int ivshm_poll_thread(void *data)
 			       (ndev->mode == IVSHM_POLL_ADAPTIVE &&
 				now - last_active < spin_ns);
 		if (spin) {
-			cond_resched();
+			/* rescheduled: the links' freshness by now is unknown */
+			resched = cond_resched();
 			/*
 			 * A spin caught an event while the links were fresh:
 			 * its doorbells first, then the clock and the pass,
@@ -2200,7 +2203,7 @@ static int ivshm_poll_thread(void *data)
 			 * link change the spin also caught is seen after the
 			 * doorbells, as one made during the batch would be.
 			 */
-			if (ivshm_spin_batch(ndev) &&
+			if (ivshm_spin_batch(ndev) && !resched &&
 			    ivshm_link_fresh(ndev, now)) {
 				ndev->stats.spin_delivers++;
 				ivshm_deliver(ndev);
