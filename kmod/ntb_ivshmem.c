@@ -275,7 +275,7 @@ struct ivshm_stats {
 	atomic64_t send_wakes;	/* hybrid: a send woke the armed poller */
 	u64 empty_polls;
 	u64 link_skips;		/* event passes that left the links be */
-	u64 spin_delivers;	/* spins that delivered before their pass */
+	u64 spin_delivers;	/* spins that made a callback before their pass */
 	u64 db_events;
 	u64 msg_events;
 	u64 link_changes;
@@ -1393,15 +1393,16 @@ static u64 ivshm_msg_held_locked(struct ivshm_ntb *ndev, u64 sts)
  * ntb_msg_event() per call.
  *
  * Context: the poller only; no driver lock held (calls into clients).
+ * Return: true if a client callback was made.
  */
-static void ivshm_deliver(struct ivshm_ntb *ndev)
+static bool ivshm_deliver(struct ivshm_ntb *ndev)
 {
 	u64 db, db_new = 0, gone, msg_new = 0, sts, t0;
 	unsigned long flags;
 	u32 notify = 0;
 
 	if (READ_ONCE(ndev->lost))
-		return;
+		return false;
 
 	/*
 	 * Doorbells take no lock (each lock is two interrupt-flag writes,
@@ -1469,6 +1470,7 @@ static void ivshm_deliver(struct ivshm_ntb *ndev)
 		ntb_msg_event(&ndev->ntb);
 		local_bh_enable();
 	}
+	return db_new || msg_new;
 }
 
 /*
@@ -2204,10 +2206,8 @@ static int ivshm_poll_thread(void *data)
 			 * doorbells, as one made during the batch would be.
 			 */
 			if (ivshm_spin_batch(ndev) && !resched &&
-			    ivshm_link_fresh(ndev, now)) {
+			    ivshm_link_fresh(ndev, now) && ivshm_deliver(ndev))
 				ndev->stats.spin_delivers++;
-				ivshm_deliver(ndev);
-			}
 			continue;
 		}
 		/* an evaluation skipped while events flowed, before we sleep */
