@@ -6,15 +6,20 @@
 # setup: MSI-X interrupts, or polling with use_irq=0.
 #   1. latency (one boot, tests/guest/tests/rtt-modes.sh): doorbell round
 #      trip p50/p99 per mode, and the first round trip after 1 s idle;
-#      the floor: a scratchpad round trip, both ends busy-polling;
+#      the floor: a scratchpad round trip, both ends busy-polling; in
+#      RTT_ROUNDS rounds (default 5) of the floor then every mode, RTT_N
+#      round trips apiece (default 2000): medians over the rounds, and
+#      each mode's ratio to the floor of its own round;
 #   2. CPU cost (bench/poll-idle.sh, one boot per mode): host CPU of each
 #      QEMU process and the guests' busy share over IDLE seconds idle, then
 #      over LOAD seconds of RATE doorbells/s (default 1000) echoed back;
 #      (hybrid-sup: hybrid with the server supervising, launch.sh
 #      --supervise: CPU only, its round trips are hybrid's);
-#   3. throughput (tests/guest/tests/netdev.sh, one boot per mode):
-#      ntb_transport + ntb_netdev TCP, NETDEV_MB MiB (default 64) with an
-#      md5 check, and the receiver's CPU per MiB;
+#   3. throughput (tests/guest/tests/netdev.sh, NETDEV_ROUNDS boots per
+#      mode, default 2, the modes in turn): ntb_transport + ntb_netdev TCP,
+#      NETDEV_RUNS transfers per boot (default 3) of NETDEV_MB MiB (default
+#      64), each md5-checked; the median over all transfers, with their
+#      least and greatest, and the receiver's CPU per MiB (median of boots);
 #   4. crash detection, CRASH_N kills -9 of guest b's QEMU (default 5):
 #      hybrid on heartbeats alone (crash.sh: the driver's time since b's
 #      last heartbeat) and supervised (supervise.sh: from the host's kill
@@ -35,8 +40,12 @@ SUF=
 export IDLE=${IDLE:-30} RATE=${RATE:-1000}
 export LOAD=${LOAD:-$IDLE}
 NETDEV_MB=${NETDEV_MB:-64}
+NETDEV_RUNS=${NETDEV_RUNS:-3}
+NETDEV_ROUNDS=${NETDEV_ROUNDS:-2}
 CRASH_N=${CRASH_N:-5}
 IDLE_N=${IDLE_N:-30}
+RTT_ROUNDS=${RTT_ROUNDS:-5}
+RTT_N=${RTT_N:-2000}
 # per arch, so that REPORT_ONLY=1 reads this arch's own figures
 FIG=$OUT/doorbell$SUF-rtt.figures
 NFIG=$OUT/doorbell$SUF-netdev.figures
@@ -51,27 +60,31 @@ step "doorbell bench 1/4: round trips per mode (one boot of two guests)"
 # IDLE_N first round trips after 1 s idle per mode (default 30): a median
 # of 10 swung by 4x between runs (the responder's vCPU waits for a host core)
 IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --timeout 900 \
-	--append "ivntb.idle_n=$IDLE_N" |
+	--append "ivntb.idle_n=$IDLE_N ivntb.rtt_rounds=$RTT_ROUNDS ivntb.rtt_n=$RTT_N" |
 	tee "$OUT/doorbell-rtt.launch.log"
 
 step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
 NAME=$PNAME MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
 
-step "doorbell bench 3/4: ntb_netdev TCP per mode, $NETDEV_MB MiB with md5 (one boot per mode)"
+step "doorbell bench 3/4: ntb_netdev TCP per mode, $NETDEV_ROUNDS boots x $NETDEV_RUNS x $NETDEV_MB MiB with md5"
 : >"$NFIG"
 # windows: riscv64 through the device-tree pool, x86_64 through the
-# driver's DMA ops (docs/windows.md)
-for m in ${MODES_NET-$MODES}; do
-	: >"$OUT/netdev$SUF-$m.figures"
-	rc=0
-	IVNTB_FIGURES=$OUT/netdev$SUF-$m.figures "$TOP/scripts/launch.sh" -t pair --doorbell \
-		--region 32M --mem 512 -T netdev --timeout 600 \
-		--append "ivntb.mode=$m ivntb.netdev_mb=$NETDEV_MB" \
-		>"$OUT/netdev$SUF-$m.launch.log" 2>&1 || rc=$?
-	grep -E 'PASS|FAIL' "$OUT/netdev$SUF-$m.launch.log" | tail -1
-	# md5 must have matched (the test asserts it) for a figure to count
-	[ $rc = 0 ] || { echo "netdev in mode $m failed: its figures are left out" >&2; continue; }
-	sed "s/^/$m /" "$OUT/netdev$SUF-$m.figures" >>"$NFIG"
+# driver's DMA ops (docs/windows.md). The modes take turns, so that a
+# slow spell of the host's does not fall on one mode's boots alone.
+for r in $(seq "$NETDEV_ROUNDS"); do
+	for m in ${MODES_NET-$MODES}; do
+		f=$OUT/netdev$SUF-$m-$r
+		: >"$f.figures"
+		rc=0
+		IVNTB_FIGURES=$f.figures "$TOP/scripts/launch.sh" -t pair --doorbell \
+			--region 32M --mem 512 -T netdev --timeout 600 \
+			--append "ivntb.mode=$m ivntb.netdev_mb=$NETDEV_MB ivntb.netdev_runs=$NETDEV_RUNS" \
+			>"$f.launch.log" 2>&1 || rc=$?
+		echo "round $r, $m: $(grep -E 'PASS|FAIL' "$f.launch.log" | tail -1)"
+		# md5 must have matched (the test asserts it) for a figure to count
+		[ $rc = 0 ] || { echo "netdev in mode $m failed: its figures are left out" >&2; continue; }
+		sed "s/^/$m /" "$f.figures" >>"$NFIG"
+	done
 done
 
 step "doorbell bench 4/4: crash detection, $CRASH_N kills of guest b, heartbeats alone and supervised"
@@ -88,21 +101,36 @@ cfig() { awk -v k="$1" '$3 == k { print $4; exit }' "$CFIG"; }
 
 fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; exit }' "$FIG"; }
 idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/$PNAME.csv"; }
-nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$NFIG"; }
+# nfig MODE KEY: the median of MODE's KEY figures over its boots
+nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); break } }' "$NFIG" | nmed; }
+nmed() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
+# nruns MODE: each of MODE's transfers' MB/s, one per line (a figure file
+# from before the runs: each boot's figure)
+nruns()
+{
+	awk -v m="$1" '$1 == m && / netdev_tcp_mbs_runs / { for (i = 2; i < NF; i++) if ($i == "netdev_tcp_mbs_runs") { gsub(",", "\n", $(i + 1)); print $(i + 1) } }' "$NFIG" | grep . ||
+		awk -v m="$1" '$1 == m && / netdev_tcp_mbs / { for (i = 2; i < NF; i++) if ($i == "netdev_tcp_mbs") print $(i + 1) }' "$NFIG"
+}
+net() { nruns "$1" | nmed; }
+net_lo() { nruns "$1" | sort -n | head -1; }
+net_hi() { nruns "$1" | sort -n | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
+# a mode's p50 over the floor: the median of its rounds' own ratios (a
+# figure file from before the rounds: the ratio of the two p50s)
+vs_floor() { local v; v=$(fig "$1" p50_vs_floor); echo "${v:-$(ratio "$(fig "$1" p50_us)" "$floor_p50")}"; }
 
 irq_p50=$(fig irq p50_us)
 floor_p50=$(fig floor p50_us)
 irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
-irq_net=$(nfig irq netdev_tcp_mbs)
+irq_net=$(net irq)
 {
-	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor"
+	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor,p50_vs_floor_min,p50_vs_floor_max,netdev_tcp_mbs_min,netdev_tcp_mbs_max,rtt_midmean_us,midmean_vs_floor"
 	# the floors: no driver (CPU), a scratchpad ping-pong (round trip)
-	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,"
-	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00"
+	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,,,,,,,"
+	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00,,,,,$(fig floor midmean_us),1.00"
 	for m in ${MODES/hybrid /hybrid hybrid-sup }; do
-		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(nfig "$m" netdev_tcp_mbs),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(nfig "$m" netdev_tcp_mbs)" "$irq_net"),$(ratio "$(fig "$m" p50_us)" "$floor_p50")"
+		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(net "$m"),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(net "$m")" "$irq_net"),$(vs_floor "$m"),$(fig "$m" p50_vs_floor_min),$(fig "$m" p50_vs_floor_max),$(net_lo "$m"),$(net_hi "$m"),$(fig "$m" midmean_us),$(fig "$m" midmean_vs_floor)"
 	done
 } >"$OUT/doorbell$SUF.csv"
 
@@ -115,19 +143,27 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo "ivshmem-doorbell devices on tools/ivshmem-server, QEMU machine $mach."
 	echo "Round trips: ntb_dbtest, ktime in the initiator, both ends in the same mode;"
 	echo "floor: a value bounced through a scratchpad, both ends busy-polling it (no"
-	echo "doorbell, no poller: ntb_dbtest spadpp), same boot. none: no driver loaded."
+	echo "doorbell, no poller: ntb_dbtest spadpp), same boot. $RTT_ROUNDS rounds of the floor"
+	echo "then every mode, $RTT_N round trips apiece: RTT figures are medians over the"
+	echo "rounds; p50 / floor is the median of each round's ratio to that round's"
+	echo "floor, the rounds' least and greatest in parentheses; midmean / floor is the"
+	echo "same for the mean of each run's middle half (the riscv64 virt clock steps by"
+	echo "100 ns, so a p50 near 1 us is quantized to 10 %; the midmean resolves finer)."
+	echo "none: no driver loaded."
 	echo "CPU: host CPU = user+system of both QEMU processes (100 = one host core), with"
 	echo "the link up, ${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a, each"
 	echo "echoed by guest b; the no-driver baseline is $(idle none 4) % idle, $(idle none 9) % in the load window."
 	echo "Throughput: ntb_transport + ntb_netdev TCP, $NETDEV_MB MiB, md5 checked on the"
-	echo "receiver; rx CPU = the receiver's busy time (all vCPUs) per MiB; ntb_perf:"
+	echo "receiver, $NETDEV_RUNS transfers in each of $NETDEV_ROUNDS boots per mode (the modes in"
+	echo "turn): the median transfer, the least and greatest in parentheses; rx CPU ="
+	echo "the receiver's busy time (all vCPUs) per MiB, the median boot's; ntb_perf:"
 	echo "memcpy into the peer's window (no DMA engine), 4 MiB, in the same boot."
 	echo "Ratios are against interrupt mode, from this run."
 	echo
-	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5; do
-		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5 |"
+	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s (range) | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor (rounds' range) | midmean / floor |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5 r5lo r5hi netlo nethi mm r6; do
+		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net${netlo:+ ($netlo-$nethi)} | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5${r5lo:+ ($r5lo-$r5hi)} | $r6 |"
 	done
 	echo
 	echo "Reading it: the host has $(nproc) cores for two guests of 2 vCPUs each, so a"
@@ -172,7 +208,7 @@ irq_net=$(nfig irq netdev_tcp_mbs)
 	echo
 	echo "Supervised idle pollers woke $(cfig sup_idle_wakes_per_s) times per second per guest (supervise.sh, 5 s idle)."
 	echo
-	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB CRASH_N=$CRASH_N IDLE_N=$IDLE_N)$([ -n "$SUF" ] || echo ", also \`make bench\`")."
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB NETDEV_RUNS=$NETDEV_RUNS NETDEV_ROUNDS=$NETDEV_ROUNDS CRASH_N=$CRASH_N IDLE_N=$IDLE_N RTT_ROUNDS=$RTT_ROUNDS RTT_N=$RTT_N)$([ -n "$SUF" ] || echo ", also \`make bench\`")."
 } >"$OUT/doorbell$SUF.md"
 cat "$OUT/doorbell$SUF.md"
 
