@@ -8,8 +8,8 @@
 #      trip p50/p99 per mode, and the first round trip after 1 s idle;
 #      the floor: a scratchpad round trip, both ends busy-polling; in
 #      RTT_ROUNDS rounds (default 5) of the floor then every mode, RTT_N
-#      round trips apiece (default 2000): medians over the rounds, and
-#      each mode's ratio to the floor of its own round;
+#      round trips apiece (default 2000): medians over the rounds, their
+#      ratio to the floor's, and the range of the rounds' own ratios;
 #   2. CPU cost (bench/poll-idle.sh, one boot per mode): host CPU of each
 #      QEMU process and the guests' busy share over IDLE seconds idle, then
 #      over LOAD seconds of RATE doorbells/s (default 1000) echoed back;
@@ -61,7 +61,8 @@ step "doorbell bench 1/4: round trips per mode (one boot of two guests)"
 # of 10 swung by 4x between runs (the responder's vCPU waits for a host core)
 IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --timeout 900 \
 	--append "ivntb.idle_n=$IDLE_N ivntb.rtt_rounds=$RTT_ROUNDS ivntb.rtt_n=$RTT_N" |
-	tee "$OUT/doorbell-rtt.launch.log"
+	tee "$OUT/doorbell-rtt.launch.log" ||
+	echo "rtt-modes failed (a round short, a mode not set up): its figures may be partial" >&2
 
 step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
 NAME=$PNAME MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
@@ -103,7 +104,7 @@ fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; e
 idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/$PNAME.csv"; }
 # nfig MODE KEY: the median of MODE's KEY figures over its boots
 nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); break } }' "$NFIG" | nmed; }
-nmed() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
+nmed() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2 }'; }
 # nruns MODE: each of MODE's transfers' MB/s, one per line (a figure file
 # from before the runs: each boot's figure)
 nruns()
@@ -115,8 +116,8 @@ net() { nruns "$1" | nmed; }
 net_lo() { nruns "$1" | sort -n | head -1; }
 net_hi() { nruns "$1" | sort -n | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
-# a mode's p50 over the floor: the median of its rounds' own ratios (a
-# figure file from before the rounds: the ratio of the two p50s)
+# a mode's p50 over the floor's, from the guest's nanoseconds (a figure
+# file from before the rounds: the ratio of the two p50s in us)
 vs_floor() { local v; v=$(fig "$1" p50_vs_floor); echo "${v:-$(ratio "$(fig "$1" p50_us)" "$floor_p50")}"; }
 
 irq_p50=$(fig irq p50_us)
@@ -125,12 +126,12 @@ irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
 irq_net=$(net irq)
 {
-	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor,p50_vs_floor_min,p50_vs_floor_max,netdev_tcp_mbs_min,netdev_tcp_mbs_max,rtt_midmean_us,midmean_vs_floor"
+	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor,p50_vs_floor_min,p50_vs_floor_max,netdev_tcp_mbs_min,netdev_tcp_mbs_max,rtt_midmean_us,midmean_vs_floor,midmean_vs_floor_min,midmean_vs_floor_max"
 	# the floors: no driver (CPU), a scratchpad ping-pong (round trip)
-	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,,,,,,,"
-	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00,,,,,$(fig floor midmean_us),1.00"
+	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,,,,,,,,,"
+	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00,,,,,$(fig floor midmean_us),$([ -z "$(fig floor midmean_us)" ] || echo 1.00),,"
 	for m in ${MODES/hybrid /hybrid hybrid-sup }; do
-		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(net "$m"),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(net "$m")" "$irq_net"),$(vs_floor "$m"),$(fig "$m" p50_vs_floor_min),$(fig "$m" p50_vs_floor_max),$(net_lo "$m"),$(net_hi "$m"),$(fig "$m" midmean_us),$(fig "$m" midmean_vs_floor)"
+		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(net "$m"),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(net "$m")" "$irq_net"),$(vs_floor "$m"),$(fig "$m" p50_vs_floor_min),$(fig "$m" p50_vs_floor_max),$(net_lo "$m"),$(net_hi "$m"),$(fig "$m" midmean_us),$(fig "$m" midmean_vs_floor),$(fig "$m" midmean_vs_floor_min),$(fig "$m" midmean_vs_floor_max)"
 	done
 } >"$OUT/doorbell$SUF.csv"
 
@@ -145,10 +146,13 @@ irq_net=$(net irq)
 	echo "floor: a value bounced through a scratchpad, both ends busy-polling it (no"
 	echo "doorbell, no poller: ntb_dbtest spadpp), same boot. $RTT_ROUNDS rounds of the floor"
 	echo "then every mode, $RTT_N round trips apiece: RTT figures are medians over the"
-	echo "rounds; p50 / floor is the median of each round's ratio to that round's"
-	echo "floor, the rounds' least and greatest in parentheses; midmean / floor is the"
-	echo "same for the mean of each run's middle half (the riscv64 virt clock steps by"
-	echo "100 ns, so a p50 near 1 us is quantized to 10 %; the midmean resolves finer)."
+	echo "rounds; p50 / floor is the ratio of the medians, in parentheses the least and"
+	echo "greatest of the rounds' own ratios (the floor alone moves between about 0.4"
+	echo "and 0.9 us from run to run on riscv64). midmean: the mean of each run's middle"
+	echo "half (median over the rounds), and its ratio to the floor's, taken the same"
+	echo "way: the riscv64 virt clock steps by 100 ns (10 MHz timebase),"
+	echo "so a p50 near 1 us is a whole number of steps, 10 % apart; the midmean weighs"
+	echo "how many samples fall on each step and resolves finer."
 	echo "none: no driver loaded."
 	echo "CPU: host CPU = user+system of both QEMU processes (100 = one host core), with"
 	echo "the link up, ${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a, each"
@@ -160,10 +164,10 @@ irq_net=$(net irq)
 	echo "memcpy into the peer's window (no DMA engine), 4 MiB, in the same boot."
 	echo "Ratios are against interrupt mode, from this run."
 	echo
-	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s (range) | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor (rounds' range) | midmean / floor |"
+	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s (range) | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor (rounds' range) | midmean, / floor (rounds' range) |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5 r5lo r5hi netlo nethi mm r6; do
-		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net${netlo:+ ($netlo-$nethi)} | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5${r5lo:+ ($r5lo-$r5hi)} | $r6 |"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5 r5lo r5hi netlo nethi mm r6 r6lo r6hi; do
+		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net${netlo:+ ($netlo-$nethi)} | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5${r5lo:+ ($r5lo-$r5hi)} | ${mm:+$mm us, }$r6${r6lo:+ ($r6lo-$r6hi)} |"
 	done
 	echo
 	echo "Reading it: the host has $(nproc) cores for two guests of 2 vCPUs each, so a"

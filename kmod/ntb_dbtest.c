@@ -428,10 +428,12 @@ static const struct file_operations dbt_cmd_fops = {
 };
 
 /*
- * The mean of the middle half of @n sorted samples, in picoseconds. Where
- * the clock is coarse (riscv64 virt: a 10 MHz timebase, 100 ns steps) a
- * sub-microsecond round trip's p50 is a whole number of steps; the share
- * of samples on each step, which this mean weighs, resolves it finer.
+ * The mean of the middle half of @n sorted samples (all of them below 4),
+ * in picoseconds. Where the clock is coarse (riscv64 virt: a 10 MHz
+ * timebase, 100 ns steps) a sub-microsecond round trip's p50 is a whole
+ * number of steps; the share of samples on each step, which this mean
+ * weighs, resolves it finer. A quarter of outliers at either end leave it
+ * be.
  */
 static u64 dbt_midmean_ps(const u64 *v, u32 n)
 {
@@ -440,7 +442,7 @@ static u64 dbt_midmean_ps(const u64 *v, u32 n)
 
 	for (i = lo; i < hi; i++)
 		sum += v[i];
-	return div64_u64(sum * 1000, hi - lo);
+	return div_u64(sum * 1000, hi - lo);
 }
 
 static ssize_t dbt_result_read(struct file *file, char __user *ubuf,

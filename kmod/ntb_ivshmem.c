@@ -2206,8 +2206,10 @@ static int ivshm_poll_thread(void *data)
 			 * doorbells, as one made during the batch would be.
 			 */
 			if (ivshm_spin_batch(ndev) && !resched &&
-			    ivshm_link_fresh(ndev, now) && ivshm_deliver(ndev))
-				ndev->stats.spin_delivers++;
+			    ivshm_link_fresh(ndev, now)) {
+				if (ivshm_deliver(ndev))
+					ndev->stats.spin_delivers++;
+			}
 			continue;
 		}
 		/* an evaluation skipped while events flowed, before we sleep */
