@@ -759,20 +759,17 @@ static int ntb_ivshm_peer_port_idx(struct ntb_dev *ntb, int port)
 static int ivshm_link_gen_publish(struct ivshm_ntb *ndev, u32 pport)
 {
 	unsigned long flags;
-	u16 was = 0, gen = 0;
+	u16 step = 0;
 	u64 t0;
 	int ret;
 
 	spin_lock_irqsave(&ndev->gen_lock, flags);
 	t0 = ivshm_irqoff_start();
-	ivntb_link_gen_get(&ndev->region, &ndev->me, pport, &was);
-	ret = ivntb_link_gen_publish(&ndev->region, &ndev->me, pport);
-	if (!ret)
-		ivntb_link_gen_get(&ndev->region, &ndev->me, pport, &gen);
+	ret = ivntb_link_gen_publish(&ndev->region, &ndev->me, pport, &step);
 	ivshm_irqoff_end(ndev, t0, IVSHM_IRQOFF_LINK_GEN);
 	spin_unlock_irqrestore(&ndev->gen_lock, flags);
 	if (!ret)
-		atomic64_add((u16)(gen - was), &ndev->stats.link_gens);
+		atomic64_add(step, &ndev->stats.link_gens);
 	return ret;
 }
 

@@ -837,29 +837,32 @@ static bool ivntb_owner_acks(const struct ivntb_region *r, u32 port);
  * (3.3 rule 4: any other value is an announcement all the same).
  */
 int ivntb_link_gen_publish(struct ivntb_region *r,
-			   const struct ivntb_port *me, u32 port)
+			   const struct ivntb_port *me, u32 port, u16 *step)
 {
 	struct ivntb_port_slot *s;
 	int err = ivntb_port_check(r, me);
-	u16 gen;
+	u16 was, gen;
 
 	if (err)
 		return err;
 	if (!ivntb_port_ok(r, port) || port == me->port)
 		return -EINVAL;
 	s = ivntb_slot(r, me->port);
-	gen = READ_ONCE(s->link_gen[port]) + 1;
+	was = READ_ONCE(s->link_gen[port]);
+	gen = was + 1;
 	if (ivntb_owner_acks(r, port) &&
 	    gen == READ_ONCE(r->shm->wake[port].link_ack[me->port]))
 		gen++;
 	WRITE_ONCE(s->link_gen[port], gen);
+	if (step)
+		*step = gen - was;
 	return 0;
 }
 
 int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
 			u32 port)
 {
-	int err = ivntb_link_gen_publish(r, me, port);
+	int err = ivntb_link_gen_publish(r, me, port, NULL);
 
 	if (err)
 		return err;

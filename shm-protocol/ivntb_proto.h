@@ -437,14 +437,18 @@ int ivntb_link_gen_bump(struct ivntb_region *r, const struct ivntb_port *me,
  * @r:		validated region.
  * @me:		our port.
  * @port:	the peer's port.
+ * @step:	if not NULL, set on success to how far the generation moved:
+ *		1, or 2 when it skipped the value @port acks now.
  *
  * The caller then calls ivntb_notify(@port). Only the owner writes its
- * link_gen[]: concurrent callers on our side must serialise this.
+ * link_gen[]: concurrent callers on our side must serialise this. The
+ * step is from the one read of our word that the increment used, not
+ * from a second read that a peer writing into our slot could move.
  *
  * Return: as ivntb_link_gen_bump().
  */
 int ivntb_link_gen_publish(struct ivntb_region *r,
-			   const struct ivntb_port *me, u32 port);
+			   const struct ivntb_port *me, u32 port, u16 *step);
 
 /**
  * ivntb_link_gen_get() - our link generation toward a port

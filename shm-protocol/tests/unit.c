@@ -611,6 +611,7 @@ static void test_link_gen(void)
 	struct ivntb_port a, b, c, b2;
 	struct ivntb_peer_state s;
 	u64 seq_b, seq_c;
+	u16 step = 0;
 	u32 i;
 
 	fresh(3, 16, 4, 2);
@@ -649,6 +650,18 @@ static void test_link_gen(void)
 	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
 	CHECK_EQ(s.link_gen[2], 0);
 
+	/* the step taken: 2 where the value c acks was skipped, else 1 */
+	shm()->port[0].link_gen[2] = 0xffff;
+	shm()->wake[2].link_ack[0] = 0;
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 2, &step), 0);
+	CHECK_EQ(step, 2);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 2, &step), 0);
+	CHECK_EQ(step, 1);
+	CHECK_EQ(shm()->port[0].link_gen[2], 2);
+	step = 9;
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 0, &step), -EINVAL);
+	CHECK_EQ(step, 9);
+
 	/* a takeover resets the generations with the new epoch */
 	CHECK_EQ(ivntb_link_gen_bump(&R, &b, 0), 0);
 	CHECK_EQ(ivntb_peer_snapshot(&R, 1, &s), 0);
@@ -670,7 +683,7 @@ static void test_link_ack(void)
 	struct ivntb_port a, b, c, b2;
 	struct ivntb_peer_state s;
 	u64 seq_a;
-	u16 gen;
+	u16 gen, step = 0;
 	u32 v;
 
 	fresh(2, 16, 4, 2);
@@ -723,22 +736,26 @@ static void test_link_ack(void)
 	CHECK_EQ(ivntb_port_claim(&R, 0, 0, &a), 0);
 	CHECK_EQ(ivntb_port_claim(&R, 1, 0, &b), 0);
 	shm()->wake[1].link_ack[0] = 1;		/* a's last instance's */
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1, &step), 0);
+	CHECK_EQ(step, 2);
 	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
 	CHECK_EQ(gen, 2);
 	CHECK_EQ(ivntb_link_ack_publish(&R, &b, 0, 2, false), 0);
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1, &step), 0);
+	CHECK_EQ(step, 1);
 	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
 	CHECK_EQ(gen, 3);
 	/* across the wrap, and not for an acker older than 1.4 */
 	shm()->port[0].link_gen[1] = 0xffff;
 	shm()->wake[1].link_ack[0] = 0;
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1, &step), 0);
+	CHECK_EQ(step, 2);
 	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
 	CHECK_EQ(gen, 1);
 	shm()->wake[1].link_ack[0] = 2;
 	shm()->port[1].ver_minor = 3;
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 1, &step), 0);
+	CHECK_EQ(step, 1);
 	CHECK_EQ(ivntb_link_gen_get(&R, &a, 1, &gen), 0);
 	CHECK_EQ(gen, 2);
 	shm()->port[1].ver_minor = IVNTB_VERSION_MINOR;
@@ -777,7 +794,7 @@ static void test_publish_notify(void)
 	seq_c = ivntb_event_seq(&R, &c);
 
 	CHECK_EQ(ivntb_link_publish(&R, &a, true), 0);
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 2), 0);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 2, NULL), 0);
 	CHECK_EQ(ivntb_peer_snapshot(&R, 0, &s), 0);
 	CHECK(s.link_enabled);
 	CHECK_EQ(s.link_gen[2], 1);
@@ -791,7 +808,7 @@ static void test_publish_notify(void)
 	CHECK_EQ(ivntb_event_seq(&R, &c), seq_c + 2);
 	CHECK_EQ(ivntb_notify(&R, 3), -EINVAL);
 	CHECK_EQ(ivntb_notify(&R, 0xffffffffU), -EINVAL);
-	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 0), -EINVAL);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &a, 0, NULL), -EINVAL);
 
 	/* b sends to a; a frees the register: b is told only by notify */
 	CHECK_EQ(ivntb_msg_send(&R, &b, 0, 1, 0x1234), 0);
@@ -819,7 +836,7 @@ static void test_publish_notify(void)
 	CHECK_EQ(ivntb_peer_snapshot(&R, 2, &s), 0);
 	CHECK_EQ(ivntb_port_takeover(&R, 2, s.claim, 0, &b), 0);
 	CHECK_EQ(ivntb_link_publish(&R, &c, true), -ESTALE);
-	CHECK_EQ(ivntb_link_gen_publish(&R, &c, 0), -ESTALE);
+	CHECK_EQ(ivntb_link_gen_publish(&R, &c, 0, NULL), -ESTALE);
 }
 
 static void test_doorbells(void)
