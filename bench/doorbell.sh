@@ -10,7 +10,8 @@
 #      RTT_ROUNDS rounds (default 5) of the floor then every mode, RTT_N
 #      round trips apiece (default 2000): medians over the rounds, their
 #      ratio to the floor's, and the range of the rounds' own ratios;
-#   2. CPU cost (bench/poll-idle.sh, one boot per mode): host CPU of each
+#   2. CPU cost (bench/poll-idle.sh, CPU_ROUNDS boots per mode, default 2,
+#      the modes in turn; medians and ranges): host CPU of each
 #      QEMU process and the guests' busy share over IDLE seconds idle, then
 #      over LOAD seconds of RATE doorbells/s (default 1000) echoed back;
 #      (hybrid-sup: hybrid with the server supervising, launch.sh
@@ -26,7 +27,8 @@
 #      to guest a's link down, read in the region by ivntb-shm watch);
 # then one table (markdown + CSV) with ratios against interrupt mode from
 # this same run, and a plot of latency against idle CPU (gnuplot).
-# Outputs: build/bench/doorbell.{md,csv,png}; with DOCS=1 also copied to
+# Outputs: build/bench/doorbell.{md,csv,png} and doorbell-cpu.{csv,counts}
+# (the CPU stage's rows and the drivers' counts per second); with DOCS=1 also copied to
 # docs/bench/ (that is how the committed ones were made).
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +47,7 @@ NETDEV_ROUNDS=${NETDEV_ROUNDS:-2}
 CRASH_N=${CRASH_N:-5}
 IDLE_N=${IDLE_N:-30}
 RTT_ROUNDS=${RTT_ROUNDS:-5}
+CPU_ROUNDS=${CPU_ROUNDS:-2}
 RTT_N=${RTT_N:-2000}
 # per arch, so that REPORT_ONLY=1 reads this arch's own figures
 FIG=$OUT/doorbell$SUF-rtt.figures
@@ -64,8 +67,12 @@ IVNTB_FIGURES=$FIG "$TOP/scripts/launch.sh" -t pair --doorbell -T rtt-modes --ti
 	tee "$OUT/doorbell-rtt.launch.log" ||
 	echo "rtt-modes failed (a round short, a mode not set up): its figures may be partial" >&2
 
-step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s (one boot per mode)"
-NAME=$PNAME MODES="none ${MODES/hybrid /hybrid hybrid-sup }" "$TOP/bench/poll-idle.sh"
+step "doorbell bench 2/4: CPU per mode, ${IDLE} s idle + ${LOAD} s at $RATE doorbells/s ($CPU_ROUNDS boots per mode, the modes in turn)"
+# one window in one boot moved by up to 2x between boots for the same
+# work (the driver's counts per second, in $PNAME.counts), so rounds
+pm=
+for r in $(seq "$CPU_ROUNDS"); do pm+=" none ${MODES/hybrid /hybrid hybrid-sup }"; done
+NAME=$PNAME MODES="${pm# }" "$TOP/bench/poll-idle.sh"
 
 step "doorbell bench 3/4: ntb_netdev TCP per mode, $NETDEV_ROUNDS boots x $NETDEV_RUNS x $NETDEV_MB MiB with md5"
 : >"$NFIG"
@@ -101,7 +108,12 @@ fi	# REPORT_ONLY
 cfig() { awk -v k="$1" '$3 == k { print $4; exit }' "$CFIG"; }
 
 fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; exit }' "$FIG"; }
-idle() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m { print $c; exit }' "$OUT/$PNAME.csv"; }
+# idle MODE COLUMN: the median over MODE's boots that ran (poll-idle.csv);
+# idle_lo, idle_hi: the least and greatest, if there was more than one
+idles() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m && $14 == "ok" && $c != "" && $c != "?" { print $c }' "$OUT/$PNAME.csv"; }
+idle() { idles "$1" "$2" | nmed; }
+idle_lo() { if [ "$(idles "$1" "$2" | wc -l)" -gt 1 ]; then idles "$1" "$2" | sort -n | head -1; fi; }
+idle_hi() { if [ "$(idles "$1" "$2" | wc -l)" -gt 1 ]; then idles "$1" "$2" | sort -n | tail -1; fi; }
 # nfig MODE KEY: the median of MODE's KEY figures over its boots
 nfig() { awk -v m="$1" -v k="$2" '$1 == m && $0 ~ " " k " " { for (i = 2; i < NF; i++) if ($i == k) { print $(i + 1); break } }' "$NFIG" | nmed; }
 nmed() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2 }'; }
@@ -121,17 +133,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", 
 vs_floor() { local v; v=$(fig "$1" p50_vs_floor); echo "${v:-$(ratio "$(fig "$1" p50_us)" "$floor_p50")}"; }
 
 irq_p50=$(fig irq p50_us)
+cpu_n=$(idles irq 4 | wc -l)
 floor_p50=$(fig floor p50_us)
 irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
 irq_net=$(net irq)
 {
-	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor,p50_vs_floor_min,p50_vs_floor_max,netdev_tcp_mbs_min,netdev_tcp_mbs_max,rtt_midmean_us,midmean_vs_floor,midmean_vs_floor_min,midmean_vs_floor_max"
+	echo "mode,rtt_p50_us,rtt_p99_us,idle1s_rtt_p50_us,idle1s_rtt_max_us,idle_host_cpu_pct_both,idle_guest_busy_pct,load_host_cpu_pct_both,load_guest_busy_pct,netdev_tcp_mbs,netdev_rx_cpu_ms_per_mib,ntb_perf_mbs,p50_vs_irq,idle_cpu_vs_irq,load_cpu_vs_irq,netdev_vs_irq,p50_vs_floor,p50_vs_floor_min,p50_vs_floor_max,netdev_tcp_mbs_min,netdev_tcp_mbs_max,rtt_midmean_us,midmean_vs_floor,midmean_vs_floor_min,midmean_vs_floor_max,idle_host_cpu_pct_min,idle_host_cpu_pct_max,load_host_cpu_pct_min,load_host_cpu_pct_max"
 	# the floors: no driver (CPU), a scratchpad ping-pong (round trip)
-	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,,,,,,,,,"
-	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00,,,,,$(fig floor midmean_us),$([ -z "$(fig floor midmean_us)" ] || echo 1.00),,"
+	echo "none,,,,,$(idle none 4),$(idle none 5),$(idle none 9),$(idle none 10),,,,,,,,,,,,,,,,,$(idle_lo none 4),$(idle_hi none 4),$(idle_lo none 9),$(idle_hi none 9)"
+	echo "floor,$floor_p50,$(fig floor p99_us),,,,,,,,,,$(ratio "$floor_p50" "$irq_p50"),,,,1.00,,,,,$(fig floor midmean_us),$([ -z "$(fig floor midmean_us)" ] || echo 1.00),,,,,,"
 	for m in ${MODES/hybrid /hybrid hybrid-sup }; do
-		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(net "$m"),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(net "$m")" "$irq_net"),$(vs_floor "$m"),$(fig "$m" p50_vs_floor_min),$(fig "$m" p50_vs_floor_max),$(net_lo "$m"),$(net_hi "$m"),$(fig "$m" midmean_us),$(fig "$m" midmean_vs_floor),$(fig "$m" midmean_vs_floor_min),$(fig "$m" midmean_vs_floor_max)"
+		echo "$m,$(fig "$m" p50_us),$(fig "$m" p99_us),$(fig "$m" idle1s_p50_us),$(fig "$m" idle1s_max_us),$(idle "$m" 4),$(idle "$m" 5),$(idle "$m" 9),$(idle "$m" 10),$(net "$m"),$(nfig "$m" rx_cpu_ms_per_mib),$(nfig "$m" memcpy_bar2_mbs),$(ratio "$(fig "$m" p50_us)" "$irq_p50"),$(ratio "$(idle "$m" 4)" "$irq_cpu"),$(ratio "$(idle "$m" 9)" "$irq_load"),$(ratio "$(net "$m")" "$irq_net"),$(vs_floor "$m"),$(fig "$m" p50_vs_floor_min),$(fig "$m" p50_vs_floor_max),$(net_lo "$m"),$(net_hi "$m"),$(fig "$m" midmean_us),$(fig "$m" midmean_vs_floor),$(fig "$m" midmean_vs_floor_min),$(fig "$m" midmean_vs_floor_max),$(idle_lo "$m" 4),$(idle_hi "$m" 4),$(idle_lo "$m" 9),$(idle_hi "$m" 9)"
 	done
 } >"$OUT/doorbell$SUF.csv"
 
@@ -156,7 +169,8 @@ irq_net=$(net irq)
 	echo "none: no driver loaded."
 	echo "CPU: host CPU = user+system of both QEMU processes (100 = one host core), with"
 	echo "the link up, ${IDLE} s idle, then ${LOAD} s of $RATE doorbells/s from guest a, each"
-	echo "echoed by guest b; the no-driver baseline is $(idle none 4) % idle, $(idle none 9) % in the load window."
+	echo "echoed by guest b, in $cpu_n boot(s) per mode (the modes in turn): the median, the"
+	echo "least and greatest in parentheses; the no-driver baseline is $(idle none 4) % idle, $(idle none 9) % in the load window."
 	echo "Throughput: ntb_transport + ntb_netdev TCP, $NETDEV_MB MiB, md5 checked on the"
 	echo "receiver, $NETDEV_RUNS transfers in each of $NETDEV_ROUNDS boots per mode (the modes in"
 	echo "turn): the median transfer, the least and greatest in parentheses; rx CPU ="
@@ -166,8 +180,8 @@ irq_net=$(net irq)
 	echo
 	echo "| mode | RTT p50 us | RTT p99 us | first RTT after 1 s idle, median / max us | idle host CPU % | idle guest busy % | host CPU % at $RATE db/s | guest busy % at $RATE db/s | netdev MB/s (range) | rx CPU ms/MiB | ntb_perf MB/s | p50 / irq | idle CPU / irq | CPU at $RATE db/s / irq | netdev / irq | p50 / floor (rounds' range) | midmean, / floor (rounds' range) |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5 r5lo r5hi netlo nethi mm r6 r6lo r6hi; do
-		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu | $busy | $lcpu | $lbusy | $net${netlo:+ ($netlo-$nethi)} | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5${r5lo:+ ($r5lo-$r5hi)} | ${mm:+$mm us, }$r6${r6lo:+ ($r6lo-$r6hi)} |"
+	tail -n +2 "$OUT/doorbell$SUF.csv" | while IFS=, read -r m p50 p99 i50 imax cpu busy lcpu lbusy net rx perf r1 r2 r3 r4 r5 r5lo r5hi netlo nethi mm r6 r6lo r6hi cpulo cpuhi lcpulo lcpuhi; do
+		echo "| $m | $p50 | $p99 | ${i50:+$i50 / $imax} | $cpu${cpulo:+ ($cpulo-$cpuhi)} | $busy | $lcpu${lcpulo:+ ($lcpulo-$lcpuhi)} | $lbusy | $net${netlo:+ ($netlo-$nethi)} | $rx | $perf | $r1 | $r2 | $r3 | $r4 | $r5${r5lo:+ ($r5lo-$r5hi)} | ${mm:+$mm us, }$r6${r6lo:+ ($r6lo-$r6hi)} |"
 	done
 	echo
 	echo "Reading it: the host has $(nproc) cores for two guests of 2 vCPUs each, so a"
@@ -183,7 +197,10 @@ irq_net=$(net irq)
 	echo "a bare timer at each period is bench/idle-curve.sh's (docs/bench/idle-curve.md)."
 	echo "hybrid-sup is hybrid with the doorbell server supervising (--ntb):"
 	echo "no periodic wake but a 1 s heartbeat, so its idle cost is the no-driver"
-	echo "baseline's; its round trips are hybrid's (not measured apart)."
+	echo "baseline's; its round trips are hybrid's (not measured apart). What each"
+	echo "driver did per second, idle and under the load (wakes, polls, arms, rings,"
+	echo "interrupts), is in doorbell$SUF-cpu.counts: where two modes do the same work, their"
+	echo "CPU figures differ by the host's noise between boots, which the ranges show."
 	echo
 	echo "Under a fixed doorbell rate, irq pays per doorbell (an MMIO exit, an"
 	echo "eventfd, an MSI-X write, a guest interrupt and a wakeup, on each end);"
@@ -193,7 +210,7 @@ irq_net=$(net irq)
 	echo "up taking interrupts, as irq does), and polls back to back when busy."
 	echo "hrtimer at 1 ms polls at the ring rate, the cheapest under this load but"
 	echo "with 1 ms latency. Echoed counts (rings that found the bit still pending"
-	echo "coalesce) are in $PNAME.csv. Throughput is bound by the receiver's CPU"
+	echo "coalesce) are in doorbell$SUF-cpu.csv. Throughput is bound by the receiver's CPU"
 	echo "(TCP under TCG): modes that leave it more vCPU time move more data; the"
 	echo "kthread poller takes one of its two vCPUs. floor: the round trip with no"
 	echo "doorbell path at all, what the busy modes are measured against."
@@ -212,7 +229,7 @@ irq_net=$(net irq)
 	echo
 	echo "Supervised idle pollers woke $(cfig sup_idle_wakes_per_s) times per second per guest (supervise.sh, 5 s idle)."
 	echo
-	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB NETDEV_RUNS=$NETDEV_RUNS NETDEV_ROUNDS=$NETDEV_ROUNDS CRASH_N=$CRASH_N IDLE_N=$IDLE_N RTT_ROUNDS=$RTT_ROUNDS RTT_N=$RTT_N)$([ -n "$SUF" ] || echo ", also \`make bench\`")."
+	echo "Command: ${SUF:+IVNTB_ARCH=$IVNTB_ARCH }bench/doorbell.sh (IDLE=$IDLE LOAD=$LOAD RATE=$RATE NETDEV_MB=$NETDEV_MB NETDEV_RUNS=$NETDEV_RUNS NETDEV_ROUNDS=$NETDEV_ROUNDS CRASH_N=$CRASH_N IDLE_N=$IDLE_N RTT_ROUNDS=$RTT_ROUNDS RTT_N=$RTT_N CPU_ROUNDS=$CPU_ROUNDS)$([ -n "$SUF" ] || echo ", also \`make bench\`")."
 } >"$OUT/doorbell$SUF.md"
 cat "$OUT/doorbell$SUF.md"
 
@@ -233,4 +250,8 @@ if command -v gnuplot >/dev/null; then
 	EOF
 	step "plot: $OUT/doorbell$SUF.png"
 fi
-bench_to_docs "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$OUT/doorbell$SUF.png"
+# the CPU stage's own rows and counts, which the text refers to
+cp "$OUT/$PNAME.csv" "$OUT/doorbell$SUF-cpu.csv"
+[ ! -f "$OUT/$PNAME.counts" ] || cp "$OUT/$PNAME.counts" "$OUT/doorbell$SUF-cpu.counts"
+bench_to_docs "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$OUT/doorbell$SUF.png" \
+	"$OUT/doorbell$SUF-cpu.csv" "$OUT/doorbell$SUF-cpu.counts"

@@ -86,8 +86,9 @@ for mode in $MODES; do
 	row="$mode,$ia,$ib,$iboth,${busy:-?},$iw,$la,$lb,$lboth,${lbusy:-?},${rung:--},${ret:--},$lw,$([ $rc = 0 ] && echo ok || echo FAILED),$an,$a50,$a99,${tf:--},${pw:--}"
 	rows+=("$row")
 	echo "poll-idle: $row" >&2
-	# each end's driver counters per second of the load (idle.sh)
-	tr -d '\r' <"$log" | sed -n 's/^# load_counts_per_s /poll-idle: '"$mode"' /p' | tee -a "$OUT/$NAME.counts" >&2
+	# the driver's counters per second: a's while idle, each end's under
+	# the load (idle.sh)
+	tr -d '\r' <"$log" | sed -n 's/^# \(idle\|load\)_counts_per_s /poll-idle: '"$mode"' \1 /p' | tee -a "$OUT/$NAME.counts" >&2
 	rm -rf "$IVNTB_BUILD/runs/$runid"
 done
 

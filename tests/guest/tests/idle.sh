@@ -55,7 +55,24 @@ sleep 2
 read -r b0 i0 < <(cpu)
 f0=$(fires)
 drv() { [ -n "${LOC:-}" ] && stat_loc "$1"; }
+# what a driver did per second of a window: a figure (poll-idle.sh keeps
+# these lines), read from its debugfs stats
+CNT="irqs irq_rings rings_saved wakes send_wakes polls empty_polls arms arm_saves"
+counts() {
+	local k
+	for k in $CNT; do awk -v k="$k:" '$1 == k { printf "%s ", $2 }' "$DBG/ntb_hw_ivshmem/$1/stats"; done
+}
+per_s() { # WINDOW WHO BEFORE AFTER SECONDS
+	local out="# ${1}_counts_per_s $2:" k i=1
+	set -- "$3" "$4" "$5"
+	local b=($1) c=($2)
+	for k in $CNT; do
+		out+=" $k=$(( (c[i - 1] - b[i - 1]) / $3 ))"; i=$((i + 1))
+	done
+	echo "$out"
+}
 pp0=$(drv parked_polls) pw0=$(drv wakes) hb0=$(drv heartbeats) bs0=$(drv hb_backstop)
+[ -z "$pp0" ] || ca0=$(counts "$LOC")
 echo "IVNTB-MARK idle-start"
 sleep "$idle"
 echo "IVNTB-MARK idle-end"
@@ -68,6 +85,7 @@ elif [ -n "$pp0" ]; then
 	echo "# timer_fires_per_s=$(( (pp1 - pp0) / idle ))"
 	echo "# poller_wakes_per_s=$(( (pw1 - pw0) / idle ))"
 	echo "# idle heartbeats $(( $(drv heartbeats) - hb0 )), of them by the backstop $(( $(drv hb_backstop) - bs0 ))"
+	per_s idle a "$ca0" "$(counts "$LOC")" "$idle"
 fi
 sleep 2	# the host samples the QEMU processes now
 echo "# guest_busy_pct=$(busy_since $b0 $i0)"
@@ -99,22 +117,6 @@ else
 	R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
 	val() { awk -v k="$1:" '$1 == k { print $2 }' "${2:-/tmp/rate.res}"; }
 	n=$((rate * load))
-	# what each end's driver did per second of the load: a figure
-	# (poll-idle.sh keeps these lines), read from its debugfs stats
-	CNT="irqs irq_rings rings_saved wakes send_wakes polls empty_polls arms arm_saves"
-	counts() {
-		local k
-		for k in $CNT; do awk -v k="$k:" '$1 == k { printf "%s ", $2 }' "$DBG/ntb_hw_ivshmem/$1/stats"; done
-	}
-	per_s() { # WHO BEFORE AFTER SECONDS
-		local out="# load_counts_per_s $1:" k i=1
-		set -- "$2" "$3" "$4"
-		local b=($1) c=($2)
-		for k in $CNT; do
-			out+=" $k=$(( (c[i - 1] - b[i - 1]) / $3 ))"; i=$((i + 1))
-		done
-		echo "$out"
-	}
 	read -r b0 i0 < <(cpu)
 	ca0=$(counts "$LOC") cb0=$(R "$(declare -f counts); CNT='$CNT' DBG=$DBG counts $REM")
 	echo "IVNTB-MARK load-start"
@@ -123,8 +125,8 @@ else
 		sleep "$load"
 		echo "IVNTB-MARK load-end"
 		ca1=$(counts "$LOC") cb1=$(R "$(declare -f counts); CNT='$CNT' DBG=$DBG counts $REM")
-		per_s a "$ca0" "$ca1" "$load"
-		per_s b "$cb0" "$cb1" "$load"
+		per_s load a "$ca0" "$ca1" "$load"
+		per_s load b "$cb0" "$cb1" "$load"
 		cat $DBG/ntb_dbtest/$LOC/result >/tmp/rate.res
 		sleep 1
 		echo "# load_guest_busy_pct=$(busy_since $b0 $i0)"
