@@ -48,6 +48,7 @@ CRASH_N=${CRASH_N:-5}
 IDLE_N=${IDLE_N:-30}
 RTT_ROUNDS=${RTT_ROUNDS:-5}
 CPU_ROUNDS=${CPU_ROUNDS:-2}
+[ "$CPU_ROUNDS" -ge 1 ] || die "CPU_ROUNDS=$CPU_ROUNDS: at least one boot per mode"
 RTT_N=${RTT_N:-2000}
 # per arch, so that REPORT_ONLY=1 reads this arch's own figures
 FIG=$OUT/doorbell$SUF-rtt.figures
@@ -110,7 +111,11 @@ cfig() { awk -v k="$1" '$3 == k { print $4; exit }' "$CFIG"; }
 fig() { awk -v m="$1" -v k="$2" '$3 == "rtt" && $4 == m && $5 == k { print $6; exit }' "$FIG"; }
 # idle MODE COLUMN: the median over MODE's boots that ran (poll-idle.csv);
 # idle_lo, idle_hi: the least and greatest, if there was more than one
-idles() { awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m && $14 == "ok" && $c != "" && $c != "?" { print $c }' "$OUT/$PNAME.csv"; }
+idles()
+{
+	[ -f "$OUT/$PNAME.csv" ] || return 0
+	awk -F, -v m="$1" -v c="$2" 'NR > 1 && $1 == m && $14 == "ok" && $c != "" && $c != "?" { print $c }' "$OUT/$PNAME.csv"
+}
 idle() { idles "$1" "$2" | nmed; }
 idle_lo() { if [ "$(idles "$1" "$2" | wc -l)" -gt 1 ]; then idles "$1" "$2" | sort -n | head -1; fi; }
 idle_hi() { if [ "$(idles "$1" "$2" | wc -l)" -gt 1 ]; then idles "$1" "$2" | sort -n | tail -1; fi; }
@@ -133,7 +138,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", 
 vs_floor() { local v; v=$(fig "$1" p50_vs_floor); echo "${v:-$(ratio "$(fig "$1" p50_us)" "$floor_p50")}"; }
 
 irq_p50=$(fig irq p50_us)
-cpu_n=$(idles irq 4 | wc -l)
+# boots per mode that ran: the most any mode had (a failed one is left out)
+cpu_n=0
+[ ! -f "$OUT/$PNAME.csv" ] ||
+	cpu_n=$(awk -F, 'NR > 1 && $14 == "ok" { n[$1]++ } END { m = 0; for (k in n) if (n[k] > m) m = n[k]; print m }' "$OUT/$PNAME.csv")
 floor_p50=$(fig floor p50_us)
 irq_cpu=$(idle irq 4)
 irq_load=$(idle irq 9)
@@ -251,7 +259,8 @@ if command -v gnuplot >/dev/null; then
 	step "plot: $OUT/doorbell$SUF.png"
 fi
 # the CPU stage's own rows and counts, which the text refers to
-cp "$OUT/$PNAME.csv" "$OUT/doorbell$SUF-cpu.csv"
+rm -f "$OUT/doorbell$SUF-cpu.csv" "$OUT/doorbell$SUF-cpu.counts"
+[ ! -f "$OUT/$PNAME.csv" ] || cp "$OUT/$PNAME.csv" "$OUT/doorbell$SUF-cpu.csv"
 [ ! -f "$OUT/$PNAME.counts" ] || cp "$OUT/$PNAME.counts" "$OUT/doorbell$SUF-cpu.counts"
 bench_to_docs "$OUT/doorbell$SUF.md" "$OUT/doorbell$SUF.csv" "$OUT/doorbell$SUF.png" \
 	"$OUT/doorbell$SUF-cpu.csv" "$OUT/doorbell$SUF-cpu.counts"

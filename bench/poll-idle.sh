@@ -39,8 +39,11 @@ qemu_cpu() {
 
 rows=()
 : >"$OUT/$NAME.counts"
+i=0
 for mode in $MODES; do
-	runid=bench-idle-$mode-$$
+	# a mode may come more than once (rounds): each boot its own names
+	i=$((i + 1))
+	runid=bench-idle-$i-$mode-$$
 	log=$IVNTB_BUILD/runs/$runid/a.log
 	# hybrid-sup: hybrid with the doorbell server supervising (--ntb)
 	dev=--doorbell
@@ -48,7 +51,7 @@ for mode in $MODES; do
 	IVNTB_RUNID=$runid "$TOP/scripts/launch.sh" -t pair $dev -T idle --keep-logs \
 		--timeout $((IDLE + LOAD + 3 * AFTER_IDLE_N + 150)) \
 		--append "${PARAMS:+ivntb.params=$PARAMS }ivntb.mode=$mode ivntb.idle=$IDLE ivntb.rate=$RATE ivntb.load=$LOAD ivntb.after_idle_n=$AFTER_IDLE_N" \
-		>"$OUT/$NAME-$mode.launch.log" 2>&1 &
+		>"$OUT/$NAME-$i-$mode.launch.log" 2>&1 &
 	lpid=$!
 	# window START END: "a% b% both% seconds" of host CPU between markers
 	window() {
@@ -89,7 +92,8 @@ for mode in $MODES; do
 	# the driver's counters per second: a's while idle, each end's under
 	# the load (idle.sh)
 	tr -d '\r' <"$log" | sed -n 's/^# \(idle\|load\)_counts_per_s /poll-idle: '"$mode"' \1 /p' | tee -a "$OUT/$NAME.counts" >&2
-	rm -rf "$IVNTB_BUILD/runs/$runid"
+	# a failed boot's logs stay (build/runs/RUNID)
+	[ $rc != 0 ] || rm -rf "$IVNTB_BUILD/runs/$runid"
 done
 
 {

@@ -58,9 +58,9 @@ drv() { [ -n "${LOC:-}" ] && stat_loc "$1"; }
 # what a driver did per second of a window: a figure (poll-idle.sh keeps
 # these lines), read from its debugfs stats
 CNT="irqs irq_rings rings_saved wakes send_wakes polls empty_polls arms arm_saves"
-counts() {
-	local k
-	for k in $CNT; do awk -v k="$k:" '$1 == k { printf "%s ", $2 }' "$DBG/ntb_hw_ivshmem/$1/stats"; done
+counts() {	# one process: the idle window's end is timed from outside
+	awk -v l="$CNT" 'BEGIN { n = split(l, k) } { v[$1] = $2 }
+		END { for (i = 1; i <= n; i++) printf "%s ", ((k[i] ":") in v) ? v[k[i] ":"] : 0 }' "$DBG/ntb_hw_ivshmem/$1/stats"
 }
 per_s() { # WINDOW WHO BEFORE AFTER SECONDS
 	local out="# ${1}_counts_per_s $2:" k i=1
