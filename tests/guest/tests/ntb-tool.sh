@@ -73,9 +73,15 @@ fi
 # Our own disable takes the link down at once (ntb_link_is_up()), and
 # its event comes ivshm_report_delay_ns() later: ntb_transport_free()
 # disables the link, then clears and frees its context, and an event in
-# between would schedule its work on freed memory. From our trace: the
-# change, then the event, that much later by both the trace clock and the
-# driver's own count (held_us).
+# between would schedule its work on freed memory. The driver decides
+# both on the clock it read at the start of each pass: held_us, the event's
+# pass minus the change's, is at least the delay. The trace clock checks
+# it from outside, but reads each event where the pass got to, and the
+# poller can be preempted in a pass (this test's shell forks on the same
+# vCPUs, the host runs other threads): the trace put the event 52.4 ms
+# after the change where held_us was 58.7 ms; a 1 ms slack failed in CI.
+# So by the trace clock only: the event clearly held (at least half the
+# delay), not delivered with the change.
 trace_link_on here
 echo N >$T/link
 tap_check "local disable: both ends see the link down" wait_for 10 link_is N
@@ -86,7 +92,7 @@ held_event()
 	d=$(cat $M/link_train_ms) r=$(cat $M/heartbeat_ms)
 	[ "$r" -le "$d" ] || d=$r
 	ev() { grep -q "ivshm_link_event: port=$P " $TR/trace; }
-	wait_for 5 ev || { echo "no link event of port $P"; trace_dump here; return 1; }
+	wait_for 5 ev || { trace_dump here; echo "no link event of port $P"; return 1; }
 	r=$(awk -v p="port=$P" '
 		{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) t = $i + 0 }
 		$0 ~ "ivshm_link: " p " .* down$" && !down { down = t }
@@ -94,10 +100,10 @@ held_event()
 			ev = t; sub(/.*held_us=/, ""); held = $0 }
 		END { if (down && ev) printf "%d %d\n", (ev - down) * 1000000 + 0.5, held }' $TR/trace)
 	set -- $r
-	echo "event of our disable $1 us after the change (held_us $2), due $((d * 1000)) us after"
-	# the trace clock reads each event a little into its pass: 1 ms slack
-	[ -n "$2" ] && [ "$1" -ge $((d * 1000 - 1000)) ] && [ "$2" -ge $((d * 1000)) ] ||
-		{ trace_dump here; return 1; }
+	[ -n "$2" ] && [ "$2" -ge $((d * 1000)) ] && [ "$1" -ge $((d * 500)) ] && return
+	trace_dump here
+	echo "event of our disable $1 us after the change by the trace clock, held_us $2 by the driver's: due $((d * 1000)) us after"
+	return 1
 }
 tap_check "local disable: its link event held past the change (the unbind race)" held_event
 echo Y >$T/link
