@@ -64,7 +64,7 @@ ports)
 	echo Y >$DBG/ntb_tool/${devs[1]}/link
 	tap_check "the two that claimed link up" wait_for 10 up
 	echo "s 0x1" >$DBG/ntb_tool/${devs[0]}/peer_db
-	tap_check "a doorbell crosses between them" wait_for 5 test "$(cat $DBG/ntb_tool/${devs[1]}/db)" = 0x1
+	tap_check "a doorbell crosses between them" wait_for 5 eval '[ "$(cat $DBG/ntb_tool/${devs[1]}/db)" = 0x1 ]'
 	modprobe -r ntb_tool && modprobe -r ntb_hw_ivshmem
 	tap_result $? "the modules unload"
 	;;

@@ -18,7 +18,7 @@ ntb_setup ntb_tool && echo Y >$DBG/ntb_tool/$LOC/link && R "echo Y >$DBG/ntb_too
 tap_result $? "ntb_hw_ivshmem and ntb_tool on both ends, links enabled"
 wait_for 30 up
 R "echo 's 0x2' >$DBG/ntb_tool/$REM/peer_db"
-tap_check "b rang doorbell bit 1: pending here" wait_for 5 test "$(cat $DBG/ntb_tool/$LOC/db)" = 0x2
+tap_check "b rang doorbell bit 1: pending here" wait_for 5 eval '[ "$(cat $DBG/ntb_tool/$LOC/db)" = 0x2 ]'
 sk0=$(stat_loc train_skipped)
 crash_mark 0
 crash_detected "crash 0"

@@ -40,7 +40,7 @@ tap_check "the link stays up for 1 s: link_changes unchanged${why:+ (}${why# }${
 tap_eq "the peer is the region's port 1 (ntb port 0: crosslink)" "0 1" \
 	"$(cat $T/peer0/port) $(awk '$1 == "peer0:" { print $3 }' $DBG/ntb_hw_ivshmem/$LOC/info)"
 
-tap_check "the host wrote our scratchpad 5" wait_for 10 test "$(cat $T/spad5)" = 0xfeed0005
+tap_check "the host wrote our scratchpad 5" wait_for 10 eval '[ "$(cat $T/spad5)" = 0xfeed0005 ]'
 sts() { [ "$(( $(cat $T/msg_sts) & 2 ))" = 2 ]; }
 wait_for 10 sts
 tap_eq "the host's message arrived in register 1 from peer 0" "0xabcd0001<-0" "$(cat $T/msg1)"

@@ -173,7 +173,7 @@ masked_db()
 	[ "$before" = "$after" ] || { echo "event while masked: $before -> $after"; return 1; }
 	[ "$(( $(R cat $RT/db) & 2 ))" = 2 ] || { echo "bit not pending"; return 1; }
 	R "echo 'c 0x2' > $RT/db_mask"
-	wait_for 5 test "$(stat_rem db_events)" -gt "$before" ||
+	wait_for 5 eval '[ "$(stat_rem db_events)" -gt "$before" ]' ||
 		{ echo "no event after unmask"; return 1; }
 	R "echo 'c -1' > $RT/db"
 }
