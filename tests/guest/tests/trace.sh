@@ -79,10 +79,16 @@ ring()
 }
 # the driver starts with every doorbell bit masked, as hardware does
 R "echo 'c -1' > $RT/db; echo 'c -1' > $RT/db_mask"
+# recvd BITS N: more than N receptions of BITS traced there
+recvd() { [ "$(nev R ivshm_db_recv "port=$rport bits=$1\$")" -gt "$2" ]; }
 for b in 0x4 0x4 0x100; do
+	r0=$(nev R ivshm_db_recv "port=$rport bits=$b\$")
 	ring $b
-	# the next ring only after this one arrived: each one an event
+	# the next ring only after this one arrived: each one an event.
+	# The bit is readable there before its poller delivers it: cleared
+	# first, it would leave the poller nothing to deliver (or trace).
 	wait_for 30 rang $b || echo "# ring $b: not there in 30 s"
+	wait_for 30 recvd $b "$r0" || echo "# ring $b: not delivered there in 30 s"
 	R "echo 'c -1' > $RT/db"
 done
 tap_eq "ivshm_db_send here: 3 rings with their bits, to the peer's port, ret=0" \
