@@ -272,7 +272,12 @@ dmesg_clean()
 	grep -Ev '^[[:space:]]*(#|$)' /ivntb/failure-patterns >/tmp/failure-patterns &&
 		[ -s /tmp/failure-patterns ] ||
 		{ echo "no failure patterns in /ivntb/failure-patterns"; return 1; }
-	! dmesg | grep -Ef /tmp/failure-patterns
+	local bad
+	bad=$(dmesg | grep -Ef /tmp/failure-patterns) || return 0
+	# the first lines: the first splat is the cause (tap_check keeps 8)
+	echo "$(echo "$bad" | wc -l) failure line(s) in dmesg, the first:"
+	echo "$bad" | head -6
+	return 1
 }
 
 # Driver parameters of a named doorbell mode (bench/doorbell.sh,
