@@ -114,6 +114,8 @@ tap_plan_pair()
 # Is our driver's link to peer 0 up (LOC's debugfs info)? 2-port regions.
 up() { grep -q '^link_mask:.*0x1$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
 down() { grep -q '^link_mask:.*0x0$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
+# the other end's link up, as it sees it: each end trains its own
+rup() { R "grep -q '^link_mask:.*0x1\$' $DBG/ntb_hw_ivshmem/$REM/info 2>/dev/null"; }
 
 # ntb_netdev over the link (pair): addresses here and there, and helpers
 # that address each end's interface and bring it up (net_addr_here sets
