@@ -115,7 +115,7 @@ tap_plan_pair()
 up() { grep -q '^link_mask:.*0x1$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
 down() { grep -q '^link_mask:.*0x0$' "$DBG/ntb_hw_ivshmem/$LOC/info" 2>/dev/null; }
 # the other end's link up, as it sees it: each end trains its own
-rup() { R "grep -q '^link_mask:.*0x1\$' $DBG/ntb_hw_ivshmem/$REM/info 2>/dev/null"; }
+rup() { R "$(declare -f up); DBG=$DBG LOC=$REM up"; }
 
 # ntb_netdev over the link (pair): addresses here and there, and helpers
 # that address each end's interface and bring it up (net_addr_here sets

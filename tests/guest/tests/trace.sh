@@ -79,10 +79,11 @@ ring()
 }
 # the driver starts with every doorbell bit masked, as hardware does
 R "echo 'c -1' > $RT/db; echo 'c -1' > $RT/db_mask"
-# recvd BITS N: more than N receptions of BITS traced there
-recvd() { [ "$(nev R ivshm_db_recv "port=$rport bits=$1\$")" -gt "$2" ]; }
+# nrecv BITS: receptions of BITS traced there; recvd BITS N: more than N
+nrecv() { nev R ivshm_db_recv "port=$rport bits=$1\$"; }
+recvd() { [ "$(nrecv "$1")" -gt "$2" ]; }
 for b in 0x4 0x4 0x100; do
-	r0=$(nev R ivshm_db_recv "port=$rport bits=$b\$")
+	r0=$(nrecv $b)
 	ring $b
 	# the next ring only after this one arrived: each one an event.
 	# The bit is readable there before its poller delivers it: cleared
@@ -95,7 +96,7 @@ tap_eq "ivshm_db_send here: 3 rings with their bits, to the peer's port, ret=0" 
 	"2 1" "$(nev L ivshm_db_send "port=$lport peer_port=$rport bits=0x4 ret=0") \
 $(nev L ivshm_db_send "port=$lport peer_port=$rport bits=0x100 ret=0")"
 tap_eq "ivshm_db_recv there: the same 3, with their bits" "2 1" \
-	"$(nev R ivshm_db_recv "port=$rport bits=0x4$") $(nev R ivshm_db_recv "port=$rport bits=0x100$")"
+	"$(nrecv 0x4) $(nrecv 0x100)"
 tap_eq "no doorbell traced the other way" "0 0" \
 	"$(nev R ivshm_db_send "port=$rport ") $(nev L ivshm_db_recv "port=$lport ")"
 
