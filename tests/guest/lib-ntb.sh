@@ -38,10 +38,11 @@ R() { at "$RH" "$*"; }
 ntb_setup()
 {
 	# each argument: a module name, optionally followed by its parameters
-	# IVNTB_MODE (launch --append ivntb.mode=M): the driver in mode M
-	local m hw=ntb_hw_ivshmem
+	# IVNTB_MODE (launch --append ivntb.mode=M): the driver in mode M;
+	# HW_PARAMS (set by the test): more of the driver's parameters
+	local m hw="ntb_hw_ivshmem ${HW_PARAMS:-}"
 	[ -z "${IVNTB_MODE:-}" ] || [ "$IVNTB_MODE" = none ] ||
-		hw="ntb_hw_ivshmem $(mode_params "$IVNTB_MODE")"
+		hw="$hw $(mode_params "$IVNTB_MODE")"
 	for m in "$hw" "$@"; do
 		modprobe $m || return 1
 		if [ -n "$RH" ]; then

@@ -25,6 +25,12 @@
 N=${IVNTB_DBN:-20000}
 GAPN=${IVNTB_GAPN:-3000}
 tap_plan 26
+# A link timeout of 1 s on every load: these runs test rings and wakes,
+# not liveness, and a host that stops a vCPU past the default 80 ms (it
+# does at times, under load) would flap the link: rings to a down peer
+# are dropped, and a link change is rung outside db_sent. So each
+# accounting below also asks that no link changed.
+HW_PARAMS=link_timeout_ms=1000
 
 val() { awk -v k="$1:" '$1 == k { print $2 }' "$2"; }
 info() { awk -v k="$1:" '$1 == k { print $2 }' $DBG/ntb_hw_ivshmem/$LOC/info; }
@@ -48,7 +54,7 @@ rtt_run()
 snap()
 {
 	local k
-	for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes link_skips spin_delivers; do
+	for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes link_skips spin_delivers link_changes; do
 		eval "${1}_l_$k=$(stat_loc $k) ${1}_r_$k=$(stat_rem $k)"
 	done
 }
@@ -56,13 +62,14 @@ delta() { eval "echo \$(( \${${2}_${4}_$3} - \${${1}_${4}_$3} ))"; }
 
 # every peer_db_set (one peer) either wrote the Doorbell or found the peer
 # awake: irq_rings + rings_saved == db_sent, on each end; an end takes no
-# more interrupts than its peer rang (QEMU may merge, never invents)
+# more interrupts than its peer rang (QEMU may merge, never invents); and
+# the link did not change meanwhile (link_changes)
 show()	# FROM TO LABEL: the deltas of both ends, as comments
 {
 	local e k line
 	for e in l r; do
 		line="# $3 ($([ $e = l ] && echo here || echo there)):"
-		for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes; do
+		for k in db_sent irq_rings rings_saved irqs arms arm_saves wakes link_changes; do
 			line="$line $k $(delta "$1" "$2" $k $e)"
 		done
 		echo "$line"
@@ -76,6 +83,7 @@ accounting()	# FROM TO
 		[ $(( $(delta "$1" "$2" irq_rings $e) + $(delta "$1" "$2" rings_saved $e) )) = \
 		  "$(delta "$1" "$2" db_sent $e)" ] || ok=1
 		[ "$(delta "$1" "$2" irqs $e)" -le "$(delta "$1" "$2" irq_rings $o)" ] || ok=1
+		[ "$(delta "$1" "$2" link_changes $e)" = 0 ] || ok=1
 	done
 	return $ok
 }
@@ -105,8 +113,9 @@ stress_both()
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_result $? "ntb_hw_ivshmem and ntb_dbtest load on both ends"
 dmesg | grep -i 'ivshmem-doorbell\|MSI' | sed 's/^/# dmesg: /'
-tap_eq "both ends hybrid (the default with a vector)" "hybrid hybrid" "$(info poll_mode) $(rinfo poll_mode)"
-tap_check "link up" wait_for 10 up
+tap_eq "both ends hybrid (the default with a vector), link timeout 1 s" "hybrid hybrid 1000 1000" \
+	"$(info poll_mode) $(rinfo poll_mode) $(cat /sys/module/ntb_hw_ivshmem/parameters/link_timeout_ms) $(R cat /sys/module/ntb_hw_ivshmem/parameters/link_timeout_ms)"
+tap_check "link up, both ends" eval 'wait_for 10 up && wait_for 10 rup'
 
 SPIN_PARAM=/sys/module/ntb_hw_ivshmem/parameters/spin_us
 SPIN0=$(cat $SPIN_PARAM)
@@ -118,7 +127,7 @@ snap h1
 [ -z "${IVNTB_SPIN_US:-}" ] || set_spin "$SPIN0"
 show h0 h1 "hybrid busy"
 tap_eq "hybrid: 2000 busy round trips" 2000 "$(val samples /tmp/rtt.hybrid)"
-tap_check "hybrid busy: every event rung or found its peer awake, irqs <= the peer's rings" \
+tap_check "hybrid busy: every event rung or found its peer awake, irqs <= the peer's rings, no link change" \
 	accounting h0 h1
 # back to back, both ends spin, so events find their peer awake (how
 # many depends on the host's load: the counts above; not a speed test)
@@ -145,7 +154,7 @@ echo Y >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
 R "echo Y > /sys/module/ntb_hw_ivshmem/parameters/armed_timer"
 tap_eq "hybrid, no timer while armed, gaps of 0-400 us: all $GAPN round trips came back" \
 	"1 $GAPN" "$(val done /tmp/rtt.gap) $(val samples /tmp/rtt.gap)"
-tap_check "hybrid gaps: every event rung or found its peer awake, irqs <= the peer's rings" \
+tap_check "hybrid gaps: every event rung or found its peer awake, irqs <= the peer's rings, no link change" \
 	accounting g0 g1
 tap_check "hybrid gaps: both ends armed, and were woken by interrupts" \
 	test "$(delta g0 g1 arms l)" -ge 1 -a "$(delta g0 g1 arms r)" -ge 1 -a \
@@ -169,8 +178,14 @@ tap_check "hybrid gaps: about one wake per round trip here ($(delta g0 g1 wakes 
 # ring since we spin), and this end must see the link go down.
 if [ -n "$RH" ]; then
 	echo N >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
-	# streams spin only if the window outlasts a one-way trip (arm64)
-	[ -z "${IVNTB_SPIN_US:-}" ] || set_spin "$IVNTB_SPIN_US"
+	# The streams must spin (what is checked is what a spinning pass
+	# skips and owes), and they do only if the window outlasts a one-way
+	# trip. Once both windows have shrunk to none (hybrid busy above can
+	# leave them so: 1 run of 3 on 2026-12-04, p50 268 us, irq's 252),
+	# getting back asks a sleep of two trips under spin_us
+	# (docs/interrupts.md): at the default 200 that failed here. So
+	# 1000 us, or IVNTB_SPIN_US if more.
+	set_spin $(( ${IVNTB_SPIN_US:-0} > 1000 ? IVNTB_SPIN_US : 1000 ))
 	full=0 owed=0 seen=0
 	for _ in 1 2 3; do
 		R "echo 'echo 1' > $DBG/ntb_dbtest/$REM/cmd"
@@ -195,7 +210,7 @@ if [ -n "$RH" ]; then
 		wait_for 10 up || break
 	done
 	echo Y >/sys/module/ntb_hw_ivshmem/parameters/armed_timer
-	[ -z "${IVNTB_SPIN_US:-}" ] || set_spin "$SPIN0"
+	set_spin "$SPIN0"
 	tap_eq "hybrid, no timer while armed: 3 whole streams that skipped link evaluations, none owed once the poller slept" \
 		"3 0" "$full $owed"
 	tap_eq "hybrid, no timer while armed: the peer's link going down mid-stream seen each time" 3 "$seen"
@@ -207,16 +222,17 @@ else
 fi
 
 # concurrent stress, both directions: nothing lost
+wait_for 10 up && wait_for 10 rup
 stress_both s0 s1 hybrid
-tap_check "hybrid stress: every event rung or found its peer awake, irqs <= the peer's rings" \
+tap_check "hybrid stress: every event rung or found its peer awake, irqs <= the peer's rings, no link change" \
 	accounting s0 s1
 ntb_teardown ntb_dbtest
 
 # --- irq: a ring and an interrupt per event ----------------------------------
-modprobe ntb_hw_ivshmem poll_mode=irq && R modprobe ntb_hw_ivshmem poll_mode=irq
+modprobe ntb_hw_ivshmem poll_mode=irq $HW_PARAMS && R modprobe ntb_hw_ivshmem poll_mode=irq $HW_PARAMS
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_eq "poll_mode=irq: both ends in interrupt mode" "irq irq" "$(info poll_mode) $(rinfo poll_mode)"
-wait_for 10 up
+wait_for 10 up && wait_for 10 rup
 snap i0
 rtt_run irq
 snap i1
@@ -228,8 +244,9 @@ tap_check "irq: interrupts took them on both ends (>= 1000 each)" \
 	test "$(delta i0 i1 irqs l)" -ge 1000 -a "$(delta i0 i1 irqs r)" -ge 1000
 stress_both t0 t1 irq
 # an irq-mode peer is armed for good: no event goes unrung
-tap_check "irq stress: a Doorbell write per peer_db_set each way, none saved, interrupts on both ends" \
-	test "$(delta t0 t1 irq_rings l)" = "$(delta t0 t1 db_sent l)" -a \
+tap_check "irq stress: a Doorbell write per peer_db_set each way, none saved, interrupts on both ends, no link change" \
+	test "$(delta t0 t1 link_changes l) $(delta t0 t1 link_changes r)" = "0 0" -a \
+	"$(delta t0 t1 irq_rings l)" = "$(delta t0 t1 db_sent l)" -a \
 	"$(delta t0 t1 irq_rings r)" = "$(delta t0 t1 db_sent r)" -a \
 	"$(delta t0 t1 rings_saved l)" = 0 -a "$(delta t0 t1 rings_saved r)" = 0 -a \
 	"$(delta t0 t1 db_sent l)" -ge 1 -a "$(delta t0 t1 db_sent r)" -ge 1 -a \
@@ -237,11 +254,11 @@ tap_check "irq stress: a Doorbell write per peer_db_set each way, none saved, in
 ntb_teardown ntb_dbtest
 
 # --- the same devices, polling (use_irq=N): the comparison in one boot --------
-modprobe ntb_hw_ivshmem use_irq=0 && R modprobe ntb_hw_ivshmem use_irq=0
+modprobe ntb_hw_ivshmem use_irq=0 $HW_PARAMS && R modprobe ntb_hw_ivshmem use_irq=0 $HW_PARAMS
 ntb_setup "ntb_dbtest timeout_ms=60000"
 tap_eq "use_irq=N: both ends poll (adaptive) on the doorbell devices" "adaptive adaptive" \
 	"$(info poll_mode) $(rinfo poll_mode)"
-wait_for 10 up
+wait_for 10 up && wait_for 10 rup
 rtt_run poll
 tap_eq "2000 round trips by polling" 2000 "$(val samples /tmp/rtt.poll)"
 tap_eq "no interrupt taken while polling" "0 0" "$(stat_loc irqs) $(stat_rem irqs)"
