@@ -32,8 +32,7 @@ ntb_setup "ntb_dbtest timeout_ms=10000"
 tap_result $? "ntb_hw_ivshmem and ntb_dbtest load on both ends"
 D=$DBG/ntb_dbtest/$LOC
 RD=$DBG/ntb_dbtest/$REM
-tap_check "link up" wait_for 30 up
-wait_for 30 rup
+tap_check "link up, both ends" eval 'wait_for 30 up && wait_for 30 rup'
 lc0="$(stat_loc link_changes) $(stat_rem link_changes)"
 
 # dbt_wait DIR SECONDS: read DIR/result until the run is done, or stopped
